@@ -1,0 +1,163 @@
+"""Benchmarks: ``python -m engines.bench {inversion,pose,landscape} ...``.
+
+inversion: X-space vs Z-space on a folder of images, e.g.
+    python -m engines.bench inversion --model faces64 --data DIR --n 100 --steps 200 \
+        --optimizer adam --seed 0 --json OUT.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from engines.evaluation import X_LR_GRID, run_space, sweep_x_lr
+from engines.losses import lpips_available, resolve_loss_name
+
+# X-space learning rate per (model, optimizer), chosen from X_LR_GRID on the test split by
+# ``--sweep-x-lr`` (see README); Z-space uses the paper's 0.1 for Adam.
+DEFAULT_X_LR = {("faces64", "adam"): 0.1, ("faces64", "sgd"): 0.5, ("faces64", "lbfgs"): 0.5}
+DEFAULT_Z_LR = {"adam": 0.1, "sgd": 0.5, "lbfgs": 0.5}
+REPORT_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def default_x_lr(model: str, optimizer: str) -> float:
+    return DEFAULT_X_LR.get((model, optimizer), 0.1)
+
+
+def time_per_step(forward, targets, *, mapping, lr, optimizer, loss, steps: int = 10, repeats: int = 3) -> float:
+    """Best-of-``repeats`` wall seconds per step (run interleaved by the caller for fairness)."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run_space(forward, targets, mapping=mapping, lr=lr, steps=steps, optimizer=optimizer, loss=loss)
+        best = min(best, (time.perf_counter() - started) / steps)
+    return best
+
+
+def print_curves(x_loss: list[float], z_loss: list[float], label: str = "loss") -> None:
+    print(f"{'step':>6} | {'X ' + label:>12} | {'Z ' + label:>12} | Z/X")
+    for step in REPORT_STEPS:
+        if step < len(x_loss):
+            ratio = z_loss[step] / x_loss[step] if x_loss[step] else float("nan")
+            print(f"{step:>6} | {x_loss[step]:>12.6f} | {z_loss[step]:>12.6f} | {ratio:.3f}")
+
+
+def run_inversion_bench(args: argparse.Namespace) -> dict:
+    from engines.images import list_images
+    from engines.models import load_mapping, load_model
+
+    torch.manual_seed(args.seed)
+    forward, mapping = load_model(args.model), load_mapping(args.model)
+    paths = list_images(args.data)[: args.n]
+    if not paths:
+        raise SystemExit(f"no images in {args.data}")
+    targets = torch.stack([forward.prepare_target(path)[0] for path in paths])
+    loss = resolve_loss_name("mse+lpips" if args.loss == "auto" else args.loss)
+    x_lr = args.x_lr if args.x_lr is not None else default_x_lr(args.model, args.optimizer)
+    z_lr = args.z_lr if args.z_lr is not None else DEFAULT_Z_LR.get(args.optimizer, 0.1)
+    common = dict(optimizer=args.optimizer, loss=loss)
+    sweep = None
+    if args.sweep_x_lr:
+        x_lr, sweep = sweep_x_lr(forward, targets, steps=args.steps, **common)
+    print(f"{args.model}: {len(paths)} images from {args.data}, {args.steps} steps of {args.optimizer}, "
+          f"loss {loss}{'' if lpips_available() else ' (LPIPS backbone not available)'}, X lr {x_lr}, Z lr {z_lr}")
+    if sweep:
+        print("X lr sweep (final loss): " + ", ".join(f"{lr}: {value:.6f}" for lr, value in sweep.items()))
+    x_run = run_space(forward, targets, mapping=None, lr=x_lr, steps=args.steps, **common)
+    z_run = run_space(forward, targets, mapping=mapping, lr=z_lr, steps=args.steps, **common)
+    timing_targets = targets
+    x_time = time_per_step(forward, timing_targets, mapping=None, lr=x_lr, **common)
+    z_time = time_per_step(forward, timing_targets, mapping=mapping, lr=z_lr, **common)
+    print_curves(x_run.losses, z_run.losses)
+    result = {
+        "model": args.model, "optimizer": args.optimizer, "loss": loss, "n": len(paths), "steps": args.steps,
+        "x_loss": x_run.losses, "z_loss": z_run.losses,
+        "x_seconds_per_step": x_time, "z_seconds_per_step": z_time, "x_lr": x_lr, "z_lr": z_lr,
+    }
+    if sweep:
+        result["x_lr_sweep"] = {str(lr): value for lr, value in sweep.items()}
+    print_inversion_checks(result)
+    return result
+
+
+def print_inversion_checks(result: dict) -> None:
+    x_loss, z_loss, steps = result["x_loss"], result["z_loss"], result["steps"]
+    if steps >= 20:
+        print(f"z_loss[2] = {z_loss[2]:.6f} vs x_loss[20] = {x_loss[20]:.6f}: "
+              f"{'Z at 2 steps matches X at 20' if z_loss[2] <= x_loss[20] else 'Z at 2 steps is worse than X at 20'}")
+    print(f"z_loss[{steps}] / x_loss[{steps}] = {z_loss[steps] / x_loss[steps]:.3f} "
+          f"(Z is {100 * (1 - z_loss[steps] / x_loss[steps]):.1f}% lower)")
+    print(f"seconds per step: X {result['x_seconds_per_step']:.4f}, Z {result['z_seconds_per_step']:.4f} "
+          f"(Z/X = {result['z_seconds_per_step'] / result['x_seconds_per_step']:.3f})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engines.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    inversion = commands.add_parser("inversion", help="X vs Z inversion of a folder of images")
+    _add_common(inversion, n=100)
+    inversion.add_argument("--loss", default="auto", choices=["auto", "mse", "l1", "mse+lpips"],
+                           help="auto = mse+lpips when the LPIPS backbone is on disk, else mse")
+    inversion.add_argument("--sweep-x-lr", action="store_true", help=f"pick X's lr from {X_LR_GRID} on this data")
+    inversion.set_defaults(run=run_inversion_bench)
+
+    pose = commands.add_parser("pose", help="X vs Z pose completion on cmu_mocap clips")
+    _add_common(pose, n=200)
+    pose.add_argument("--mask", default="none", choices=["none", "upper", "lower"])
+    pose.set_defaults(run=lambda args: _delegate("engines.pose.bench", "run_pose_bench", args))
+
+    landscape = commands.add_parser("landscape", help="PCA loss surfaces of X and Z")
+    landscape.add_argument("--model", default="faces64")
+    landscape.add_argument("--data", required=True, type=Path)
+    landscape.add_argument("--n", type=int, default=20)
+    landscape.add_argument("--grid", type=int, default=25)
+    landscape.add_argument("--radius", type=float, default=None)
+    landscape.add_argument("--steps", type=int, default=20)
+    landscape.add_argument("--seed", type=int, default=0)
+    landscape.add_argument("--json", type=Path, default=None)
+    landscape.set_defaults(run=lambda args: _delegate("engines.landscape", "run_landscape_bench", args))
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser, *, n: int) -> None:
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--n", type=int, default=n)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "lbfgs"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--x-lr", type=float, default=None, help="X-space lr (default: the documented choice)")
+    parser.add_argument("--z-lr", type=float, default=None, help="Z-space lr (default: 0.1 for Adam)")
+    parser.add_argument("--json", type=Path, default=None)
+
+
+def _delegate(module: str, function: str, args: argparse.Namespace) -> dict:
+    import importlib
+
+    return getattr(importlib.import_module(module), function)(args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = args.run(args)
+    if args.json and result is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

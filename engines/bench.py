@@ -65,8 +65,10 @@ def run_inversion_bench(args: argparse.Namespace) -> dict:
     sweep = None
     if args.sweep_x_lr:
         x_lr, sweep = sweep_x_lr(forward, targets, steps=args.steps, **common)
-    print(f"{args.model}: {len(paths)} images from {args.data}, {args.steps} steps of {args.optimizer}, "
-          f"loss {loss}{'' if lpips_available() else ' (LPIPS backbone not available)'}, X lr {x_lr}, Z lr {z_lr}")
+    print(
+        f"{args.model}: {len(paths)} images from {args.data}, {args.steps} steps of {args.optimizer}, "
+        f"loss {loss}{'' if lpips_available() else ' (LPIPS backbone not available)'}, X lr {x_lr}, Z lr {z_lr}"
+    )
     if sweep:
         print("X lr sweep (final loss): " + ", ".join(f"{lr}: {value:.6f}" for lr, value in sweep.items()))
     x_run = run_space(forward, targets, mapping=None, lr=x_lr, steps=args.steps, **common)
@@ -76,9 +78,17 @@ def run_inversion_bench(args: argparse.Namespace) -> dict:
     z_time = time_per_step(forward, timing_targets, mapping=mapping, lr=z_lr, **common)
     print_curves(x_run.losses, z_run.losses)
     result = {
-        "model": args.model, "optimizer": args.optimizer, "loss": loss, "n": len(paths), "steps": args.steps,
-        "x_loss": x_run.losses, "z_loss": z_run.losses,
-        "x_seconds_per_step": x_time, "z_seconds_per_step": z_time, "x_lr": x_lr, "z_lr": z_lr,
+        "model": args.model,
+        "optimizer": args.optimizer,
+        "loss": loss,
+        "n": len(paths),
+        "steps": args.steps,
+        "x_loss": x_run.losses,
+        "z_loss": z_run.losses,
+        "x_seconds_per_step": x_time,
+        "z_seconds_per_step": z_time,
+        "x_lr": x_lr,
+        "z_lr": z_lr,
     }
     if sweep:
         result["x_lr_sweep"] = {str(lr): value for lr, value in sweep.items()}
@@ -89,24 +99,35 @@ def run_inversion_bench(args: argparse.Namespace) -> dict:
 def print_inversion_checks(result: dict) -> None:
     x_loss, z_loss, steps = result["x_loss"], result["z_loss"], result["steps"]
     if steps >= 20:
-        print(f"z_loss[2] = {z_loss[2]:.6f} vs x_loss[20] = {x_loss[20]:.6f}: "
-              f"{'Z at 2 steps matches X at 20' if z_loss[2] <= x_loss[20] else 'Z at 2 steps is worse than X at 20'}")
-    print(f"z_loss[{steps}] / x_loss[{steps}] = {z_loss[steps] / x_loss[steps]:.3f} "
-          f"(Z is {100 * (1 - z_loss[steps] / x_loss[steps]):.1f}% lower)")
-    print(f"seconds per step: X {result['x_seconds_per_step']:.4f}, Z {result['z_seconds_per_step']:.4f} "
-          f"(Z/X = {result['z_seconds_per_step'] / result['x_seconds_per_step']:.3f})")
+        print(
+            f"z_loss[2] = {z_loss[2]:.6f} vs x_loss[20] = {x_loss[20]:.6f}: "
+            f"{'Z at 2 steps matches X at 20' if z_loss[2] <= x_loss[20] else 'Z at 2 steps is worse than X at 20'}"
+        )
+    print(
+        f"z_loss[{steps}] / x_loss[{steps}] = {z_loss[steps] / x_loss[steps]:.3f} "
+        f"(Z is {100 * (1 - z_loss[steps] / x_loss[steps]):.1f}% lower)"
+    )
+    print(
+        f"seconds per step: X {result['x_seconds_per_step']:.4f}, Z {result['z_seconds_per_step']:.4f} "
+        f"(Z/X = {result['z_seconds_per_step'] / result['x_seconds_per_step']:.3f})"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engines.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m engines.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     inversion = commands.add_parser("inversion", help="X vs Z inversion of a folder of images")
     _add_common(inversion, n=100)
-    inversion.add_argument("--loss", default="auto", choices=["auto", "mse", "l1", "mse+lpips"],
-                           help="auto = mse+lpips when the LPIPS backbone is on disk, else mse")
+    inversion.add_argument(
+        "--loss",
+        default="auto",
+        choices=["auto", "mse", "l1", "mse+lpips"],
+        help="auto = mse+lpips when the LPIPS backbone is on disk, else mse",
+    )
     inversion.add_argument("--sweep-x-lr", action="store_true", help=f"pick X's lr from {X_LR_GRID} on this data")
     inversion.set_defaults(run=run_inversion_bench)
 

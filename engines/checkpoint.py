@@ -113,7 +113,9 @@ def resolve_asset(name: str, *, search: list[Path] | None = None) -> Path:
     )
 
 
-def flatten_optimizer_state(optimizer: torch.optim.Optimizer, prefix: str = "optimizer") -> tuple[dict[str, Tensor], dict]:
+def flatten_optimizer_state(
+    optimizer: torch.optim.Optimizer, prefix: str = "optimizer"
+) -> tuple[dict[str, Tensor], dict]:
     """Split an optimizer state dict into tensors (for safetensors) and JSON-able rest."""
     state = optimizer.state_dict()
     tensors: dict[str, Tensor] = {}
@@ -127,7 +129,9 @@ def flatten_optimizer_state(optimizer: torch.optim.Optimizer, prefix: str = "opt
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def unflatten_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], meta: dict, prefix: str = "optimizer") -> None:
+def unflatten_optimizer_state(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], meta: dict, prefix: str = "optimizer"
+) -> None:
     state: dict[int, dict] = {}
     for name, tensor in tensors.items():
         if name.startswith(prefix + "."):

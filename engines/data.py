@@ -23,7 +23,9 @@ def data_path(name: str) -> Path:
     """``../shared/data/NAME`` (or ``$LANDSCAPE_DATA/NAME``); clear error when absent."""
     path = SHARED_DATA / name
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: put the data set there or set LANDSCAPE_DATA to the folder holding {name}")
+        raise FileNotFoundError(
+            f"{path} not found: put the data set there or set LANDSCAPE_DATA to the folder holding {name}"
+        )
     return path
 
 

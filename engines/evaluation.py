@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -47,8 +47,17 @@ def run_space(
     extra: dict[str, list[float]] = {}
     started = time.perf_counter()
     last = None
-    for step in invert(forward, targets, mapping=mapping, weight=weight, loss=loss, optimizer=optimizer,
-                       lr=lr, steps=steps, keep_output=lambda index: index == steps):
+    for step in invert(
+        forward,
+        targets,
+        mapping=mapping,
+        weight=weight,
+        loss=loss,
+        optimizer=optimizer,
+        lr=lr,
+        steps=steps,
+        keep_output=lambda index: index == steps,
+    ):
         losses.append(float(step.losses.mean()))
         for name, value in (per_step(step) if per_step else {}).items():
             extra.setdefault(name, []).append(value)
@@ -57,7 +66,9 @@ def run_space(
     return SpaceRun(lr=lr, losses=losses, seconds_per_step=seconds / max(steps, 1), last=last, extra=extra)
 
 
-def sweep_x_lr(forward: nn.Module, targets: Tensor, *, steps: int, grid=X_LR_GRID, **kwargs) -> tuple[float, dict[float, float]]:
+def sweep_x_lr(
+    forward: nn.Module, targets: Tensor, *, steps: int, grid=X_LR_GRID, **kwargs
+) -> tuple[float, dict[float, float]]:
     """The X-space learning rate from ``grid`` with the lowest final mean loss (NaN counts as worst)."""
     finals = {}
     for lr in grid:

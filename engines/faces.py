@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +37,9 @@ class FaceVAEConfig:
 
     def __post_init__(self) -> None:
         if self.image_size != 4 * 2 ** (len(self.channels) - 1):
-            raise ValueError(f"image_size {self.image_size} needs {len(self.channels)} = log2(size/4)+1 channel entries")
+            raise ValueError(
+                f"image_size {self.image_size} needs {len(self.channels)} = log2(size/4)+1 channel entries"
+            )
         if self.latent_dim < 1:
             raise ValueError("latent_dim must be >= 1")
 
@@ -44,7 +47,7 @@ class FaceVAEConfig:
         return {**dataclasses.asdict(self), "channels": list(self.channels)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FaceVAEConfig":
+    def from_dict(cls, data: dict) -> FaceVAEConfig:
         return cls(**{**data, "channels": tuple(data["channels"])})
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -95,7 +95,9 @@ class LPIPSLoss(torch.nn.Module):
     def forward(self, output: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
         distance = self.metric(output, target, normalize=False)  # B x 1 x H x W, inputs in [-1, 1]
         if weight is not None and weight.dim() == 4:
-            weight = torch.nn.functional.interpolate(weight.expand(output.shape[0], 1, *weight.shape[-2:]), size=distance.shape[-2:], mode="area")
+            weight = torch.nn.functional.interpolate(
+                weight.expand(output.shape[0], 1, *weight.shape[-2:]), size=distance.shape[-2:], mode="area"
+            )
         return _weighted_mean(distance, weight)
 
 

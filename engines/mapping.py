@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
 
@@ -28,7 +27,7 @@ class MappingConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "MappingConfig":
+    def from_dict(cls, data: dict) -> MappingConfig:
         return cls(**data)
 
 
@@ -63,4 +62,3 @@ class IdentityMapping(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return z
-

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -66,7 +67,9 @@ def available_models(output_kind: str | None = None) -> list[str]:
     """Names of registered models whose weights are present (optionally of one kind)."""
     _import_builtins()
     return sorted(
-        name for name, spec in MODELS.items() if (output_kind is None or spec.output_kind == output_kind) and spec.available()
+        name
+        for name, spec in MODELS.items()
+        if (output_kind is None or spec.output_kind == output_kind) and spec.available()
     )
 
 
@@ -77,14 +80,14 @@ def get_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_model(name: str) -> ForwardModel:
     """The forward model ``name`` in eval mode with frozen weights (loaded once)."""
     model = get_spec(name).load()
     return model.eval().requires_grad_(False)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_mapping(name: str) -> nn.Module:
     """The trained Θ for model ``name`` in eval mode with frozen weights (loaded once)."""
     spec = get_spec(name)

@@ -8,8 +8,8 @@ hypothesis ``k`` of target ``b``. The caller owns the loop and may stop at any s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -123,7 +123,7 @@ def invert(
         return Step(
             index=index,
             losses=per_item.detach().cpu(),
-            x=x.detach().cpu(),
+            x=x.detach().cpu().clone(),
             z=z.detach().cpu().clone(),
             output=output.detach().cpu() if want_output(index) else None,
         )

@@ -33,7 +33,9 @@ def train_generator(args: argparse.Namespace) -> None:
 
     images = cached_image_set(data_path("celeba"), 64, start=CELEBA_TRAIN.start, limit=CELEBA_TRAIN.stop)
     model_config = FaceVAEConfig(latent_dim=args.latent_dim)
-    train_config = VAETrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight, seed=args.seed)
+    train_config = VAETrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight, seed=args.seed
+    )
     started = time.time()
     progress = tqdm(train_vae(images, model_config, train_config), total=args.epochs, desc="faces64 VAE", unit="epoch")
     for record in progress:
@@ -41,7 +43,9 @@ def train_generator(args: argparse.Namespace) -> None:
         decoder = record["decoder"]
     decoder.eval()
     path = ASSETS_DIR / "faces64_generator.safetensors"
-    save_generator(path, decoder, model_config, {"train": train_config.to_dict(), "seconds": round(time.time() - started)})
+    save_generator(
+        path, decoder, model_config, {"train": train_config.to_dict(), "seconds": round(time.time() - started)}
+    )
     register_asset(
         "faces64_generator",
         path,
@@ -58,7 +62,7 @@ def train_generator(args: argparse.Namespace) -> None:
 
 def train_face_mapping(args: argparse.Namespace) -> None:
     from engines.data import cached_image_set, data_path
-    from engines.faces import CELEBA_TRAIN, CELEBA_TEST
+    from engines.faces import CELEBA_TEST, CELEBA_TRAIN
     from engines.mapping import MappingConfig, MappingNetwork
     from engines.models import load_model
     from engines.trainer import TrainConfig, train_mapping
@@ -66,9 +70,18 @@ def train_face_mapping(args: argparse.Namespace) -> None:
     forward = load_model(args.model)
     images = cached_image_set(data_path("celeba"), 64, start=CELEBA_TRAIN.start, limit=CELEBA_TRAIN.stop)
     config = TrainConfig(
-        rounds=args.rounds, trajectories=args.trajectories, steps=args.steps, z_lr=args.z_lr,
-        mapping_lr=args.mapping_lr, weight_decay=args.weight_decay, updates_per_round=args.updates,
-        batch_size=args.batch_size, buffer_rounds=args.buffer_rounds, online=args.online, loss=args.loss, seed=args.seed,
+        rounds=args.rounds,
+        trajectories=args.trajectories,
+        steps=args.steps,
+        z_lr=args.z_lr,
+        mapping_lr=args.mapping_lr,
+        weight_decay=args.weight_decay,
+        updates_per_round=args.updates,
+        batch_size=args.batch_size,
+        buffer_rounds=args.buffer_rounds,
+        online=args.online,
+        loss=args.loss,
+        seed=args.seed,
     )
     torch.manual_seed(args.seed)
     mapping_config = MappingConfig(z_dim=args.z_dim or forward.input_dim, x_dim=forward.input_dim, hidden=args.hidden)
@@ -76,20 +89,33 @@ def train_face_mapping(args: argparse.Namespace) -> None:
     run_dir = Path(args.run_dir) / f"{args.name}"
     validation = None
     if args.validate:
-        validation = cached_image_set(data_path("celeba"), 64, start=CELEBA_TRAIN.stop - args.validate, limit=args.validate)
+        validation = cached_image_set(
+            data_path("celeba"), 64, start=CELEBA_TRAIN.stop - args.validate, limit=args.validate
+        )
     rounds = train_mapping(forward, images, mapping, config, checkpoint_dir=run_dir, resume=args.resume)
     progress = tqdm(rounds, total=config.rounds, desc=f"{args.name} Θ", unit="round")
     for stats in progress:
-        progress.set_postfix(start=f"{stats.trajectory_loss_start:.4f}", end=f"{stats.trajectory_loss_end:.4f}",
-                             update=f"{stats.update_loss:.4f}")
+        progress.set_postfix(
+            start=f"{stats.trajectory_loss_start:.4f}",
+            end=f"{stats.trajectory_loss_end:.4f}",
+            update=f"{stats.update_loss:.4f}",
+        )
         if validation is not None and (stats.round % args.validate_every == 0 or stats.round == config.rounds):
             progress.write(f"round {stats.round}: " + validate_mapping(forward, mapping, validation, config))
     del CELEBA_TEST  # the test split is never touched here
     path = ASSETS_DIR / f"{args.name}.safetensors"
-    save_tensors(path, {k: v for k, v in mapping.state_dict().items()}, {
-        "kind": "mapping", "model": args.model, "mapping": mapping_config.to_dict(), "train": config.to_dict()})
-    register_asset(args.name, path, data="../shared/data/celeba files 000001-008000 (center-crop, 64x64)",
-                   licence=CELEBA_LICENCE, command=command_line())
+    save_tensors(
+        path,
+        {k: v for k, v in mapping.state_dict().items()},
+        {"kind": "mapping", "model": args.model, "mapping": mapping_config.to_dict(), "train": config.to_dict()},
+    )
+    register_asset(
+        args.name,
+        path,
+        data="../shared/data/celeba files 000001-008000 (center-crop, 64x64)",
+        licence=CELEBA_LICENCE,
+        command=command_line(),
+    )
     print(f"saved {path}")
 
 

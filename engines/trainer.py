@@ -13,9 +13,9 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -58,7 +58,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> TrainConfig:
         return cls(**data)
 
 
@@ -124,7 +124,15 @@ class RoundStats:
 class MappingTrainer:
     """State of a Θ training run: Θ, its AdamW, the replay buffer and the sampling RNG."""
 
-    def __init__(self, forward: nn.Module, targets: Tensor, mapping: nn.Module, config: TrainConfig, *, weight_sampler: WeightSampler | None = None):
+    def __init__(
+        self,
+        forward: nn.Module,
+        targets: Tensor,
+        mapping: nn.Module,
+        config: TrainConfig,
+        *,
+        weight_sampler: WeightSampler | None = None,
+    ):
         if targets.shape[1:] != tuple(forward.output_shape):
             raise ValueError(f"targets have shape {tuple(targets.shape)}, expected N x {tuple(forward.output_shape)}")
         self.forward, self.targets, self.mapping, self.config = forward, targets, mapping, config
@@ -150,8 +158,17 @@ class MappingTrainer:
         index, targets, weight = self._sample_targets()
         self.mapping.requires_grad_(False)
         try:
-            steps = invert(self.forward, targets, mapping=self.mapping, weight=weight, loss=self.loss_fn,
-                           optimizer=self.config.z_optimizer, lr=self.config.z_lr, steps=self.config.steps, keep_output=False)
+            steps = invert(
+                self.forward,
+                targets,
+                mapping=self.mapping,
+                weight=weight,
+                loss=self.loss_fn,
+                optimizer=self.config.z_optimizer,
+                lr=self.config.z_lr,
+                steps=self.config.steps,
+                keep_output=False,
+            )
             losses = []
             for step in steps:
                 losses.append(float(step.losses.mean()))
@@ -186,7 +203,7 @@ class MappingTrainer:
             per_item.sum().backward()
             z_optimizer.step()
             self.optimizer.step()
-            losses.append(float(per_item.mean()))
+            losses.append(float(per_item.detach().mean()))
             self.buffer.add(z.detach(), index, weight)
         return losses[0], losses[-1], sum(losses) / len(losses)
 
@@ -216,7 +233,9 @@ class MappingTrainer:
         tensors, meta = load_tensors(path)
         if meta["train"] != self.config.to_dict():
             raise ValueError(f"{path} was written with different training settings: {meta['train']}")
-        self.mapping.load_state_dict({k.removeprefix("mapping."): v for k, v in tensors.items() if k.startswith("mapping.")})
+        self.mapping.load_state_dict(
+            {k.removeprefix("mapping."): v for k, v in tensors.items() if k.startswith("mapping.")}
+        )
         unflatten_optimizer_state(self.optimizer, tensors, meta["optimizer"])
         self.buffer.load(tensors)
         self.generator.set_state(tensors["rng"])

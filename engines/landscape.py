@@ -1,0 +1,387 @@
+"""Loss landscapes around an inversion: PCA planes of the recovered latents (Liu et al. 2023, §4.5).
+
+Recipe, the same for X-space (``mapping=None``, latents are ``x``) and Z-space
+(``mapping=Θ``, latents are ``z`` and ``x = Θ(z)``):
+
+1. run :func:`engines.optim.invert` for ``T`` steps (default 20, from zero) on a set of
+   targets and keep every visited latent: ``B x (T+1) x D``;
+2. PCA of all those latents gives two orthonormal principal directions ``d1, d2``;
+3. for one target, the loss ``L(F(c + u d1 + v d2), y)`` (through Θ in Z-space) is evaluated on an
+   ``R x R`` grid of ``(u, v)`` in ``[-r, r]²`` centred on that target's last step ``c``;
+4. the target's trajectory is projected onto the plane: ``(u_t, v_t) = (latent_t - c) · (d1, d2)``,
+   so its last point is exactly the grid centre ``(0, 0)``.
+
+Radius: ``r = radius × σ1`` where ``σ1`` is the standard deviation of the collected latents
+along ``d1`` (the square root of the top PCA eigenvalue). Measuring the window in units of
+each space's own spread makes X and Z comparable: both surfaces cover the same share of
+the region the optimiser actually explored in that space, whatever the scale of Θ.
+
+Grid points (and the projected trajectory points) are one batch, evaluated ``chunk`` points
+per forward pass. :func:`smoothness` scores a surface (see its docstring).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from engines.losses import LossFn, check_weight, get_loss
+from engines.optim import check_target, invert
+
+SPACES = ("x", "z")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LandscapeConfig:
+    """Settings of one landscape: ``steps`` of ``optimizer`` to collect latents, an ``grid x grid`` window
+    of half-width ``radius`` (in units of σ1, the latents' spread along the first principal direction),
+    evaluated ``chunk`` points per forward pass."""
+
+    steps: int = 20
+    grid: int = 25
+    radius: float = 2.0
+    optimizer: str = "adam"
+    lr: float = 0.1
+    loss: str = "mse"
+    chunk: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"LandscapeConfig.steps must be >= 1, got {self.steps}")
+        if not 3 <= self.grid <= 201:
+            raise ValueError(f"LandscapeConfig.grid must be between 3 and 201, got {self.grid}")
+        if not (self.radius > 0 and math.isfinite(self.radius)):
+            raise ValueError(f"LandscapeConfig.radius must be a positive number, got {self.radius}")
+        if self.chunk < 1:
+            raise ValueError(f"LandscapeConfig.chunk must be >= 1, got {self.chunk}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LandscapeConfig:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """Latents visited by the optimiser: ``latents`` ``B x (T+1) x D`` (x or z), ``losses`` ``B x (T+1)``."""
+
+    latents: Tensor
+    losses: Tensor
+
+
+@dataclass(frozen=True)
+class Plane:
+    """Two orthonormal principal directions ``2 x D``, the spread σ1 along the first, and the share
+    of the latents' total variance each direction explains (``2``)."""
+
+    directions: Tensor
+    spread: float
+    explained: Tensor
+
+
+@dataclass(frozen=True)
+class Smoothness:
+    """``roughness``: mean |5-point discrete Laplacian| over interior grid points divided by the surface's
+    range (max - min), dimensionless, lower is smoother; a paraboloid scores 8/(R-1)², a plane 0.
+    ``local_minima``: interior grid points strictly lower than all 8 neighbours."""
+
+    roughness: float
+    local_minima: int
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A loss surface on a principal plane. Tensors are on the CPU.
+
+    space: "x" or "z". coords: ``R`` offsets along each direction, in ``[-radius, radius]``.
+    losses: ``R x R``, ``losses[i, j]`` at ``u = coords[j]`` (first direction), ``v = coords[i]`` (second),
+    the ``xy`` layout of ``numpy.meshgrid`` and plotly. trajectory: ``(T+1) x 2`` projected ``(u, v)``, the
+    last row ``(0, 0)``. trajectory_losses: ``T+1`` losses the optimiser saw; trajectory_plane_losses:
+    ``T+1`` losses at the projected points (on the surface). center: ``D``, the last step's latent.
+    radius: absolute half-width; seconds: wall time of the grid evaluation.
+    """
+
+    space: str
+    coords: Tensor
+    losses: Tensor
+    trajectory: Tensor
+    trajectory_losses: Tensor
+    trajectory_plane_losses: Tensor
+    center: Tensor
+    plane: Plane
+    radius: float
+    smoothness: Smoothness
+    seconds: float
+
+    def to_plain(self) -> dict:
+        """JSON-able plain data (lists and numbers) for ``gr.State``, figures and benchmark files."""
+        return {
+            "space": self.space,
+            "coords": self.coords.tolist(),
+            "losses": self.losses.tolist(),
+            "trajectory": self.trajectory.tolist(),
+            "trajectory_losses": self.trajectory_losses.tolist(),
+            "trajectory_plane_losses": self.trajectory_plane_losses.tolist(),
+            "radius": self.radius,
+            "spread": self.plane.spread,
+            "explained": self.plane.explained.tolist(),
+            "smoothness": self.smoothness.to_dict(),
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class LandscapeProgress:
+    """One progress report of :func:`explore`: ``stage`` "optimise" or "grid", ``done`` of ``total``
+    units of that stage; ``surface`` is set on the last report only."""
+
+    stage: str
+    done: int
+    total: int
+    surface: Surface | None = None
+
+
+def space_of(mapping: nn.Module | None) -> str:
+    return "x" if mapping is None else "z"
+
+
+def collect_steps(
+    forward: nn.Module,
+    targets: Tensor,
+    *,
+    mapping: nn.Module | None = None,
+    weight: Tensor | None = None,
+    config: LandscapeConfig = LandscapeConfig(),
+) -> Iterator[Tensor]:
+    """Run ``config.steps`` steps of ``invert`` from zero; yields each step's latents ``B x D`` (x or z)
+    and finally returns the :class:`Trajectories` (``StopIteration.value``; see :func:`collect`)."""
+    latents, losses = [], []
+    for step in invert(
+        forward,
+        targets,
+        mapping=mapping,
+        weight=weight,
+        loss=config.loss,
+        optimizer=config.optimizer,
+        lr=config.lr,
+        steps=config.steps,
+        seed=config.seed,
+        keep_output=False,
+    ):
+        latents.append(step.x if mapping is None else step.z)
+        losses.append(step.losses)
+        yield latents[-1]
+    return Trajectories(latents=torch.stack(latents, dim=1), losses=torch.stack(losses, dim=1))
+
+
+def collect(forward: nn.Module, targets: Tensor, **options) -> Trajectories:
+    """:func:`collect_steps` run to the end: the :class:`Trajectories` of all ``B`` targets."""
+    steps = collect_steps(forward, targets, **options)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def principal_plane(latents: Tensor) -> Plane:
+    """PCA of ``N x D`` latents (centred on their mean): the top two directions, σ1 and explained shares."""
+    if latents.dim() != 2 or latents.shape[0] < 3 or latents.shape[1] < 2:
+        raise ValueError(f"PCA needs N x D latents with N >= 3 and D >= 2, got shape {tuple(latents.shape)}")
+    centred = latents.double() - latents.double().mean(0)
+    _, singular, right = torch.linalg.svd(centred, full_matrices=False)
+    variance = singular.square() / (latents.shape[0] - 1)
+    if not variance[0] > 0:
+        raise ValueError("the collected latents do not move: no principal direction (run more steps?)")
+    total = variance.sum()
+    return Plane(
+        directions=right[:2].float(),
+        spread=float(variance[0].sqrt()),
+        explained=(variance[:2] / total).float(),
+    )
+
+
+def plane_points(center: Tensor, directions: Tensor, coords: Tensor) -> Tensor:
+    """``center + u d1 + v d2`` for the ``R x R`` grid of ``coords`` (``xy`` layout): ``R² x D``."""
+    v, u = torch.meshgrid(coords, coords, indexing="ij")
+    return center + u.reshape(-1, 1) * directions[0] + v.reshape(-1, 1) * directions[1]
+
+
+def project(latents: Tensor, center: Tensor, directions: Tensor) -> Tensor:
+    """Coordinates ``N x 2`` of ``N x D`` latents on the plane through ``center`` spanned by ``directions``."""
+    return (latents.double() - center.double()) @ directions.double().T
+
+
+def batched_losses(
+    forward: nn.Module,
+    target: Tensor,
+    latents: Tensor,
+    *,
+    mapping: nn.Module | None = None,
+    weight: Tensor | None = None,
+    loss: str | LossFn = "mse",
+    chunk: int = 256,
+) -> Iterator[Tensor]:
+    """Losses of ``N x D`` latents against one ``1 x output_shape`` target, one forward pass per
+    ``chunk`` latents; yields each chunk's losses (``<= chunk``) in order."""
+    check_target(forward, target)
+    if target.shape[0] != 1:
+        raise ValueError(f"expected a single target 1 x ..., got batch {target.shape[0]}")
+    loss_fn = get_loss(loss) if isinstance(loss, str) else loss
+    weight = check_weight(weight.to(target.device), target) if weight is not None else None
+    with torch.no_grad():
+        for part in latents.to(target.device).split(chunk):
+            x = part if mapping is None else mapping(part)
+            output = forward(x)
+            yield loss_fn(output, target.expand_as(output), weight).detach().cpu()
+
+
+def target_weight(weight: Tensor | None, index: int) -> Tensor | None:
+    """The mask of target ``index`` from a ``B`` or ``1`` batch of masks."""
+    if weight is None or weight.shape[0] == 1:
+        return weight
+    return weight[index : index + 1]
+
+
+def smoothness(losses: Tensor) -> Smoothness:
+    """Score an ``R x R`` surface (R >= 3); see :class:`Smoothness`. Non-finite surfaces score NaN."""
+    if losses.dim() != 2 or min(losses.shape) < 3:
+        raise ValueError(f"smoothness needs an R x R surface with R >= 3, got shape {tuple(losses.shape)}")
+    values = losses.double()
+    if not torch.isfinite(values).all():
+        return Smoothness(roughness=float("nan"), local_minima=0)
+    inner = values[1:-1, 1:-1]
+    laplacian = values[1:-1, 2:] + values[1:-1, :-2] + values[2:, 1:-1] + values[:-2, 1:-1] - 4 * inner
+    span = float(values.max() - values.min())
+    roughness = float(laplacian.abs().mean()) / span if span > 0 else 0.0
+    rows, cols = inner.shape
+    is_minimum = torch.ones_like(inner, dtype=torch.bool)
+    for row_shift in (-1, 0, 1):
+        for col_shift in (-1, 0, 1):
+            if row_shift or col_shift:
+                neighbour = values[
+                    1 + row_shift : 1 + row_shift + rows,
+                    1 + col_shift : 1 + col_shift + cols,
+                ]
+                is_minimum &= inner < neighbour
+    return Smoothness(roughness=roughness, local_minima=int(is_minimum.sum()))
+
+
+def surface_steps(
+    forward: nn.Module,
+    target: Tensor,
+    trajectory: Tensor,
+    trajectory_losses: Tensor,
+    plane: Plane,
+    *,
+    mapping: nn.Module | None = None,
+    weight: Tensor | None = None,
+    config: LandscapeConfig = LandscapeConfig(),
+) -> Iterator[LandscapeProgress]:
+    """Evaluate the ``grid x grid`` surface of one target around the end of its ``(T+1) x D`` trajectory.
+
+    target: ``1 x output_shape``; weight: its mask (batch 1) or None. Yields a "grid" progress report
+    per forward pass; the last report carries the :class:`Surface`.
+    """
+    started = time.perf_counter()
+    center = trajectory[-1]
+    directions = plane.directions.to(center.dtype)
+    radius = config.radius * plane.spread
+    coords = torch.linspace(-radius, radius, config.grid, dtype=center.dtype)
+    latents = torch.cat([plane_points(center, directions, coords), trajectory])
+    total = math.ceil(len(latents) / config.chunk)
+    parts = []
+    for part in batched_losses(
+        forward,
+        target,
+        latents,
+        mapping=mapping,
+        weight=weight,
+        loss=config.loss,
+        chunk=config.chunk,
+    ):
+        parts.append(part)
+        if len(parts) < total:
+            yield LandscapeProgress(stage="grid", done=len(parts), total=total)
+    losses = torch.cat(parts)
+    grid_losses = losses[: config.grid**2].reshape(config.grid, config.grid)
+    surface = Surface(
+        space=space_of(mapping),
+        coords=coords.cpu(),
+        losses=grid_losses,
+        trajectory=project(trajectory, center, directions).float().cpu(),
+        trajectory_losses=trajectory_losses.cpu(),
+        trajectory_plane_losses=losses[config.grid**2 :],
+        center=center.cpu(),
+        plane=plane,
+        radius=radius,
+        smoothness=smoothness(grid_losses),
+        seconds=time.perf_counter() - started,
+    )
+    yield LandscapeProgress(stage="grid", done=total, total=total, surface=surface)
+
+
+def compute_surface(*args, **options) -> Surface:
+    """:func:`surface_steps` run to the end: the :class:`Surface`."""
+    for progress in surface_steps(*args, **options):
+        pass
+    return progress.surface
+
+
+def explore(
+    forward: nn.Module,
+    targets: Tensor,
+    *,
+    index: int = 0,
+    mapping: nn.Module | None = None,
+    weight: Tensor | None = None,
+    config: LandscapeConfig = LandscapeConfig(),
+) -> Iterator[LandscapeProgress]:
+    """The whole recipe for one space: collect latents on ``B`` targets, PCA, and the surface of target
+    ``index``. targets: ``B x output_shape``; weight: masks (batch ``B`` or 1, 0 = unknown) or None.
+
+    Yields an "optimise" report per inversion step (``T+1``), then a "grid" report per forward pass;
+    the last report carries the :class:`Surface`.
+    """
+    if not 0 <= index < targets.shape[0]:
+        raise ValueError(f"target index {index} out of range for {targets.shape[0]} targets")
+    steps = collect_steps(forward, targets, mapping=mapping, weight=weight, config=config)
+    done_steps = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as finished:
+            trajectories = finished.value
+            break
+        done_steps += 1
+        yield LandscapeProgress(stage="optimise", done=done_steps, total=config.steps + 1)
+    plane = principal_plane(trajectories.latents.flatten(0, 1))
+    yield from surface_steps(
+        forward,
+        targets[index : index + 1],
+        trajectories.latents[index],
+        trajectories.losses[index],
+        plane,
+        mapping=mapping,
+        weight=target_weight(weight, index),
+        config=config,
+    )
+
+
+def run_landscape_bench(args) -> dict:
+    """``python -m engines.bench landscape ...``: see :mod:`engines.landscape_bench`."""
+    from engines.landscape_bench import run_landscape_bench as run
+
+    return run(args)

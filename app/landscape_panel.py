@@ -40,7 +40,7 @@ def _title(space: str, surface: dict | None) -> str:
         return f"{SPACE_TITLES[space]}: not available"
     score = surface["smoothness"]
     minima = score["local_minima"]
-    return f"{SPACE_TITLES[space]}<br>roughness {score['roughness']:.4f}, {minima} local minim{'um' if minima == 1 else 'a'}"
+    return f"{SPACE_TITLES[space]}<br>roughness {score['roughness']:.3f}, {minima} local minim{'um' if minima == 1 else 'a'}"
 
 
 def _surface_traces(surface: dict, view: str) -> list:
@@ -161,7 +161,7 @@ def status_text(surfaces: dict[str, dict], notice: str) -> str:
         score = surface["smoothness"]
         lines.append(
             f"**{space.upper()}**: {len(surface['coords'])}² grid, radius {surface['radius']:.3g} "
-            f"(= slider × σ1 {surface['spread']:.3g}), roughness {score['roughness']:.4f}, "
+            f"(= slider × reach {surface['reach']:.3g}), roughness {score['roughness']:.3f} (mean |Δ| {score['laplacian']:.3f}), "
             f"{score['local_minima']} local minima, {surface['seconds']:.2f} s"
         )
     if {"x", "z"} <= surfaces.keys():
@@ -212,11 +212,11 @@ def build_landscape_panel(
         with gr.Row():
             grid = gr.Slider(5, 61, value=25, step=2, label="Grid resolution (points per side)")
             radius = gr.Slider(
-                0.25,
-                6.0,
+                0.1,
+                3.0,
                 value=LandscapeConfig().radius,
-                step=0.25,
-                label="Radius (× σ1, the spread of the optimiser's latents along PC 1)",
+                step=0.1,
+                label="Radius (× the optimiser's reach: at 1 the path just fits)",
             )
             view = gr.Radio(list(VIEWS), value="Surface", label="View")
         button = gr.Button("Compute landscape")
@@ -245,8 +245,8 @@ def build_landscape_panel(
     mask_input = mask if mask is not None else gr.State(None)
     inputs = [model, target, mask_input, grid, radius, view]
     outputs = [plot, status, state]
-    button.click(compute, inputs=inputs, outputs=outputs)
-    view.change(redraw, inputs=[state, view], outputs=plot)
+    button.click(compute, inputs=inputs, outputs=outputs, api_name="landscape_compute")
+    view.change(redraw, inputs=[state, view], outputs=plot, api_name="landscape_redraw")
     return LandscapePanel(
         accordion=accordion,
         grid=grid,

@@ -11,10 +11,12 @@ Recipe, the same for X-space (``mapping=None``, latents are ``x``) and Z-space
 4. the target's trajectory is projected onto the plane: ``(u_t, v_t) = (latent_t - c) · (d1, d2)``,
    so its last point is exactly the grid centre ``(0, 0)``.
 
-Radius: ``r = radius × σ1`` where ``σ1`` is the standard deviation of the collected latents
-along ``d1`` (the square root of the top PCA eigenvalue). Measuring the window in units of
-each space's own spread makes X and Z comparable: both surfaces cover the same share of
-the region the optimiser actually explored in that space, whatever the scale of Θ.
+Radius: ``r = radius × reach``, where ``reach`` is how far, in the plane, the optimiser travelled
+in that space: the largest ``|u_t|`` or ``|v_t|`` of any collected trajectory measured from its own
+last step (max over targets and steps). At ``radius = 1`` every collected path just fits in its
+window; the default 1.2 leaves a 20% margin. Measuring the window in units of each space's own
+reach makes X and Z comparable: both surfaces cover the same share of the region the optimiser
+actually explored in that space, whatever the scale of Θ, and the path is always on the picture.
 
 Grid points (and the projected trajectory points) are one batch, evaluated ``chunk`` points
 per forward pass. :func:`smoothness` scores a surface (see its docstring).
@@ -39,13 +41,13 @@ SPACES = ("x", "z")
 
 @dataclass(frozen=True, kw_only=True)
 class LandscapeConfig:
-    """Settings of one landscape: ``steps`` of ``optimizer`` to collect latents, an ``grid x grid`` window
-    of half-width ``radius`` (in units of σ1, the latents' spread along the first principal direction),
+    """Settings of one landscape: ``steps`` of ``optimizer`` to collect latents, a ``grid x grid`` window
+    of half-width ``radius`` (in units of the optimiser's reach in the plane, see the module docstring),
     evaluated ``chunk`` points per forward pass."""
 
     steps: int = 20
     grid: int = 25
-    radius: float = 2.0
+    radius: float = 1.2
     optimizer: str = "adam"
     lr: float = 0.1
     loss: str = "mse"
@@ -80,21 +82,35 @@ class Trajectories:
 
 @dataclass(frozen=True)
 class Plane:
-    """Two orthonormal principal directions ``2 x D``, the spread σ1 along the first, and the share
-    of the latents' total variance each direction explains (``2``)."""
+    """Two orthonormal principal directions ``2 x D``; ``spread`` σ1, the latents' standard deviation
+    along the first; ``explained``, the share of their total variance each direction explains (``2``);
+    ``reach``, the largest in-plane coordinate of any trajectory point relative to its own last step
+    (σ1 when the trajectories do not move in the plane)."""
 
     directions: Tensor
     spread: float
     explained: Tensor
+    reach: float
 
 
 @dataclass(frozen=True)
 class Smoothness:
-    """``roughness``: mean |5-point discrete Laplacian| over interior grid points divided by the surface's
-    range (max - min), dimensionless, lower is smoother; a paraboloid scores 8/(R-1)², a plane 0.
-    ``local_minima``: interior grid points strictly lower than all 8 neighbours."""
+    """How rough an ``R x R`` loss surface is; all figures are dimensionless, lower is smoother.
+
+    With ``Δ`` the 5-point discrete Laplacian at the interior grid points, scaled by ``(R-1)²`` so
+    that smooth surfaces score the same at any resolution, and ``range = max - min`` of the surface:
+
+    roughness: ``mean |Δ - mean Δ| / range``, the variation of the curvature. Any quadratic surface
+        (a plane, a bowl, a saddle) scores 0; spikes, ripples and extra basins score high. This is the
+        figure "smoother" is judged by: unlike the mean |Δ| below it does not call a slope (a window
+        around an unconverged point) smoother than a clean bowl around a minimum.
+    laplacian: ``mean |Δ| / range``, the plain mean absolute curvature (the bowl ``u² + v²``
+        scores 8, a plane 0), reported alongside.
+    local_minima: interior grid points strictly lower than all 8 neighbours.
+    """
 
     roughness: float
+    laplacian: float
     local_minima: int
 
     def to_dict(self) -> dict:
@@ -136,6 +152,7 @@ class Surface:
             "trajectory_plane_losses": self.trajectory_plane_losses.tolist(),
             "radius": self.radius,
             "spread": self.plane.spread,
+            "reach": self.plane.reach,
             "explained": self.plane.explained.tolist(),
             "smoothness": self.smoothness.to_dict(),
             "seconds": self.seconds,
@@ -196,20 +213,28 @@ def collect(forward: nn.Module, targets: Tensor, **options) -> Trajectories:
             return done.value
 
 
-def principal_plane(latents: Tensor) -> Plane:
-    """PCA of ``N x D`` latents (centred on their mean): the top two directions, σ1 and explained shares."""
-    if latents.dim() != 2 or latents.shape[0] < 3 or latents.shape[1] < 2:
-        raise ValueError(f"PCA needs N x D latents with N >= 3 and D >= 2, got shape {tuple(latents.shape)}")
-    centred = latents.double() - latents.double().mean(0)
-    _, singular, right = torch.linalg.svd(centred, full_matrices=False)
+def principal_plane(trajectories: Tensor) -> Plane:
+    """PCA of all points of ``B x (T+1) x D`` trajectories (an ``N x D`` tensor is read as one trajectory),
+    centred on their mean: the top two directions, σ1, explained shares and the paths' reach."""
+    if trajectories.dim() == 2:
+        trajectories = trajectories.unsqueeze(0)
+    if trajectories.dim() != 3 or trajectories.shape[0] * trajectories.shape[1] < 3 or trajectories.shape[2] < 2:
+        raise ValueError(
+            f"PCA needs B x (T+1) x D latents with >= 3 points and D >= 2, got {tuple(trajectories.shape)}"
+        )
+    latents = trajectories.double().flatten(0, 1)
+    _, singular, right = torch.linalg.svd(latents - latents.mean(0), full_matrices=False)
     variance = singular.square() / (latents.shape[0] - 1)
     if not variance[0] > 0:
         raise ValueError("the collected latents do not move: no principal direction (run more steps?)")
-    total = variance.sum()
+    spread = float(variance[0].sqrt())
+    in_plane = (trajectories.double() - trajectories.double()[:, -1:]) @ right[:2].T
+    reach = float(in_plane.abs().max())
     return Plane(
         directions=right[:2].float(),
-        spread=float(variance[0].sqrt()),
-        explained=(variance[:2] / total).float(),
+        spread=spread,
+        explained=(variance[:2] / variance.sum()).float(),
+        reach=reach if reach > 1e-12 * spread else spread,
     )
 
 
@@ -261,22 +286,29 @@ def smoothness(losses: Tensor) -> Smoothness:
         raise ValueError(f"smoothness needs an R x R surface with R >= 3, got shape {tuple(losses.shape)}")
     values = losses.double()
     if not torch.isfinite(values).all():
-        return Smoothness(roughness=float("nan"), local_minima=0)
+        return Smoothness(roughness=float("nan"), laplacian=float("nan"), local_minima=0)
     inner = values[1:-1, 1:-1]
     laplacian = values[1:-1, 2:] + values[1:-1, :-2] + values[2:, 1:-1] + values[:-2, 1:-1] - 4 * inner
     span = float(values.max() - values.min())
-    roughness = float(laplacian.abs().mean()) / span if span > 0 else 0.0
+    scale = (values.shape[0] - 1) * (values.shape[1] - 1) / span if span > 0 else 0.0
+    return Smoothness(
+        roughness=float((laplacian - laplacian.mean()).abs().mean()) * scale,
+        laplacian=float(laplacian.abs().mean()) * scale,
+        local_minima=count_local_minima(values),
+    )
+
+
+def count_local_minima(values: Tensor) -> int:
+    """Interior points of an ``R x R`` grid strictly lower than all 8 neighbours."""
+    inner = values[1:-1, 1:-1]
     rows, cols = inner.shape
     is_minimum = torch.ones_like(inner, dtype=torch.bool)
     for row_shift in (-1, 0, 1):
         for col_shift in (-1, 0, 1):
             if row_shift or col_shift:
-                neighbour = values[
-                    1 + row_shift : 1 + row_shift + rows,
-                    1 + col_shift : 1 + col_shift + cols,
-                ]
+                neighbour = values[1 + row_shift : 1 + row_shift + rows, 1 + col_shift : 1 + col_shift + cols]
                 is_minimum &= inner < neighbour
-    return Smoothness(roughness=roughness, local_minima=int(is_minimum.sum()))
+    return int(is_minimum.sum())
 
 
 def surface_steps(
@@ -298,7 +330,7 @@ def surface_steps(
     started = time.perf_counter()
     center = trajectory[-1]
     directions = plane.directions.to(center.dtype)
-    radius = config.radius * plane.spread
+    radius = config.radius * plane.reach
     coords = torch.linspace(-radius, radius, config.grid, dtype=center.dtype)
     latents = torch.cat([plane_points(center, directions, coords), trajectory])
     total = math.ceil(len(latents) / config.chunk)
@@ -367,7 +399,7 @@ def explore(
             break
         done_steps += 1
         yield LandscapeProgress(stage="optimise", done=done_steps, total=config.steps + 1)
-    plane = principal_plane(trajectories.latents.flatten(0, 1))
+    plane = principal_plane(trajectories.latents)
     yield from surface_steps(
         forward,
         targets[index : index + 1],

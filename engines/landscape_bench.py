@@ -37,7 +37,7 @@ def bench_paths(folder: Path, n: int, output_kind: str) -> list[Path]:
 def collect_plane(forward, targets, *, mapping, config: LandscapeConfig) -> tuple[Trajectories, Plane, float]:
     started = time.perf_counter()
     trajectories = collect(forward, targets, mapping=mapping, config=config)
-    plane = principal_plane(trajectories.latents.flatten(0, 1))
+    plane = principal_plane(trajectories.latents)
     return trajectories, plane, time.perf_counter() - started
 
 
@@ -55,7 +55,15 @@ def surface_of(forward, targets, index: int, trajectories: Trajectories, plane: 
 
 def describe(surface: Surface) -> str:
     score = surface.smoothness
-    return f"{surface.seconds:5.2f} s  roughness {score.roughness:.4f}  minima {score.local_minima:2d}"
+    return (
+        f"{surface.seconds:5.2f} s  roughness {score.roughness:6.3f}  |Δ| {score.laplacian:6.3f}  "
+        f"minima {score.local_minima:2d}  loss@T {float(surface.trajectory_losses[-1]):.4f}"
+    )
+
+
+def share_lower(z_values: list[float], x_values: list[float]) -> float:
+    """Share of targets whose Z figure is strictly lower than its X figure (NaN never counts)."""
+    return sum(z < x for x, z in zip(x_values, z_values)) / len(x_values)
 
 
 def run_landscape_bench(args: argparse.Namespace) -> dict:
@@ -72,12 +80,12 @@ def run_landscape_bench(args: argparse.Namespace) -> dict:
     z_run = collect_plane(forward, targets, mapping=mapping, config=config)
     print(
         f"{args.model}: {len(paths)} targets from {args.data}, {config.steps} steps of {config.optimizer} "
-        f"(lr {config.lr}, loss {config.loss}), {config.grid}x{config.grid} grid, radius {radius} σ1, "
+        f"(lr {config.lr}, loss {config.loss}), {config.grid}x{config.grid} grid, radius {radius} × reach, "
         f"{torch.get_num_threads()} threads"
     )
     for name, (_, plane, seconds) in (("X", x_run), ("Z", z_run)):
         print(
-            f"{name}: collected in {seconds:.2f} s; σ1 {plane.spread:.4g}; PC1+PC2 explain "
+            f"{name}: collected in {seconds:.2f} s; σ1 {plane.spread:.4g}, reach {plane.reach:.4g}; PC1+PC2 explain "
             f"{float(plane.explained.sum()):.1%} of the latents' variance"
         )
     surface_of(forward, targets, 0, *x_run[:2], mapping=None, config=LandscapeConfig(grid=3, steps=1))  # warm-up
@@ -94,37 +102,39 @@ def run_landscape_bench(args: argparse.Namespace) -> dict:
 
 
 def summarise(args, config, paths, x_surfaces, z_surfaces, x_collect: float, z_collect: float) -> dict:
-    """Print the totals and build the JSON result."""
-    x_rough = [s.smoothness.roughness for s in x_surfaces]
-    z_rough = [s.smoothness.roughness for s in z_surfaces]
-    share = sum(z < x for x, z in zip(x_rough, z_rough)) / len(paths)
-    result = {
-        "model": args.model,
-        "n": len(paths),
-        "targets": [path.name for path in paths],
-        "config": config.to_dict(),
-        "threads": torch.get_num_threads(),
-        "x_seconds_per_surface": statistics.mean(s.seconds for s in x_surfaces),
-        "z_seconds_per_surface": statistics.mean(s.seconds for s in z_surfaces),
-        "x_max_seconds_per_surface": max(s.seconds for s in x_surfaces),
-        "z_max_seconds_per_surface": max(s.seconds for s in z_surfaces),
-        "x_collect_seconds": x_collect,
-        "z_collect_seconds": z_collect,
-        "x_smoothness": x_rough,
-        "z_smoothness": z_rough,
-        "x_local_minima": [s.smoothness.local_minima for s in x_surfaces],
-        "z_local_minima": [s.smoothness.local_minima for s in z_surfaces],
-        "x_radius": x_surfaces[0].radius,
-        "z_radius": z_surfaces[0].radius,
-        "z_smoother_share": share,
-    }
+    """Print the totals and build the JSON result (``*_smoothness`` lists hold the roughness figure)."""
+    figures = {}
+    for space, surfaces in (("x", x_surfaces), ("z", z_surfaces)):
+        figures[space] = {
+            "seconds_per_surface": statistics.mean(s.seconds for s in surfaces),
+            "max_seconds_per_surface": max(s.seconds for s in surfaces),
+            "collect_seconds": x_collect if space == "x" else z_collect,
+            "smoothness": [s.smoothness.roughness for s in surfaces],
+            "laplacian": [s.smoothness.laplacian for s in surfaces],
+            "local_minima": [s.smoothness.local_minima for s in surfaces],
+            "final_loss": [float(s.trajectory_losses[-1]) for s in surfaces],
+            "radius": x_surfaces[0].radius if space == "x" else z_surfaces[0].radius,
+        }
+    x, z = figures["x"], figures["z"]
+    result = {"model": args.model, "n": len(paths), "targets": [path.name for path in paths]}
+    result |= {"config": config.to_dict(), "threads": torch.get_num_threads()}
+    result |= {f"{space}_{key}": value for space in ("x", "z") for key, value in figures[space].items()}
+    result["z_smoother_share"] = share_lower(z["smoothness"], x["smoothness"])
+    result["z_lower_laplacian_share"] = share_lower(z["laplacian"], x["laplacian"])
+    result["z_fewer_minima_share"] = share_lower(z["local_minima"], x["local_minima"])
+    n = len(paths)
     print(
-        f"total: seconds per surface X {result['x_seconds_per_surface']:.2f} (max {result['x_max_seconds_per_surface']:.2f}), "
-        f"Z {result['z_seconds_per_surface']:.2f} (max {result['z_max_seconds_per_surface']:.2f})"
+        f"total: seconds per surface X {x['seconds_per_surface']:.2f} (max {x['max_seconds_per_surface']:.2f}), "
+        f"Z {z['seconds_per_surface']:.2f} (max {z['max_seconds_per_surface']:.2f})"
     )
     print(
-        f"total: median roughness X {statistics.median(x_rough):.4f}, Z {statistics.median(z_rough):.4f}; "
-        f"mean local minima X {statistics.mean(result['x_local_minima']):.2f}, Z {statistics.mean(result['z_local_minima']):.2f}"
+        f"total: median roughness X {statistics.median(x['smoothness']):.3f}, Z {statistics.median(z['smoothness']):.3f}; "
+        f"median |Δ| X {statistics.median(x['laplacian']):.3f}, Z {statistics.median(z['laplacian']):.3f}; "
+        f"mean local minima X {statistics.mean(x['local_minima']):.2f}, Z {statistics.mean(z['local_minima']):.2f}"
     )
-    print(f"total: Z surface smoother than X for {share:.0%} of targets ({round(share * len(paths))}/{len(paths)})")
+    print(
+        f"total: Z surface smoother (lower roughness) than X for {result['z_smoother_share']:.0%} of targets "
+        f"({round(result['z_smoother_share'] * n)}/{n}); lower |Δ| for {result['z_lower_laplacian_share']:.0%}; "
+        f"fewer local minima for {result['z_fewer_minima_share']:.0%}"
+    )
     return result

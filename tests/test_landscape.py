@@ -141,12 +141,12 @@ def test_pca_recovers_known_directions_and_they_are_orthonormal():
 def test_pca_of_real_trajectories_is_orthonormal(tiny_model, tiny_targets):
     trajectories = collect(tiny_model, tiny_targets, config=LandscapeConfig(steps=6))
     assert trajectories.latents.shape == (4, 7, tiny_model.input_dim) and trajectories.losses.shape == (4, 7)
-    plane = principal_plane(trajectories.latents.flatten(0, 1))
+    plane = principal_plane(trajectories.latents)
     torch.testing.assert_close(plane.directions @ plane.directions.T, torch.eye(2), atol=1e-5, rtol=0)
 
 
 def test_pca_rejects_unusable_latents():
-    with pytest.raises(ValueError, match="N >= 3"):
+    with pytest.raises(ValueError, match=">= 3 points"):
         principal_plane(torch.zeros(2, 4))
     with pytest.raises(ValueError, match="do not move"):
         principal_plane(torch.ones(5, 4))
@@ -166,11 +166,28 @@ def test_trajectory_ends_at_grid_centre(tiny_model, tiny_targets):
     assert float(surface.trajectory_losses[0]) > float(surface.trajectory_losses[-1])
 
 
-def test_radius_is_relative_to_the_spread(tiny_model, tiny_targets):
-    _, surface = run_explore(tiny_model, tiny_targets, config=LandscapeConfig(grid=5, radius=1.5, steps=4))
-    assert surface.radius == pytest.approx(1.5 * surface.plane.spread)
-    assert float(surface.coords[-1]) == pytest.approx(surface.radius, rel=1e-5)
-    assert float(surface.coords[0]) == pytest.approx(-surface.radius, rel=1e-5)
+def test_radius_is_relative_to_the_reach_of_the_paths(tiny_model, tiny_targets):
+    config = LandscapeConfig(grid=5, radius=1.0, steps=6)
+    _, single = run_explore(tiny_model, tiny_targets[:1], config=config)
+    # One target: at radius 1 its own path touches the window's edge and stays inside.
+    assert single.radius == pytest.approx(single.plane.reach)
+    assert float(single.trajectory.abs().max()) == pytest.approx(single.radius, rel=1e-4)
+    assert float(single.coords[-1]) == pytest.approx(single.radius, rel=1e-5)
+    assert float(single.coords[0]) == pytest.approx(-single.radius, rel=1e-5)
+    # Several targets: the reach is the farthest any path went, so every path fits.
+    trajectories = collect(tiny_model, tiny_targets, config=config)
+    plane = principal_plane(trajectories.latents)
+    for index in range(len(tiny_targets)):
+        surface = compute_surface(
+            tiny_model,
+            tiny_targets[index : index + 1],
+            trajectories.latents[index],
+            trajectories.losses[index],
+            plane,
+            config=LandscapeConfig(grid=5, radius=1.5, steps=6),
+        )
+        assert surface.radius == pytest.approx(1.5 * plane.reach)
+        assert float(surface.trajectory.abs().max()) <= plane.reach * (1 + 1e-4)
 
 
 def test_grid_is_evaluated_in_batched_chunks(linear_targets):
@@ -179,7 +196,7 @@ def test_grid_is_evaluated_in_batched_chunks(linear_targets):
         model = LinearModel().eval()
         config = LandscapeConfig(grid=5, steps=3, chunk=chunk)
         trajectories = collect(model, linear_targets, config=config)
-        plane = principal_plane(trajectories.latents.flatten(0, 1))
+        plane = principal_plane(trajectories.latents)
         model.calls.clear()
         results[chunk] = compute_surface(
             model, linear_targets[:1], trajectories.latents[0], trajectories.losses[0], plane, config=config
@@ -213,19 +230,31 @@ def test_masked_outputs_do_not_shape_the_surface(linear_model, linear_targets):
 
 
 def test_smoothness_of_known_surfaces():
-    coords = torch.linspace(-1, 1, 25)
+    coords = torch.linspace(-1, 1, 25, dtype=torch.float64)
     v, u = torch.meshgrid(coords, coords, indexing="ij")
     bowl = smoothness(u**2 + v**2)
-    assert bowl.roughness == pytest.approx(8 / 24**2, rel=1e-6)
-    assert bowl.local_minima == 1
+    assert bowl.laplacian == pytest.approx(8.0, rel=1e-6)  # Δ = 4 (2/24)² per cell, range 2, times 24²
+    assert bowl.roughness == pytest.approx(0.0, abs=1e-6) and bowl.local_minima == 1
     slope = smoothness(2 * u - v)
-    assert slope.roughness == pytest.approx(0.0, abs=1e-7) and slope.local_minima == 0
-    two_wells = (u**2 - 0.25) ** 2 + v**2  # minima at u = ±0.5
-    assert smoothness(two_wells).local_minima == 2
-    noise = 0.05 * torch.randn(25, 25, generator=torch.Generator().manual_seed(0))
+    assert slope.roughness == pytest.approx(0.0, abs=1e-6) and slope.laplacian == pytest.approx(0.0, abs=1e-6)
+    assert slope.local_minima == 0
+    saddle = smoothness(u**2 - 3 * u * v)
+    assert saddle.roughness == pytest.approx(0.0, abs=1e-6) and saddle.local_minima == 0
+    two_wells = smoothness((u**2 - 0.25) ** 2 + v**2)  # minima at u = ±0.5
+    assert two_wells.local_minima == 2 and two_wells.roughness > 0.5
+    noise = 0.05 * torch.randn(25, 25, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     bumpy = smoothness(u**2 + v**2 + noise)
-    assert bumpy.roughness > 3 * bowl.roughness and bumpy.local_minima > 5
+    assert bumpy.roughness > 5 * two_wells.roughness and bumpy.local_minima > 5
+    assert bumpy.laplacian > 3 * bowl.laplacian
+    coarse, fine = smoothness(two_wells_at(25)), smoothness(two_wells_at(49))
+    assert coarse.roughness == pytest.approx(fine.roughness, rel=0.1)  # resolution-independent for smooth surfaces
     assert math.isnan(smoothness(torch.full((5, 5), float("nan"))).roughness)
+
+
+def two_wells_at(points: int) -> torch.Tensor:
+    coords = torch.linspace(-1, 1, points, dtype=torch.float64)
+    v, u = torch.meshgrid(coords, coords, indexing="ij")
+    return (u**2 - 0.25) ** 2 + v**2
 
 
 def test_bad_settings_raise_clear_errors(tiny_model, tiny_targets):
@@ -303,3 +332,44 @@ def test_panel_builds_and_computes_for_a_registered_model(monkeypatch, linear_mo
     models.load_mapping.cache_clear()
     with pytest.raises(gr.Error, match="target"):
         next(panel.compute("test-linear", None, None, 9, 2.0, "Surface", progress=lambda *a, **k: None))
+
+
+def test_bench_reports_every_target_in_sorted_order(monkeypatch, tmp_path, tiny_model, capsys):
+    import argparse
+
+    import numpy as np
+    from PIL import Image
+
+    from engines import models
+    from engines.images import prepare_image
+    from engines.landscape_bench import run_landscape_bench
+    from engines.mapping import MappingConfig, MappingNetwork
+
+    class TinyFaces(type(tiny_model)):
+        def prepare_target(self, source):
+            prepared = prepare_image(source, 8)
+            return prepared.tensor, prepared.notice
+
+    torch.manual_seed(0)
+    forward = TinyFaces().eval().requires_grad_(False)
+    mapping = MappingNetwork(MappingConfig(z_dim=8, x_dim=8, hidden=16)).eval().requires_grad_(False)
+    spec = models.ModelSpec(
+        name="test-tiny", description="", output_kind="image", load=lambda: forward, load_mapping=lambda: mapping
+    )
+    monkeypatch.setitem(models.MODELS, "test-tiny", spec)
+    models.load_model.cache_clear()
+    models.load_mapping.cache_clear()
+    pixels = np.random.default_rng(0).integers(0, 255, size=(4, 12, 10, 3), dtype=np.uint8)
+    for name, image in zip(["c.png", "a.png", "d.png", "b.png"], pixels):
+        Image.fromarray(image).save(tmp_path / name)
+    args = argparse.Namespace(model="test-tiny", data=tmp_path, n=3, grid=7, seed=0, json=None, radius=None, steps=5)
+    result = run_landscape_bench(args)
+    models.load_model.cache_clear()
+    models.load_mapping.cache_clear()
+    assert result["targets"] == ["a.png", "b.png", "c.png"]
+    assert len(result["x_smoothness"]) == len(result["z_smoothness"]) == 3
+    assert result["x_seconds_per_surface"] > 0 and result["z_seconds_per_surface"] > 0
+    expected_share = sum(z < x for x, z in zip(result["x_smoothness"], result["z_smoothness"])) / 3
+    assert result["z_smoother_share"] == pytest.approx(expected_share)
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in result["targets"]) and "Z surface smoother" in printed

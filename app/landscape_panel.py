@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 SPACE_TITLES = {"x": "X-space (x optimised directly)", "z": "Z-space (x = Θ(z))"}
 VIEWS = ("Surface", "Contour")
+CONTOUR_LEVELS = 20
 Prepare = Callable[[ForwardModel, Any, Any], "tuple[Tensor, Tensor | None]"]
 
 
@@ -43,16 +44,24 @@ def _title(space: str, surface: dict | None) -> str:
     return f"{SPACE_TITLES[space]}<br>roughness {score['roughness']:.3f}, {minima} local minim{'um' if minima == 1 else 'a'}"
 
 
-def _surface_traces(surface: dict, view: str) -> list:
+def _surface_traces(surface: dict, view: str, levels: dict) -> list:
     """The surface (or contour) and the trajectory drawn on it as a line with markers."""
     u, v = zip(*surface["trajectory"])
     hover = "u %{x:.3g}<br>v %{y:.3g}<br>loss on plane %{customdata[0]:.4g}<br>loss seen %{customdata[1]:.4g}<extra>step %{text}</extra>"
     custom = list(zip(surface["trajectory_plane_losses"], surface["trajectory_losses"]))
     steps = [str(index) for index in range(len(u))]
-    marker = dict(size=4, color="white", line=dict(color="black", width=1))
+    colours = ["crimson"] + ["white"] * (len(u) - 1)  # the start (step 0) stands out
+    marker = dict(size=4, color=colours, line=dict(color="black", width=1))
     if view == "Contour":
         return [
-            go.Contour(x=surface["coords"], y=surface["coords"], z=surface["losses"], coloraxis="coloraxis"),
+            go.Contour(
+                x=surface["coords"],
+                y=surface["coords"],
+                z=surface["losses"],
+                coloraxis="coloraxis",
+                autocontour=False,
+                contours=levels,
+            ),
             go.Scatter(
                 x=u,
                 y=v,
@@ -96,13 +105,13 @@ def landscape_figure(x_surface: dict | None, z_surface: dict | None, *, view: st
         cols=2,
         specs=[[{"type": kind}, {"type": kind}]],
         subplot_titles=[_title("x", x_surface), _title("z", z_surface)],
-        horizontal_spacing=0.04,
+        horizontal_spacing=0.08,
     )
-    present = [s for s in (x_surface, z_surface) if s is not None]
+    low, high = _colour_range([s for s in (x_surface, z_surface) if s is not None])
+    levels = dict(start=low, end=high, size=(high - low) / CONTOUR_LEVELS or 1.0)  # the same levels on both
     for col, surface in enumerate((x_surface, z_surface), start=1):
-        for trace in _surface_traces(surface, view) if surface is not None else []:
+        for trace in _surface_traces(surface, view, levels) if surface is not None else []:
             figure.add_trace(trace, row=1, col=col)
-    low, high = _colour_range(present)
     figure.update_layout(
         coloraxis=dict(cmin=low, cmax=high, colorscale="Viridis", colorbar=dict(title="loss")),
         height=480,

@@ -291,6 +291,8 @@ def test_figure_shows_both_surfaces_with_one_colour_scale_and_the_paths(linear_m
     assert figure.data[0].scene != figure.data[2].scene  # side by side, one scene each
     contour = landscape_figure(x_surface, z_surface, view="Contour")
     assert [trace.type for trace in contour.data] == ["contour", "scatter", "contour", "scatter"]
+    assert contour.data[0].contours.start == contour.data[2].contours.start == figure.layout.coloraxis.cmin
+    assert contour.data[0].contours.size == contour.data[2].contours.size > 0  # same levels on both
     only_x = landscape_figure(x_surface, None)
     assert len(only_x.data) == 2 and "not available" in only_x.layout.annotations[1].text
     with pytest.raises(ValueError, match="view"):

@@ -47,7 +47,7 @@ def _title(space: str, surface: dict | None) -> str:
 def _surface_traces(surface: dict, view: str, levels: dict) -> list:
     """The surface (or contour) and the trajectory drawn on it as a line with markers."""
     u, v = zip(*surface["trajectory"])
-    hover = "u %{x:.3g}<br>v %{y:.3g}<br>loss on plane %{customdata[0]:.4g}<br>loss seen %{customdata[1]:.4g}<extra>step %{text}</extra>"
+    hover = "u %{x:.3g}<br>v %{y:.3g}<br>loss on the plane %{customdata[0]:.4g}<br>loss seen %{customdata[1]:.4g}<extra>step %{text}</extra>"
     custom = list(zip(surface["trajectory_plane_losses"], surface["trajectory_losses"]))
     steps = [str(index) for index in range(len(u))]
     colours = ["crimson"] + ["white"] * (len(u) - 1)  # the start (step 0) stands out
@@ -79,7 +79,8 @@ def _surface_traces(surface: dict, view: str, levels: dict) -> list:
         go.Scatter3d(
             x=u,
             y=v,
-            z=surface["trajectory_plane_losses"],
+            # Lifted by 1% of the colour range so the path is not buried in the surface (hover shows true values).
+            z=[loss + 0.01 * (levels["end"] - levels["start"]) for loss in surface["trajectory_plane_losses"]],
             mode="lines+markers",
             line=dict(color="black", width=5),
             marker=marker,
@@ -119,7 +120,8 @@ def landscape_figure(x_surface: dict | None, z_surface: dict | None, *, view: st
     )
     axes = dict(xaxis_title="PC 1 (u)", yaxis_title="PC 2 (v)", zaxis_title="loss")
     if view == "Surface":
-        figure.update_scenes(**axes, zaxis=dict(range=[low, high]))
+        camera = dict(eye=dict(x=1.1, y=-1.5, z=1.6))  # from above, so the path is not hidden behind a wall
+        figure.update_scenes(**axes, zaxis=dict(range=[low, high]), camera=camera)
     else:
         figure.update_xaxes(title_text=axes["xaxis_title"])
         figure.update_yaxes(title_text=axes["yaxis_title"])

@@ -205,6 +205,7 @@ def build_landscape_panel(
     target: gr.components.Component,
     mask: gr.components.Component | None = None,
     prepare: Prepare = default_prepare,
+    loss: str = "mse",
     open: bool = False,
 ) -> LandscapePanel:
     """Create the "Landscape" accordion inside the caller's ``gr.Blocks`` and wire its events.
@@ -217,6 +218,8 @@ def build_landscape_panel(
         ``output_shape`` or ``1 x output_shape`` and weight a mask broadcastable to the output
         (0 = unknown) or None. Default: ``forward.prepare_target(target_value)``, no mask. The pose
         tab passes its own, turning observed joints and their visibility into a target and mask.
+    loss: the objective's name in :data:`engines.losses.LOSSES` (MSE by default: each grid point is one
+        forward pass, and LPIPS would multiply the cost).
     Returns a :class:`LandscapePanel`; the compute button recomputes on demand.
     """
     with gr.Accordion("Landscape", open=open) as accordion:
@@ -236,17 +239,20 @@ def build_landscape_panel(
         state = gr.State({})
 
     def compute(
-        model_name, target_value, mask_value, grid_points, radius_sigma, view_name, progress=gr.Progress()
+        model_name, target_value, mask_value, grid_points, radius_scale, view_name, progress=gr.Progress()
     ) -> Iterator[dict]:
         if not model_name or target_value is None:
             raise gr.Error("Give a target first: the landscape is computed around its inversion.")
         yield {status: "Computing…"}
         forward = load_model(model_name)
-        target, weight = prepare(forward, target_value, mask_value)
-        target = target if target.dim() > len(forward.output_shape) else target.unsqueeze(0)
         mapping, notice = _optional_mapping(model_name)
-        config = LandscapeConfig(grid=int(grid_points), radius=float(radius_sigma))
-        surfaces = compute_surfaces(forward, mapping, target, weight, config, lambda f, d: progress(f, desc=d))
+        config = LandscapeConfig(grid=int(grid_points), radius=float(radius_scale), loss=loss)
+        try:
+            target, weight = prepare(forward, target_value, mask_value)
+            target = target if target.dim() > len(forward.output_shape) else target.unsqueeze(0)
+            surfaces = compute_surfaces(forward, mapping, target, weight, config, lambda f, d: progress(f, desc=d))
+        except ValueError as error:  # unusable target or mask: tell the user, keep the page usable
+            raise gr.Error(f"Cannot use this target: {error}") from error
         figure = landscape_figure(surfaces.get("x"), surfaces.get("z"), view=view_name)
         yield {plot: figure, status: status_text(surfaces, notice), state: surfaces}
 

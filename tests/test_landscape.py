@@ -334,6 +334,9 @@ def test_panel_builds_and_computes_for_a_registered_model(monkeypatch, linear_mo
     models.load_mapping.cache_clear()
     with pytest.raises(gr.Error, match="target"):
         next(panel.compute("test-linear", None, None, 9, 2.0, "Surface", progress=lambda *a, **k: None))
+    updates = panel.compute("test-linear", [1.0, 2.0], None, 9, 2.0, "Surface", progress=lambda *a, **k: None)
+    with pytest.raises(gr.Error, match="Cannot use this target"):
+        list(updates)
 
 
 def test_bench_reports_every_target_in_sorted_order(monkeypatch, tmp_path, tiny_model, capsys):

@@ -34,6 +34,7 @@ class FaceVAEConfig:
     latent_dim: int = 128
     image_size: int = 64
     channels: tuple[int, ...] = (256, 128, 64, 32, 16)
+    norm: str = "none"  # "pixel": PixelNorm after every upsampling (the GAN generator)
 
     def __post_init__(self) -> None:
         if self.image_size != 4 * 2 ** (len(self.channels) - 1):
@@ -42,6 +43,8 @@ class FaceVAEConfig:
             )
         if self.latent_dim < 1:
             raise ValueError("latent_dim must be >= 1")
+        if self.norm not in ("none", "pixel"):
+            raise ValueError(f"norm must be 'none' or 'pixel', got {self.norm!r}")
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "channels": list(self.channels)}
@@ -49,6 +52,13 @@ class FaceVAEConfig:
     @classmethod
     def from_dict(cls, data: dict) -> FaceVAEConfig:
         return cls(**{**data, "channels": tuple(data["channels"])})
+
+
+class PixelNorm(nn.Module):
+    """Normalise each pixel's feature vector to unit RMS (ProGAN); no batch statistics."""
+
+    def forward(self, features: Tensor) -> Tensor:
+        return features * torch.rsqrt(features.square().mean(dim=1, keepdim=True) + 1e-8)
 
 
 class FaceDecoder(nn.Module):
@@ -62,6 +72,8 @@ class FaceDecoder(nn.Module):
         width = first
         for out_width in rest:
             layers += [nn.LeakyReLU(0.2), nn.ConvTranspose2d(width, out_width, 4, stride=2, padding=1)]
+            if config.norm == "pixel":
+                layers.append(PixelNorm())
             width = out_width
         layers += [nn.LeakyReLU(0.2), nn.Conv2d(width, 3, 3, padding=1), nn.Tanh()]
         self.body = nn.Sequential(*layers)

@@ -29,23 +29,37 @@ def command_line() -> str:
 def train_generator(args: argparse.Namespace) -> None:
     from engines.data import cached_image_set, data_path
     from engines.faces import CELEBA_TRAIN, FaceVAEConfig, VAETrainConfig, save_generator, train_vae
-    from engines.images import tensor_to_image
 
     images = cached_image_set(data_path("celeba"), 64, start=CELEBA_TRAIN.start, limit=CELEBA_TRAIN.stop)
-    model_config = FaceVAEConfig(latent_dim=args.latent_dim)
-    train_config = VAETrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight, seed=args.seed
-    )
+    if args.kind == "gan":
+        from engines.gan import GANTrainConfig, train_gan
+
+        model_config = FaceVAEConfig(latent_dim=args.latent_dim, norm="pixel", channels=tuple(args.channels))
+        train_config = GANTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+        records = train_gan(images, model_config, train_config)
+    else:
+        model_config = FaceVAEConfig(latent_dim=args.latent_dim, channels=tuple(args.channels))
+        train_config = VAETrainConfig(
+            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight, seed=args.seed
+        )
+        records = train_vae(images, model_config, train_config)
     started = time.time()
-    progress = tqdm(train_vae(images, model_config, train_config), total=args.epochs, desc="faces64 VAE", unit="epoch")
-    for record in progress:
-        progress.set_postfix(reconstruction=f"{record['reconstruction']:.1f}", kl=f"{record['kl']:.1f}")
-        decoder = record["decoder"]
-    decoder.eval()
     path = ASSETS_DIR / "faces64_generator.safetensors"
-    save_generator(
-        path, decoder, model_config, {"train": train_config.to_dict(), "seconds": round(time.time() - started)}
-    )
+    progress = tqdm(records, total=args.epochs, desc=f"faces64 {args.kind}", unit="epoch")
+    for record in progress:
+        progress.set_postfix({k: f"{v:.3f}" for k, v in record.items() if isinstance(v, float)})
+        decoder = record["decoder"].eval()
+        extra = {
+            "generator_kind": args.kind,
+            "train": train_config.to_dict(),
+            "epoch": record["epoch"],
+            "seconds": round(time.time() - started),
+        }
+        save_generator(Path(args.run_dir) / "faces64_generator.safetensors", decoder, model_config, extra)
+        save_sample_grid(decoder, model_config.latent_dim, Path(args.run_dir) / "faces64_samples.png")
+        decoder.train()
+    decoder.eval()
+    save_generator(path, decoder, model_config, extra)
     register_asset(
         "faces64_generator",
         path,
@@ -53,11 +67,19 @@ def train_generator(args: argparse.Namespace) -> None:
         licence=CELEBA_LICENCE,
         command=command_line(),
     )
-    with torch.no_grad():
-        samples = decoder(torch.randn(64, model_config.latent_dim, generator=torch.Generator().manual_seed(0)))
-    grid = samples.view(8, 8, 3, 64, 64).permute(2, 0, 3, 1, 4).reshape(3, 512, 512)
-    tensor_to_image(grid).save(ASSETS_DIR / "faces64_samples.png")
+    save_sample_grid(decoder, model_config.latent_dim, ASSETS_DIR / "faces64_samples.png")
     print(f"saved {path} and {ASSETS_DIR / 'faces64_samples.png'}")
+
+
+def save_sample_grid(decoder, latent_dim: int, path: Path) -> None:
+    """An 8×8 grid of samples from N(0, I), seed 0."""
+    from engines.images import tensor_to_image
+
+    with torch.no_grad():
+        samples = decoder(torch.randn(64, latent_dim, generator=torch.Generator().manual_seed(0)))
+    grid = samples.view(8, 8, 3, 64, 64).permute(2, 0, 3, 1, 4).reshape(3, 512, 512)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensor_to_image(grid).save(path)
 
 
 def train_face_mapping(args: argparse.Namespace) -> None:
@@ -137,9 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     commands = parser.add_subparsers(dest="command", required=True)
     generator = commands.add_parser("generator", help="train the faces64 generator (VAE) on CelebA 1-8000")
-    generator.add_argument("--epochs", type=int, default=12)
+    generator.add_argument("--kind", choices=["gan", "vae"], default="gan")
+    generator.add_argument("--channels", type=int, nargs=5, default=[192, 96, 48, 24, 12], help="4x4 ... 64x64 widths")
+    generator.add_argument("--epochs", type=int, default=20)
     generator.add_argument("--batch-size", type=int, default=64)
-    generator.add_argument("--lr", type=float, default=2e-3)
+    generator.add_argument("--lr", type=float, default=2e-4, help="GAN default; the VAE used 2e-3")
+    generator.add_argument("--run-dir", default="runs", help="per-epoch snapshots go here")
     generator.add_argument("--kl-weight", type=float, default=0.04)
     generator.add_argument("--latent-dim", type=int, default=128)
     generator.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,105 @@
+"""Invert one image file into a PNG strip of steps: X-space row above Z-space row.
+
+python -m engines.invert face.jpg --out strip.png --steps 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+from tqdm import tqdm
+
+from engines.images import tensor_to_image
+from engines.models import load_mapping, load_model
+from engines.optim import invert
+
+logger = logging.getLogger(__name__)
+
+
+def strip_steps(steps: int, frames: int) -> list[int]:
+    """``frames`` step indices from 0 to ``steps``, roughly log-spaced (early steps matter most)."""
+    if steps <= frames:
+        return list(range(steps + 1))
+    return sorted({0} | {round(steps ** (i / (frames - 2))) for i in range(frames - 1)})
+
+
+def run(args: argparse.Namespace) -> Path:
+    forward = load_model(args.model)
+    target, notice = forward.prepare_target(args.image)
+    print(f"{args.image}: {notice}")
+    wanted = set(strip_steps(args.steps, args.frames))
+    rows = {}
+    for label, mapping, lr in (("X", None, args.x_lr), ("Z", load_mapping(args.model), args.z_lr)):
+        frames = []
+        steps = invert(
+            forward,
+            target[None],
+            mapping=mapping,
+            optimizer=args.optimizer,
+            lr=lr,
+            steps=args.steps,
+            loss=args.loss,
+            keep_output=lambda index: index in wanted,
+        )
+        for step in tqdm(steps, total=args.steps + 1, desc=f"{label}-space", unit="step"):
+            if step.output is not None:
+                frames.append((step.index, float(step.losses[0]), tensor_to_image(step.output[0])))
+        rows[label] = frames
+    path = save_strip(target, rows, Path(args.out), scale=args.scale)
+    for label, frames in rows.items():
+        print(f"{label}: loss {frames[0][1]:.5f} -> {frames[-1][1]:.5f} after {args.steps} steps")
+    print(f"wrote {path}")
+    return path
+
+
+def save_strip(target: torch.Tensor, rows: dict, out: Path, *, scale: int = 2) -> Path:
+    """Target on the left, then one labelled frame per kept step, one row per space."""
+    size = target.shape[-1] * scale
+    columns = 1 + max(len(frames) for frames in rows.values())
+    sheet = Image.new("RGB", (columns * size, len(rows) * (size + 14)), "white")
+    draw = ImageDraw.Draw(sheet)
+    target_image = tensor_to_image(target).resize((size, size), Image.Resampling.NEAREST)
+    for row, (label, frames) in enumerate(rows.items()):
+        top = row * (size + 14)
+        sheet.paste(target_image, (0, top))
+        draw.text((2, top + size), f"target / {label}", fill="black")
+        for column, (index, loss, image) in enumerate(frames, start=1):
+            sheet.paste(image.resize((size, size), Image.Resampling.NEAREST), (column * size, top))
+            draw.text((column * size + 2, top + size), f"{index}: {loss:.4f}", fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    from engines.bench import DEFAULT_Z_LR, default_x_lr
+
+    parser = argparse.ArgumentParser(
+        prog="python -m engines.invert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("image", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("inversion.png"))
+    parser.add_argument("--model", default="faces64")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--frames", type=int, default=8, help="frames per row")
+    parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "lbfgs"])
+    parser.add_argument("--x-lr", type=float, default=None)
+    parser.add_argument("--z-lr", type=float, default=None)
+    parser.add_argument("--loss", default="mse", choices=["mse", "l1", "mse+lpips"])
+    parser.add_argument("--scale", type=int, default=2, help="pixel upscaling of each frame")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    args.x_lr = args.x_lr or default_x_lr(args.model, args.optimizer)
+    args.z_lr = args.z_lr or DEFAULT_Z_LR.get(args.optimizer, 0.1)
+    try:
+        run(args)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+if __name__ == "__main__":
+    main()

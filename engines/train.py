@@ -108,6 +108,11 @@ def train_face_mapping(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     mapping_config = MappingConfig(z_dim=args.z_dim or forward.input_dim, x_dim=forward.input_dim, hidden=args.hidden)
     mapping = MappingNetwork(mapping_config)
+    if args.init:
+        from engines.checkpoint import load_module_state, load_tensors
+
+        tensors, _ = load_tensors(Path(args.init))
+        load_module_state(mapping, tensors, args.init)
     run_dir = Path(args.run_dir) / f"{args.name}"
     validation = None
     if args.validate:
@@ -129,7 +134,13 @@ def train_face_mapping(args: argparse.Namespace) -> None:
     save_tensors(
         path,
         {k: v for k, v in mapping.state_dict().items()},
-        {"kind": "mapping", "model": args.model, "mapping": mapping_config.to_dict(), "train": config.to_dict()},
+        {
+            "kind": "mapping",
+            "model": args.model,
+            "mapping": mapping_config.to_dict(),
+            "train": config.to_dict(),
+            "init": args.init,
+        },
     )
     register_asset(
         args.name,
@@ -142,16 +153,16 @@ def train_face_mapping(args: argparse.Namespace) -> None:
 
 
 def validate_mapping(forward, mapping, targets, config) -> str:
-    """Mean loss of Z (lr config.z_lr) at steps 2 / 20 / 100 on ``targets`` — a training-time signal."""
+    """Mean loss of Z (lr config.z_lr) at steps 0 / 2 / 20 / 100 / 200 on ``targets`` — a training-time signal."""
     from engines.evaluation import run_space
 
     was_training = mapping.training
     mapping.eval().requires_grad_(False)
     try:
-        run = run_space(forward, targets, mapping=mapping, lr=config.z_lr, steps=100, loss=config.loss)
+        run = run_space(forward, targets, mapping=mapping, lr=config.z_lr, steps=200, loss=config.loss)
     finally:
         mapping.train(was_training).requires_grad_(True)
-    return " ".join(f"z[{step}]={run.losses[step]:.5f}" for step in (0, 2, 20, 100))
+    return " ".join(f"z[{step}]={run.losses[step]:.5f}" for step in (0, 2, 20, 100, 200))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     mapping.add_argument("--validate-every", type=int, default=5)
     mapping.add_argument("--run-dir", default="runs", help="resumable checkpoints go to RUN_DIR/NAME/")
     mapping.add_argument("--resume", action="store_true")
+    mapping.add_argument("--init", default=None, help="start from this Θ checkpoint (.safetensors) instead of random")
     mapping.set_defaults(run=train_face_mapping)
 
     try:

@@ -180,10 +180,11 @@ def collect_steps(
     *,
     mapping: nn.Module | None = None,
     weight: Tensor | None = None,
-    config: LandscapeConfig = LandscapeConfig(),
+    config: LandscapeConfig | None = None,
 ) -> Iterator[Tensor]:
     """Run ``config.steps`` steps of ``invert`` from zero; yields each step's latents ``B x D`` (x or z)
     and finally returns the :class:`Trajectories` (``StopIteration.value``; see :func:`collect`)."""
+    config = config or LandscapeConfig()
     latents, losses = [], []
     for step in invert(
         forward,
@@ -320,13 +321,14 @@ def surface_steps(
     *,
     mapping: nn.Module | None = None,
     weight: Tensor | None = None,
-    config: LandscapeConfig = LandscapeConfig(),
+    config: LandscapeConfig | None = None,
 ) -> Iterator[LandscapeProgress]:
     """Evaluate the ``grid x grid`` surface of one target around the end of its ``(T+1) x D`` trajectory.
 
     target: ``1 x output_shape``; weight: its mask (batch 1) or None. Yields a "grid" progress report
     per forward pass; the last report carries the :class:`Surface`.
     """
+    config = config or LandscapeConfig()
     started = time.perf_counter()
     center = trajectory[-1]
     directions = plane.directions.to(center.dtype)
@@ -379,7 +381,7 @@ def explore(
     index: int = 0,
     mapping: nn.Module | None = None,
     weight: Tensor | None = None,
-    config: LandscapeConfig = LandscapeConfig(),
+    config: LandscapeConfig | None = None,
 ) -> Iterator[LandscapeProgress]:
     """The whole recipe for one space: collect latents on ``B`` targets, PCA, and the surface of target
     ``index``. targets: ``B x output_shape``; weight: masks (batch ``B`` or 1, 0 = unknown) or None.
@@ -387,6 +389,7 @@ def explore(
     Yields an "optimise" report per inversion step (``T+1``), then a "grid" report per forward pass;
     the last report carries the :class:`Surface`.
     """
+    config = config or LandscapeConfig()
     if not 0 <= index < targets.shape[0]:
         raise ValueError(f"target index {index} out of range for {targets.shape[0]} targets")
     steps = collect_steps(forward, targets, mapping=mapping, weight=weight, config=config)

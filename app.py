@@ -1,0 +1,37 @@
+"""Serve Landscape Studio: ``python app.py [--host H] [--port P]`` (default 127.0.0.1:7860, offline).
+
+Host and port also come from ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``, as on Hugging Face Spaces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Serve the Landscape Studio web app.")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--concurrency", type=int, default=4, help="runs served at once (default 4)")
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch threads per process (default 1)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    import torch
+
+    from app.ui import CSS, build_app, theme
+
+    torch.set_num_threads(args.torch_threads)
+    demo = build_app().queue(default_concurrency_limit=args.concurrency, max_size=64)
+    demo.launch(server_name=args.host, server_port=args.port, ssr_mode=False, css=CSS, theme=theme(), footer_links=[])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Streaming benchmark of a running app through ``gradio_client``.
+
+``python -m app.bench --url http://127.0.0.1:7860 --sessions 4 --steps 50 --json OUT.json``
+
+First one session alone (``single_session_steps_per_second``), then ``--sessions`` clients at
+once, each with its own sample target. For every session: seconds from submitting Run to the
+first streamed frame, streamed side-by-side steps per second, and whether it got only its own
+results (every frame names its own target's fingerprint, steps run 0, 1, 2, ... to the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from app.targets import fingerprint, sample_paths
+
+STEP_PATTERN = re.compile(r"step (\d+)")
+
+
+@dataclass
+class SessionResult:
+    index: int
+    sample: str
+    first_frame_seconds: float = float("nan")
+    steps_per_second: float = float("nan")
+    steps_seen: list[int] = field(default_factory=list)
+    isolated: bool = False
+    error: str = ""
+
+
+def _step_of(caption: object) -> int | None:
+    match = STEP_PATTERN.search(str(caption or ""))
+    return int(match.group(1)) if match else None
+
+
+def run_session(url: str, index: int, sample: Path, steps: int, model: str) -> SessionResult:
+    """Submit one Run and time its stream."""
+    from gradio_client import Client, handle_file
+
+    result = SessionResult(index=index, sample=sample.stem)
+    expected = fingerprint(Image.open(sample))
+    client = Client(url, verbose=False)
+    editor = {"background": handle_file(str(sample)), "layers": [], "composite": None}
+    started = time.perf_counter()
+    job = client.submit(editor, "none", model, "adam", steps, 0.1, 0.1, "mse", api_name="/run")
+    times, statuses = [], []
+    for outputs in job:
+        status, step = str(outputs[0] or ""), _step_of(outputs[4])
+        if step is not None and (not result.steps_seen or step != result.steps_seen[-1]):
+            times.append(time.perf_counter())
+            result.steps_seen.append(step)
+            statuses.append(status)
+    job.result()
+    if not times:
+        result.error = f"no frames; last status {statuses[-1] if statuses else None!r}"
+        return result
+    result.first_frame_seconds = times[0] - started
+    result.steps_per_second = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else float("nan")
+    ordered = result.steps_seen == list(range(result.steps_seen[0], result.steps_seen[-1] + 1))
+    own = all(expected in status for status in statuses if status.startswith(("Running", "Done")))
+    result.isolated = ordered and own and result.steps_seen[-1] == steps
+    return result
+
+
+def run_many(url: str, sessions: int, steps: int, model: str) -> list[SessionResult]:
+    """``sessions`` clients at once, session i on the i-th sample."""
+    samples = list(sample_paths().values())
+    results: list[SessionResult | None] = [None] * sessions
+
+    def work(index: int) -> None:
+        sample = samples[index % len(samples)]
+        try:
+            results[index] = run_session(url, index, sample, steps, model)
+        except Exception as error:  # reported per session, the others still finish
+            results[index] = SessionResult(index=index, sample=sample.stem, error=repr(error))
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [result for result in results if result is not None]
+
+
+def describe(result: SessionResult) -> str:
+    line = (
+        f"session {result.index} ({result.sample}): first frame {result.first_frame_seconds:.2f} s, "
+        f"{result.steps_per_second:.1f} steps/s, {len(result.steps_seen)} frames, "
+        f"{'own results only' if result.isolated else 'NOT ISOLATED'}"
+    )
+    return line + (f", error: {result.error}" if result.error else "")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:7860")
+    parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--model", default="faces64")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    single = run_many(args.url, 1, args.steps, args.model)[0]
+    print(f"single: {describe(single)}")
+    results = run_many(args.url, args.sessions, args.steps, args.model)
+    for result in results:
+        print(describe(result))
+    report = {
+        "sessions": args.sessions,
+        "steps": args.steps,
+        "first_frame_seconds": [r.first_frame_seconds for r in results],
+        "steps_per_second": [r.steps_per_second for r in results],
+        "isolated": all(r.isolated for r in results) and len(results) == args.sessions,
+        "single_session_steps_per_second": single.steps_per_second,
+        "single_session_first_frame_seconds": single.first_frame_seconds,
+        "details": [asdict(r) | {"steps_seen": len(r.steps_seen)} for r in results],
+    }
+    total = sum(r.steps_per_second for r in results if r.steps_per_second == r.steps_per_second)
+    print(
+        f"overall: {args.sessions} sessions, {total:.1f} steps/s in total, "
+        f"first frame max {max(report['first_frame_seconds']):.2f} s, isolated {report['isolated']}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        f"summary: single session {single.steps_per_second:.1f} side-by-side steps/s; "
+        f"{args.sessions} sessions {'all isolated' if report['isolated'] else 'MIXED OR FAILED'}, "
+        f"{min(report['steps_per_second']):.1f}-{max(report['steps_per_second']):.1f} steps/s each"
+    )
+    return report
+
+
+if __name__ == "__main__":
+    main()

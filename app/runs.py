@@ -1,0 +1,224 @@
+"""X-space and Z-space inversion advanced in lockstep, as a stream of display frames.
+
+No Gradio here: :func:`stream_run` yields plain :class:`Frame` objects (PIL images,
+numbers, a plotly figure now and then) that the UI turns into component updates,
+so tests can drive a whole run without a browser.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+from torch import nn
+
+from app.figures import loss_figure
+from app.targets import Target
+from engines.images import tensor_to_image
+from engines.losses import LOSSES, resolve_loss_name
+from engines.mapping import MappingConfig, MappingNetwork
+from engines.models import available_models, load_mapping, load_model
+from engines.optim import OPTIMIZERS, Step, invert
+
+logger = logging.getLogger(__name__)
+
+MAX_STEPS = 2000
+MAX_HYPOTHESES = 32
+MAX_ABS_INPUT = 1e4  # |x| or |z| beyond this: the optimiser has run away
+EXPLODE_FACTOR = 1e3  # loss this many times its starting value: diverged
+DEFAULT_Z_LR = 0.1
+
+
+def default_lrs(model: str, optimizer: str) -> tuple[float, float]:
+    """The X- and Z-space learning rates the inversion benchmark chose for ``model`` and ``optimizer``."""
+    try:
+        from engines.bench import DEFAULT_X_LR
+        from engines.bench import DEFAULT_Z_LR as BENCH_Z_LR
+    except ImportError:
+        return 0.1, DEFAULT_Z_LR
+    return float(DEFAULT_X_LR.get((model, optimizer), 0.1)), float(BENCH_Z_LR.get(optimizer, DEFAULT_Z_LR))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """What one Run does; validated so that bad UI input becomes a clear ``ValueError``."""
+
+    model: str
+    optimizer: str = "adam"
+    steps: int = 100
+    lr_x: float = 0.1
+    lr_z: float = DEFAULT_Z_LR
+    loss: str = "mse"
+    num_hypotheses: int = 1
+    z_init: str = "zeros"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in available_models("image"):
+            raise ValueError(f"model {self.model!r} is not available; present: {available_models('image')}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimiser {self.optimizer!r}; choose from {OPTIMIZERS}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose from {sorted(LOSSES)}")
+        if not (isinstance(self.steps, int) and 1 <= self.steps <= MAX_STEPS):
+            raise ValueError(f"steps must be a whole number from 1 to {MAX_STEPS}, got {self.steps!r}")
+        if not (isinstance(self.num_hypotheses, int) and 1 <= self.num_hypotheses <= MAX_HYPOTHESES):
+            raise ValueError(f"hypotheses must be from 1 to {MAX_HYPOTHESES}, got {self.num_hypotheses!r}")
+        for name in ("lr_x", "lr_z"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"the {name[-1].upper()}-space learning rate must be a positive number, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One side-by-side step for display. ``figure`` and the galleries are None when unchanged."""
+
+    step: int
+    steps: int
+    x_image: Image.Image
+    z_image: Image.Image
+    x_loss: float
+    z_loss: float
+    status: str
+    figure: go.Figure | None = None
+    x_gallery: list[tuple[Image.Image, str]] | None = None
+    z_gallery: list[tuple[Image.Image, str]] | None = None
+    done: bool = False
+
+
+@functools.cache
+def _random_mapping(name: str, dim: int) -> nn.Module:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        mapping = MappingNetwork(MappingConfig(z_dim=dim, x_dim=dim, hidden=256))
+    return mapping.eval().requires_grad_(False)
+
+
+def get_mapping(name: str) -> tuple[nn.Module, str]:
+    """Θ for ``name`` and a note; a seeded random Θ, clearly labelled, while none is trained."""
+    try:
+        return load_mapping(name), ""
+    except (FileNotFoundError, ValueError) as error:
+        logger.info("no trained mapping for %s: %s", name, error)
+        note = "⚠ Θ not trained yet: Z-space uses a random, untrained Θ"
+        return _random_mapping(name, load_model(name).input_dim), note
+
+
+def divergence(step: Step, start_loss: float) -> str | None:
+    """Why a step counts as diverged (non-finite, exploding loss, runaway input), or None."""
+    if not (step.finite and torch.isfinite(step.x).all() and torch.isfinite(step.z).all()):
+        return "the loss or the input became NaN/infinite"
+    if float(step.losses.max()) > EXPLODE_FACTOR * max(start_loss, 1e-6):
+        return f"the loss exploded ({float(step.losses.max()):.3g})"
+    if float(step.x.abs().max()) > MAX_ABS_INPUT or float(step.z.abs().max()) > MAX_ABS_INPUT:
+        return f"the input ran away (|x| or |z| > {MAX_ABS_INPUT:g})"
+    return None
+
+
+def gallery(step: Step) -> list[tuple[Image.Image, str]]:
+    """Every hypothesis of a step as (image, caption)."""
+    losses = step.losses.tolist()
+    return [(tensor_to_image(output), f"#{k} · loss {losses[k]:.4f}") for k, output in enumerate(step.output)]
+
+
+@dataclass
+class _Throttle:
+    interval: float
+    last: float = field(default=-math.inf)
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            return True
+        return False
+
+
+def _advance(runs: tuple[Iterator[Step], Iterator[Step]]) -> tuple[Step, Step] | None:
+    try:
+        return next(runs[0]), next(runs[1])
+    except StopIteration:
+        return None
+
+
+def _frame(pair: tuple[Step, Step], history: tuple[list, list], status: str, *, refresh: bool, done: bool = False) -> Frame:  # fmt: skip
+    """Display frame of a lockstep pair: the best hypothesis of each space in the panes."""
+    x_step, z_step = pair
+    x_best, z_best = int(x_step.losses.argmin()), int(z_step.losses.argmin())
+    multiple = x_step.losses.numel() > 1
+    return Frame(
+        step=x_step.index,
+        steps=len(history[0]),
+        x_image=tensor_to_image(x_step.output[x_best]),
+        z_image=tensor_to_image(z_step.output[z_best]),
+        x_loss=float(x_step.losses[x_best]),
+        z_loss=float(z_step.losses[z_best]),
+        status=status,
+        figure=loss_figure(*history, title="best loss vs step" if multiple else "loss vs step") if refresh else None,
+        x_gallery=gallery(x_step) if refresh and multiple else None,
+        z_gallery=gallery(z_step) if refresh and multiple else None,
+        done=done,
+    )
+
+
+def start_runs(target: Target, settings: RunSettings) -> tuple[tuple[Iterator[Step], Iterator[Step]], str]:
+    """The X-space and Z-space generators for one run, and a note about Θ / the loss."""
+    model = load_model(settings.model)
+    mapping, note = get_mapping(settings.model)
+    if settings.loss != resolve_loss_name(settings.loss):
+        note += " ⚠ LPIPS is unavailable offline: using pixel MSE"
+    options = dict(
+        weight=target.weight,
+        loss=settings.loss,
+        optimizer=settings.optimizer,
+        steps=settings.steps,
+        num_hypotheses=settings.num_hypotheses,
+        z_init=settings.z_init,
+        seed=settings.seed,
+    )
+    x_run = invert(model, target.image, lr=settings.lr_x, **options)
+    z_run = invert(model, target.image, mapping=mapping, lr=settings.lr_z, **options)
+    return (x_run, z_run), note.strip()
+
+
+def stream_run(target: Target, settings: RunSettings, stop: threading.Event, *, refresh_seconds: float = 0.5) -> Iterator[Frame]:  # fmt: skip
+    """Advance X and Z one step at a time; yield a frame per step until done, stopped or diverged.
+
+    ``stop`` is checked before every step. The chart and galleries refresh at most every
+    ``refresh_seconds`` and on the last frame. A diverged step is never shown: the last good
+    frame is repeated with the message.
+    """
+    runs, note = start_runs(target, settings)
+    history: tuple[list, list] = ([], [])
+    refresh = _Throttle(refresh_seconds)
+    tag = f"target {target.fingerprint}" + (f" · {note}" if note else "")
+    last: tuple[Step, Step] | None = None
+    start_loss = (0.0, 0.0)
+    while not stop.is_set() and (pair := _advance(runs)) is not None:
+        start_loss = start_loss if last else (float(pair[0].losses.max()), float(pair[1].losses.max()))
+        problems = [(space, divergence(step, start)) for space, step, start in zip("XZ", pair, start_loss)]
+        problems = [f"{space}-space diverged at step {pair[0].index}: {why}" for space, why in problems if why]
+        if problems:
+            message = "⚠ " + "; ".join(problems) + ". Try a smaller learning rate."
+            if last is None:
+                raise ValueError(message)
+            yield _frame(last, history, f"{message} · {tag}", refresh=True, done=True)
+            return
+        last = pair
+        history[0].append(float(pair[0].losses.min()))
+        history[1].append(float(pair[1].losses.min()))
+        status = f"Running · step {pair[0].index}/{settings.steps} · {tag}"
+        yield _frame(pair, history, status, refresh=refresh.due())
+    if last is not None:
+        verb = "Stopped" if stop.is_set() else "Done"
+        status = f"{verb} at step {last[0].index}/{settings.steps} · {tag}"
+        yield _frame(last, history, status, refresh=True, done=True)

@@ -1,0 +1,65 @@
+"""Per-session run bookkeeping: one stop event per browser session, one run at a time.
+
+Sessions are keyed by Gradio's ``session_hash`` (each browser tab and each
+``gradio_client.Client`` has its own). Only plain ``threading.Event`` objects live
+here; models and tensors never do.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class RunInProgress(RuntimeError):
+    """Raised when a session asks for a second run while its first is still going."""
+
+
+class SessionRegistry:
+    """Tracks which sessions are running and lets another request stop them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, threading.Event] = {}
+
+    def start(self, session_id: str) -> threading.Event:
+        """Register a new run for ``session_id`` and return its stop event."""
+        with self._lock:
+            if session_id in self._runs:
+                raise RunInProgress("a run is already going in this session: press Stop first")
+            stop = threading.Event()
+            self._runs[session_id] = stop
+            return stop
+
+    def stop(self, session_id: str) -> bool:
+        """Ask the session's run to stop after its current step; False when none is running."""
+        with self._lock:
+            stop = self._runs.get(session_id)
+        if stop is None:
+            return False
+        stop.set()
+        return True
+
+    def finish(self, session_id: str, stop: threading.Event) -> None:
+        """Forget the run that owns ``stop`` (a no-op if a newer run replaced it)."""
+        with self._lock:
+            if self._runs.get(session_id) is stop:
+                del self._runs[session_id]
+
+    def is_running(self, session_id: str) -> bool:
+        with self._lock:
+            return session_id in self._runs
+
+    def forget(self, session_id: str) -> None:
+        """Stop and drop a session's run (used when the browser tab closes)."""
+        self.stop(session_id)
+        with self._lock:
+            self._runs.pop(session_id, None)
+
+
+SESSIONS = SessionRegistry()
+
+
+def session_id(request: Any) -> str:
+    """The session key of a Gradio request (any object with ``session_hash``); "local" without one."""
+    return str(getattr(request, "session_hash", None) or "local")

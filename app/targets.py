@@ -1,0 +1,144 @@
+"""Targets for the image tab: samples, uploads, the painted mask and the mask presets.
+
+The editor always holds the prepared target (the model's size, e.g. 64×64) upscaled
+``EDIT_SCALE`` times with nearest-neighbour, so that painting is comfortable and the
+exact target comes back by a box reduction. Painted pixels are *unknown*: weight 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from engines.images import array_to_image, center_crop_resize, prepare_image, tensor_to_image, to_rgb
+
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+EDIT_SCALE = 4
+PRESETS = ("none", "keep centre", "hide mouth", "left half")
+PAINTED_FRACTION = 0.3  # a target pixel is unknown when at least this much of it is painted
+
+
+@dataclass(frozen=True)
+class Target:
+    """A run's target: ``image`` is ``1 x 3 x S x S`` in [-1, 1], ``weight`` ``1 x 1 x S x S`` (0 = unknown)."""
+
+    image: Tensor
+    weight: Tensor
+    fingerprint: str
+
+
+def sample_paths() -> dict[str, Path]:
+    """Bundled samples by display name (``face_008003``, ``cat_flickr_cat_000010``...)."""
+    return {path.stem: path for path in sorted(SAMPLES_DIR.glob("*.png"))}
+
+
+def fingerprint(image: Image.Image) -> str:
+    """A short id of an RGB target image, shown in the status so clients can check they got their own run."""
+    return hashlib.sha1(image.convert("RGB").tobytes()).hexdigest()[:8]
+
+
+def editor_value(target: Image.Image) -> dict:
+    """The ImageEditor value showing ``target`` enlarged for painting, with no mask yet."""
+    large = target.resize((target.width * EDIT_SCALE, target.height * EDIT_SCALE), Image.Resampling.NEAREST)
+    return {"background": large, "layers": [], "composite": large}
+
+
+def load_target(source: Any, size: int) -> tuple[dict, str]:
+    """Prepare a path / PIL / array as a ``size`` target; returns the editor value and the notice.
+
+    Raises ``ValueError`` with a user-facing message for anything that is not a usable image.
+    """
+    if source is None:
+        raise ValueError("no file was uploaded")
+    name = Path(source).name if isinstance(source, (str, Path)) else "image"
+    prepared = prepare_image(source, size)
+    notice = f"**{name}**: {prepared.notice}"
+    width, height = _source_size(source, size)
+    if min(width, height) < size // 4:
+        notice += f" ⚠ the original is only {width}×{height}: the target has almost no detail"
+    return editor_value(tensor_to_image(prepared.tensor)), notice
+
+
+def _source_size(source: Any, default: int) -> tuple[int, int]:
+    if isinstance(source, (str, Path)):
+        with Image.open(source) as opened:
+            return opened.size
+    if isinstance(source, Image.Image):
+        return source.size
+    return default, default
+
+
+def _as_image(value: Any) -> Image.Image | None:
+    if value is None:
+        return None
+    if isinstance(value, Image.Image):
+        return value
+    if isinstance(value, (str, Path)):
+        return Image.open(value)
+    return array_to_image(np.asarray(value))
+
+
+def _shrink(image: Image.Image, size: int) -> Image.Image:
+    """Back to ``size``: an exact box reduction of the editor's enlargement, else crop and resize."""
+    if image.width == image.height and image.width % size == 0:
+        return image.reduce(image.width // size) if image.width > size else image
+    return center_crop_resize(image, size)[0]
+
+
+def painted_unknown(layers: list, size: int) -> Tensor:
+    """``S x S`` bool: target pixels covered by paint (alpha > 0) in any editor layer."""
+    unknown = torch.zeros(size, size, dtype=torch.bool)
+    for layer in layers or []:
+        image = _as_image(layer)
+        if image is None or "A" not in image.getbands():
+            continue
+        alpha = image.getchannel("A").point(lambda value: 255 if value > 0 else 0)
+        coverage = np.asarray(_shrink(alpha, size), dtype=np.float32) / 255.0
+        unknown |= torch.from_numpy(coverage >= PAINTED_FRACTION)
+    return unknown
+
+
+def preset_known(preset: str, size: int) -> Tensor:
+    """``S x S`` float mask of a preset: 1 = known, 0 = unknown (hidden from the loss)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown mask preset {preset!r}; choose from {PRESETS}")
+    known = torch.ones(size, size)
+    unit = size / 64  # regions are laid out for aligned 64×64 faces and scale with the size
+    if preset == "keep centre":
+        known.zero_()
+        known[round(16 * unit) : round(48 * unit), round(16 * unit) : round(48 * unit)] = 1
+    elif preset == "hide mouth":
+        known[round(40 * unit) : round(54 * unit), round(18 * unit) : round(46 * unit)] = 0
+    elif preset == "left half":
+        known[:, : size // 2] = 0
+    return known
+
+
+def build_target(value: dict | None, preset: str, size: int) -> Target:
+    """Editor value + preset -> :class:`Target`. Raises ``ValueError`` for a missing or fully hidden target."""
+    background = _as_image((value or {}).get("background"))
+    if background is None:
+        raise ValueError("no target image: pick a sample or upload an image first")
+    rgb = _shrink(to_rgb(background), size)
+    known = preset_known(preset, size) * (~painted_unknown(value.get("layers", []), size)).float()
+    if known.sum() == 0:
+        raise ValueError("the mask hides everything: at least one pixel must stay known")
+    image = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)
+    return Target(image=image[None].contiguous(), weight=known[None, None], fingerprint=fingerprint(rgb))
+
+
+def masked_view(target: Target) -> Image.Image:
+    """The target as the optimiser sees it: unknown pixels drawn as a grey checkerboard."""
+    image = target.image[0].clone()
+    size = image.shape[-1]
+    checker = ((torch.arange(size)[:, None] // 4 + torch.arange(size)[None, :] // 4) % 2).float() * 0.3 - 0.1
+    unknown = target.weight[0, 0] == 0
+    image[:, unknown] = checker[unknown]
+    return tensor_to_image(image)

@@ -124,8 +124,10 @@ class ImageTab:
             settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
             target = build_target(editor, preset, target_size(settings.model))
             yield {self.seen: masked_view(target), self.x_gallery: [], self.z_gallery: []}
+            frame = None
             for frame in stream_run(target, settings, stop):
                 yield self._updates(frame)
+            message = "Stopped before the first step." if frame is None else None
         except ValueError as error:
             message = f"⚠ {error}"
         except Exception as error:  # shown and logged, so the page stays usable

@@ -222,3 +222,11 @@ def stream_run(target: Target, settings: RunSettings, stop: threading.Event, *, 
         verb = "Stopped" if stop.is_set() else "Done"
         status = f"{verb} at step {last[0].index}/{settings.steps} · {tag}"
         yield _frame(last, history, status, refresh=True, done=True)
+
+
+def warm_up(model_name: str) -> None:
+    """Load F and Θ and run one tiny step (torch autograd, plotly templates) so the first Run streams at once."""
+    model = load_model(model_name)
+    target = Target(image=torch.zeros(1, *model.output_shape), weight=torch.ones(1, 1, 1, 1), fingerprint="warm-up")
+    for _ in stream_run(target, RunSettings(model=model_name, steps=1), threading.Event(), refresh_seconds=0.0):
+        pass

@@ -8,7 +8,7 @@ import logging
 import gradio as gr
 
 from app.image_tab import ImageTab
-from app.runs import MAX_HYPOTHESES, MAX_STEPS, default_lrs
+from app.runs import MAX_HYPOTHESES, MAX_STEPS, default_lrs, warm_up
 from app.session import SESSIONS, session_id
 from app.targets import PRESETS, build_target, sample_paths
 from engines.losses import lpips_available
@@ -122,6 +122,8 @@ def _landscape(tab: ImageTab) -> None:
 
 def build_image_tab() -> ImageTab:
     models = available_models("image")
+    if models:
+        warm_up(models[0])
     if not models:
         gr.Markdown("⚠ No image model weights found: train `faces64` first (see the README).")
     with gr.Row():

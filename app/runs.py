@@ -127,7 +127,7 @@ def divergence(step: Step, start_loss: float) -> str | None:
 def gallery(step: Step) -> list[tuple[Image.Image, str]]:
     """Every hypothesis of a step as (image, caption)."""
     losses = step.losses.tolist()
-    return [(tensor_to_image(output), f"#{k} · loss {losses[k]:.4f}") for k, output in enumerate(step.output)]
+    return [(tensor_to_image(output), f"#{k} {losses[k]:.4f}") for k, output in enumerate(step.output)]
 
 
 @dataclass

@@ -23,7 +23,8 @@ mapping network Θ, x = Θ(z) (*landscape learning*, Liu et al., ICCV 2023). Pai
 to hide pixels from the loss; **Hypotheses** runs K random starts to show what the mask hides."""
 
 CSS = """
-#x-image img, #z-image img, #seen img { image-rendering: pixelated; }
+#x-image img, #z-image img, #seen img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
+#x-gallery img, #z-gallery img { image-rendering: pixelated; }
 .caption p { font-size: 0.95rem; margin: 0; }
 """
 
@@ -87,8 +88,12 @@ def _results_column(model: str | None) -> dict:
         parts.update(status=status, x_image=x_image, z_image=z_image, x_caption=x_caption, z_caption=z_caption)
         parts.update(_settings(model), chart=chart)
         with gr.Row():
-            parts["x_gallery"] = gr.Gallery(label="X-space hypotheses", columns=4, height=240, format="png")
-            parts["z_gallery"] = gr.Gallery(label="Z-space hypotheses", columns=4, height=240, format="png")
+            parts["x_gallery"] = gr.Gallery(
+                label="X-space hypotheses", columns=4, height=240, format="png", elem_id="x-gallery"
+            )
+            parts["z_gallery"] = gr.Gallery(
+                label="Z-space hypotheses", columns=4, height=240, format="png", elem_id="z-gallery"
+            )
     return parts
 
 

@@ -47,7 +47,7 @@ def run_session(url: str, index: int, sample: Path, steps: int, model: str) -> S
 
     result = SessionResult(index=index, sample=sample.stem)
     expected = fingerprint(Image.open(sample))
-    client = Client(url, verbose=False)
+    client = Client(url, verbose=False, download_files=False)  # captions are enough
     editor = {"background": handle_file(str(sample)), "layers": [], "composite": None}
     started = time.perf_counter()
     job = client.submit(editor, "none", model, "adam", steps, 0.1, 0.1, "mse", api_name="/run")

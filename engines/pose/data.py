@@ -30,14 +30,13 @@ def read_clip(path: Path) -> np.ndarray:
     lines = [line for line in path.read_text().splitlines() if line.strip()]
     if not lines:
         raise ValueError(f"{path} holds no frames")
-    rows = [line.split(",") for line in lines]
-    for number, row in enumerate(rows, start=1):
-        if len(row) != FRAME_WIDTH:
-            raise ValueError(f"{path} line {number}: expected {FRAME_WIDTH} comma-separated values, found {len(row)}")
+    for number, line in enumerate(lines, start=1):
+        if line.count(",") != FRAME_WIDTH - 1:
+            raise ValueError(f"{path} line {number}: expected {FRAME_WIDTH} comma-separated values, found {line.count(',') + 1}")
     try:
-        frames = np.asarray(rows, dtype=np.float32)
+        frames = np.loadtxt(lines, delimiter=",", dtype=np.float32, ndmin=2)
     except ValueError:
-        bad = next(n for n, row in enumerate(rows, 1) if not _all_floats(row))
+        bad = next(n for n, line in enumerate(lines, 1) if not _all_floats(line.split(",")))
         raise ValueError(f"{path} line {bad}: values must be numbers") from None
     if not np.isfinite(frames).all():
         bad = int(np.flatnonzero(~np.isfinite(frames).all(1))[0]) + 1

@@ -102,7 +102,7 @@ class Skeleton:
         return {"joints": list(self.names), "parent": list(self.parents), "offset": [list(o) for o in self.offsets]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Skeleton":
+    def from_dict(cls, data: dict) -> Skeleton:
         try:
             return cls(
                 names=tuple(data["joints"]),

@@ -208,3 +208,29 @@ def test_sample_loads_exactly(tab):
     assert "face_008003.png" in update[tab.notice]
     value, _ = load_target(update[tab.editor]["background"], SIZE)
     assert value["background"].size == (SIZE * EDIT_SCALE,) * 2
+
+
+def test_only_models_with_weights_are_listed_and_launch_flags(monkeypatch):
+    register_model(
+        ModelSpec(
+            name="tiny_app_missing", description="no weights", output_kind="image", load=_tiny, available=lambda: False
+        )
+    )
+    with gr.Blocks():
+        tab = build_image_tab()
+    choices = [value for _, value in tab.model.choices]
+    assert MODEL in choices and "tiny_app_missing" not in choices
+
+    import importlib.util
+    from pathlib import Path
+
+    import app as app_module  # the package; app.py is loaded by path below
+
+    spec = importlib.util.spec_from_file_location("app_main", Path(app_module.__file__).parent.parent / "app.py")
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    assert (launcher.parse_args([]).host, launcher.parse_args([]).port) == ("127.0.0.1", 7860)
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    assert (launcher.parse_args([]).host, launcher.parse_args([]).port) == ("0.0.0.0", 7999)
+    assert launcher.parse_args(["--port", "8001"]).port == 8001

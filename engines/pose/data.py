@@ -32,7 +32,9 @@ def read_clip(path: Path) -> np.ndarray:
         raise ValueError(f"{path} holds no frames")
     for number, line in enumerate(lines, start=1):
         if line.count(",") != FRAME_WIDTH - 1:
-            raise ValueError(f"{path} line {number}: expected {FRAME_WIDTH} comma-separated values, found {line.count(',') + 1}")
+            raise ValueError(
+                f"{path} line {number}: expected {FRAME_WIDTH} comma-separated values, found {line.count(',') + 1}"
+            )
     try:
         frames = np.loadtxt(lines, delimiter=",", dtype=np.float32, ndmin=2)
     except ValueError:

@@ -26,7 +26,9 @@ def _shown(name: str) -> bool:
 
 def display_slots(skeleton: Skeleton) -> list[int]:
     """Slots drawn as joints: the root and every slot at its own position (no fingers or end sites)."""
-    return [slot for slot, name in enumerate(skeleton.names) if (slot == 0 or any(skeleton.offsets[slot])) and _shown(name)]
+    return [
+        slot for slot, name in enumerate(skeleton.names) if (slot == 0 or any(skeleton.offsets[slot])) and _shown(name)
+    ]
 
 
 def display_bones(skeleton: Skeleton) -> list[tuple[int, int]]:
@@ -76,7 +78,11 @@ def body_scene(skeleton: Skeleton, positions: Tensor | np.ndarray) -> trimesh.Sc
         raise ValueError(f"positions must be {len(skeleton.names)} x 3, got {points.shape}")
     scene = trimesh.Scene()
     for slot in display_slots(skeleton):
-        scene.add_geometry(sphere(points[slot], 0.55, JOINT_COLOUR), node_name=f"joint_{skeleton.names[slot]}", geom_name=f"joint_{skeleton.names[slot]}")
+        scene.add_geometry(
+            sphere(points[slot], 0.55, JOINT_COLOUR),
+            node_name=f"joint_{skeleton.names[slot]}",
+            geom_name=f"joint_{skeleton.names[slot]}",
+        )
     for parent, child in display_bones(skeleton):
         name = skeleton.names[child]
         if name == "head_end":
@@ -93,7 +99,11 @@ def body_scene(skeleton: Skeleton, positions: Tensor | np.ndarray) -> trimesh.Sc
 def _add_torso(scene: trimesh.Scene, skeleton: Skeleton, points: np.ndarray) -> None:
     """A thick trunk from pelvis to chest, plus shoulder and hip bars, when those slots exist."""
     names = skeleton.names
-    pairs = {"torso": ("root", "thorax", 2.0), "shoulders": ("lhumerus", "rhumerus", 0.8), "hips": ("lfemur", "rfemur", 1.1)}
+    pairs = {
+        "torso": ("root", "thorax", 2.0),
+        "shoulders": ("lhumerus", "rhumerus", 0.8),
+        "hips": ("lfemur", "rfemur", 1.1),
+    }
     for label, (first, second, radius) in pairs.items():
         if first in names and second in names:
             part = capsule(points[names.index(first)], points[names.index(second)], radius, BODY_COLOUR)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ class PoseVAEConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PoseVAEConfig":
+    def from_dict(cls, data: dict) -> PoseVAEConfig:
         return cls(**data)
 
 
@@ -146,7 +147,9 @@ def train_pose_vae(poses: Tensor, model_config: PoseVAEConfig, train_config: Pos
     encoder, decoder = PoseEncoder(model_config), PoseDecoder(model_config)
     optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=train_config.lr)
     batches = max(len(poses) // train_config.batch_size, 1)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=train_config.lr, total_steps=train_config.epochs * batches)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=train_config.lr, total_steps=train_config.epochs * batches
+    )
     for epoch in range(train_config.epochs):
         order = torch.randperm(len(poses))
         sums = {"reconstruction": 0.0, "kl": 0.0}
@@ -170,7 +173,12 @@ def train_pose_vae(poses: Tensor, model_config: PoseVAEConfig, train_config: Pos
 
 
 def save_prior(path: Path, decoder: PoseDecoder, config: PoseVAEConfig, skeleton: Skeleton, extra: dict) -> None:
-    meta = {"kind": "pose32-generator", "model": config.to_dict(), "joints": list(BODY_JOINTS), "skeleton": skeleton.to_dict()}
+    meta = {
+        "kind": "pose32-generator",
+        "model": config.to_dict(),
+        "joints": list(BODY_JOINTS),
+        "skeleton": skeleton.to_dict(),
+    }
     save_module(path, decoder, {**meta, **extra})
 
 

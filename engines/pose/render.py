@@ -22,7 +22,9 @@ def _colour(name: str) -> tuple[int, int, int]:
     return CENTRE_COLOUR
 
 
-def draw_skeleton(skeleton: Skeleton, positions: Tensor | np.ndarray, size: int = 160, *, yaw: float = 0.5) -> Image.Image:
+def draw_skeleton(
+    skeleton: Skeleton, positions: Tensor | np.ndarray, size: int = 160, *, yaw: float = 0.5
+) -> Image.Image:
     """Draw one pose (``S x 3`` positions, y up) seen from a camera turned ``yaw`` radians."""
     points = np.asarray(positions, dtype=np.float64)
     cos, sin = np.cos(yaw), np.sin(yaw)

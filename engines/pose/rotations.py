@@ -39,9 +39,7 @@ def matrix_to_quaternion(matrix: Tensor) -> Tensor:
     m = matrix.reshape(*matrix.shape[:-2], 9)
     m00, m01, m02, m10, m11, m12, m20, m21, m22 = m.unbind(-1)
     # 4·q_i² for each component; the largest gives the best-conditioned formula.
-    four_sq = torch.stack(
-        [1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], dim=-1
-    )
+    four_sq = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], dim=-1)
     root = four_sq.clamp_min(1e-12).sqrt()  # 2|q_i|
     candidates = torch.stack(
         [
@@ -65,7 +63,11 @@ def quaternion_to_axis_angle(quaternion: Tensor) -> Tensor:
     sin_half = vector.norm(dim=-1, keepdim=True)
     angle = 2 * torch.atan2(sin_half, w)
     small = sin_half < 1e-4
-    scale = torch.where(small, 2 / w.clamp_min(_SMALL) * (1 + sin_half.square() / (3 * w.square().clamp_min(_SMALL))), angle / sin_half.clamp_min(1e-4))
+    scale = torch.where(
+        small,
+        2 / w.clamp_min(_SMALL) * (1 + sin_half.square() / (3 * w.square().clamp_min(_SMALL))),
+        angle / sin_half.clamp_min(1e-4),
+    )
     return vector * scale
 
 

@@ -96,7 +96,9 @@ class Skeleton:
 
     def bones(self) -> list[tuple[int, int]]:
         """(parent, child) slot pairs whose child has a non-zero offset: the visible bones."""
-        return [(parent, child) for child, parent in enumerate(self.parents) if parent >= 0 and any(self.offsets[child])]
+        return [
+            (parent, child) for child, parent in enumerate(self.parents) if parent >= 0 and any(self.offsets[child])
+        ]
 
     def to_dict(self) -> dict:
         return {"joints": list(self.names), "parent": list(self.parents), "offset": [list(o) for o in self.offsets]}

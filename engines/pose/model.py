@@ -219,3 +219,26 @@ register_model(
         available=lambda: _assets_present(GENERATOR_ASSET),
     )
 )
+
+
+def _register_vposer() -> None:
+    """Offer ``vposer`` when ``$VPOSER_DIR`` and ``$SMPLX_MODEL_DIR`` are set (listed only when valid)."""
+    import os
+
+    if not (os.environ.get("VPOSER_DIR") and os.environ.get("SMPLX_MODEL_DIR")):
+        return
+    from engines.pose.smplx_vposer import load_vposer, vposer_available
+
+    register_model(
+        ModelSpec(
+            name="vposer",
+            description="VPoser V02_05 (latent 32 -> SMPL-X body pose 63) from $VPOSER_DIR, mesh from $SMPLX_MODEL_DIR",
+            output_kind="pose",
+            load=load_vposer,
+            load_mapping=None,
+            available=vposer_available,
+        )
+    )
+
+
+_register_vposer()

@@ -7,6 +7,7 @@ translation (3) then 38 slots × 3 exponential-map values (see ``skeleton.py``).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,12 @@ def list_clips(folder: Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"clip folder {folder} not found")
-    clips = sorted(folder.rglob("*.txt"))
+    clips = sorted(
+        Path(root) / name
+        for root, _, names in os.walk(folder, followlinks=True)
+        for name in names
+        if name.endswith(".txt")
+    )
     if not clips:
         raise ValueError(f"no .txt clips under {folder}")
     return clips

@@ -1,0 +1,73 @@
+"""Plotly 3D skeleton views for the "3D pose" tab (engines stay free of plotly)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from engines.pose.mesh import display_bones
+from engines.pose.skeleton import Skeleton
+
+TARGET_COLOUR = "#2ca02c"
+
+
+def _bone_lines(skeleton: Skeleton, points: np.ndarray) -> tuple[list, list, list]:
+    """Bone segments as x/z/y lists separated by None (plotly's z axis shows the body's y, up)."""
+    xs, ys, zs = [], [], []
+    for parent, child in display_bones(skeleton):
+        for slot in (parent, child):
+            xs.append(points[slot, 0])
+            ys.append(points[slot, 2])
+            zs.append(points[slot, 1])
+        xs.append(None), ys.append(None), zs.append(None)
+    return xs, ys, zs
+
+
+def skeleton_figure(
+    skeleton: Skeleton, poses: np.ndarray, target: np.ndarray, observed_slots: list[int], *, colour: str, title: str
+) -> go.Figure:
+    """K poses (``K x S x 3`` positions) as 3D stick figures, with the target's observed joints overlaid."""
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter3d(
+            **_xyz(_bone_lines(skeleton, target)),
+            mode="lines",
+            name="target",
+            line={"color": TARGET_COLOUR, "width": 2, "dash": "dot"},
+            opacity=0.5,
+        )
+    )
+    seen = target[observed_slots]
+    figure.add_trace(
+        go.Scatter3d(
+            x=seen[:, 0],
+            y=seen[:, 2],
+            z=seen[:, 1],
+            mode="markers",
+            name="observed joints",
+            marker={"color": TARGET_COLOUR, "size": 5},
+        )
+    )
+    for index, points in enumerate(poses):
+        figure.add_trace(
+            go.Scatter3d(
+                **_xyz(_bone_lines(skeleton, points)),
+                mode="lines",
+                showlegend=index == 0,
+                name="estimate",
+                line={"color": colour, "width": 5},
+                opacity=1.0 if len(poses) == 1 else 0.6,
+            )
+        )
+    axis = {"range": [-18, 18], "showticklabels": False, "title": ""}
+    figure.update_layout(
+        title={"text": title, "x": 0.02}, height=420, margin={"l": 0, "r": 0, "t": 40, "b": 0}, template="plotly_white",
+        scene={"xaxis": axis, "yaxis": axis, "zaxis": axis, "aspectmode": "cube",
+               "camera": {"eye": {"x": 0.3, "y": 1.6, "z": 0.3}}},
+        legend={"orientation": "h", "y": 0.02},
+    )  # fmt: skip
+    return figure
+
+
+def _xyz(lines: tuple[list, list, list]) -> dict:
+    return {"x": lines[0], "y": lines[1], "z": lines[2]}

@@ -213,8 +213,7 @@ def _stream(
     try:
         if not target:
             target = target_pose(model, RANDOM_SAMPLE, 0, 0)
-        for update in _optimise(parts, model, target, observed_joints(groups), settings, stop):
-            yield update
+        yield from _optimise(parts, model, target, observed_joints(groups), settings, stop)
         message = "Stopped." if stop.is_set() else "Done."
     except ValueError as error:
         message = f"⚠ {error}"

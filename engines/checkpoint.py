@@ -113,6 +113,16 @@ def resolve_asset(name: str, *, search: list[Path] | None = None) -> Path:
     )
 
 
+def assets_present(*names: str) -> bool:
+    """True when every named asset resolves (present, and matching the manifest's sha256)."""
+    try:
+        for name in names:
+            resolve_asset(name)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
 def flatten_optimizer_state(
     optimizer: torch.optim.Optimizer, prefix: str = "optimizer"
 ) -> tuple[dict[str, Tensor], dict]:

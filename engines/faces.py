@@ -1,7 +1,8 @@
-"""The embedded face model ``faces64``: a 64×64 RGB generator (the decoder of a VAE).
+"""The embedded face model ``faces64``: a 64×64 RGB generator, latent 128.
 
-Trained by ``python -m engines.train generator`` on CelebA faces 1–8000; faces
-8001–9000 are the held-out test split.
+The shipped generator is a GAN (``python -m engines.train generator --kind gan``, see
+engines/gan.py); ``--kind vae`` trains the same network as a VAE decoder instead. Both
+train on CelebA faces 1–8000; faces 8001–9000 are the held-out test split.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from engines.checkpoint import load_module_state, load_tensors, resolve_asset, save_module
+from engines.checkpoint import assets_present, load_module_state, load_tensors, resolve_asset, save_module
 from engines.images import prepare_image
-from engines.mapping import MappingConfig, MappingNetwork
+from engines.mapping import MappingNetwork, load_mapping_file
 from engines.models import ForwardModel, ModelSpec, register_model
 
 logger = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ CELEBA_TEST = slice(8000, 9000)  # files 008001..009000: never trained on
 
 
 @dataclass(frozen=True, kw_only=True)
-class FaceVAEConfig:
-    """Architecture of the face VAE; ``channels`` run from the 4×4 base to full resolution."""
+class FaceNetConfig:
+    """Architecture of the face generator (and VAE encoder); ``channels`` run from the 4×4 base to full resolution."""
 
     latent_dim: int = 128
     image_size: int = 64
@@ -50,7 +51,7 @@ class FaceVAEConfig:
         return {**dataclasses.asdict(self), "channels": list(self.channels)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> FaceVAEConfig:
+    def from_dict(cls, data: dict) -> FaceNetConfig:
         return cls(**{**data, "channels": tuple(data["channels"])})
 
 
@@ -64,7 +65,7 @@ class PixelNorm(nn.Module):
 class FaceDecoder(nn.Module):
     """``B x latent_dim`` -> ``B x 3 x size x size`` in [-1, 1]."""
 
-    def __init__(self, config: FaceVAEConfig):
+    def __init__(self, config: FaceNetConfig):
         super().__init__()
         first, *rest = config.channels
         self.base = nn.Linear(config.latent_dim, first * 16)
@@ -86,7 +87,7 @@ class FaceDecoder(nn.Module):
 class FaceEncoder(nn.Module):
     """``B x 3 x size x size`` -> (mean, log-variance), each ``B x latent_dim``."""
 
-    def __init__(self, config: FaceVAEConfig):
+    def __init__(self, config: FaceNetConfig):
         super().__init__()
         widths = list(reversed(config.channels))
         layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 3, padding=1)]
@@ -105,7 +106,7 @@ class FaceGenerator(ForwardModel):
 
     output_kind = "image"
 
-    def __init__(self, config: FaceVAEConfig):
+    def __init__(self, config: FaceNetConfig):
         super().__init__()
         self.config = config
         self.decoder = FaceDecoder(config)
@@ -132,7 +133,7 @@ class VAETrainConfig:
         return dataclasses.asdict(self)
 
 
-def train_vae(images: Tensor, model_config: FaceVAEConfig, train_config: VAETrainConfig) -> Iterator[dict]:
+def train_vae(images: Tensor, model_config: FaceNetConfig, train_config: VAETrainConfig) -> Iterator[dict]:
     """Train a VAE on ``N x 3 x H x W`` images in [-1, 1]; yields a dict per epoch.
 
     The last yielded dict holds ``decoder`` (the trained FaceDecoder).
@@ -165,41 +166,29 @@ def train_vae(images: Tensor, model_config: FaceVAEConfig, train_config: VAETrai
         yield {"epoch": epoch + 1, **sums, "decoder": decoder}
 
 
-def save_generator(path: Path, decoder: FaceDecoder, config: FaceVAEConfig, extra: dict) -> None:
+def save_generator(path: Path, decoder: FaceDecoder, config: FaceNetConfig, extra: dict) -> None:
     save_module(path, decoder, {"kind": "faces64-generator", "model": config.to_dict(), **extra})
 
 
 def load_generator(path: Path | None = None) -> FaceGenerator:
     path = path or resolve_asset("faces64_generator")
     tensors, meta = load_tensors(path)
-    model = FaceGenerator(FaceVAEConfig.from_dict(meta["model"]))
+    model = FaceGenerator(FaceNetConfig.from_dict(meta["model"]))
     load_module_state(model.decoder, tensors, path)
     return model
 
 
 def load_face_mapping(path: Path | None = None) -> MappingNetwork:
-    path = path or resolve_asset("faces64_mapping")
-    tensors, meta = load_tensors(path)
-    mapping = MappingNetwork(MappingConfig.from_dict(meta["mapping"]))
-    return load_module_state(mapping, {k: v for k, v in tensors.items() if k.startswith("net.")}, path)
-
-
-def _assets_present(*names: str) -> bool:
-    try:
-        for name in names:
-            resolve_asset(name)
-    except (FileNotFoundError, ValueError):
-        return False
-    return True
+    return load_mapping_file(path or resolve_asset("faces64_mapping"))
 
 
 register_model(
     ModelSpec(
         name="faces64",
-        description="64×64 face generator (VAE decoder, latent 128) trained on CelebA 1–8000",
+        description="64×64 face GAN generator (latent 128) trained on CelebA 1–8000",
         output_kind="image",
         load=load_generator,
         load_mapping=load_face_mapping,
-        available=lambda: _assets_present("faces64_generator"),
+        available=lambda: assets_present("faces64_generator"),
     )
 )

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from engines.faces import FaceDecoder, FaceVAEConfig
+from engines.faces import FaceDecoder, FaceNetConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,7 +34,7 @@ class GANTrainConfig:
 class Discriminator(nn.Module):
     """``B x 3 x size x size`` -> ``B`` realness scores (spectral-normalised convolutions)."""
 
-    def __init__(self, config: FaceVAEConfig):
+    def __init__(self, config: FaceNetConfig):
         super().__init__()
         widths = list(reversed(config.channels))
         layers: list[nn.Module] = [spectral_norm(nn.Conv2d(3, widths[0], 3, padding=1)), nn.LeakyReLU(0.2)]
@@ -47,7 +47,7 @@ class Discriminator(nn.Module):
         return self.body(image).squeeze(1)
 
 
-def train_gan(images: Tensor, model_config: FaceVAEConfig, train_config: GANTrainConfig) -> Iterator[dict]:
+def train_gan(images: Tensor, model_config: FaceNetConfig, train_config: GANTrainConfig) -> Iterator[dict]:
     """Train on ``N x 3 x H x W`` images in [-1, 1]; yields per-epoch losses and the EMA generator."""
     torch.manual_seed(train_config.seed)
     generator, discriminator = FaceDecoder(model_config), Discriminator(model_config)

@@ -53,6 +53,17 @@ class MappingNetwork(nn.Module):
         return self.net(z)
 
 
+def load_mapping_file(path) -> MappingNetwork:
+    """Θ from a ``.safetensors`` + ``.json`` checkpoint whose config holds ``mapping``."""
+    from engines.checkpoint import load_module_state, load_tensors
+
+    tensors, meta = load_tensors(path)
+    if "mapping" not in meta:
+        raise ValueError(f"{path} is not a mapping checkpoint: its .json has no 'mapping' section")
+    mapping = MappingNetwork(MappingConfig.from_dict(meta["mapping"]))
+    return load_module_state(mapping, {k: v for k, v in tensors.items() if k.startswith("net.")}, path)
+
+
 class IdentityMapping(nn.Module):
     """x = z, for tests and for expressing X-space as a special case."""
 

@@ -28,17 +28,17 @@ def command_line() -> str:
 
 def train_generator(args: argparse.Namespace) -> None:
     from engines.data import cached_image_set, data_path
-    from engines.faces import CELEBA_TRAIN, FaceVAEConfig, VAETrainConfig, save_generator, train_vae
+    from engines.faces import CELEBA_TRAIN, FaceNetConfig, VAETrainConfig, save_generator, train_vae
 
     images = cached_image_set(data_path("celeba"), 64, start=CELEBA_TRAIN.start, limit=CELEBA_TRAIN.stop)
     if args.kind == "gan":
         from engines.gan import GANTrainConfig, train_gan
 
-        model_config = FaceVAEConfig(latent_dim=args.latent_dim, norm="pixel", channels=tuple(args.channels))
+        model_config = FaceNetConfig(latent_dim=args.latent_dim, norm="pixel", channels=tuple(args.channels))
         train_config = GANTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
         records = train_gan(images, model_config, train_config)
     else:
-        model_config = FaceVAEConfig(latent_dim=args.latent_dim, channels=tuple(args.channels))
+        model_config = FaceNetConfig(latent_dim=args.latent_dim, channels=tuple(args.channels))
         train_config = VAETrainConfig(
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight, seed=args.seed
         )

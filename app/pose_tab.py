@@ -118,7 +118,7 @@ def build_pose_tab() -> dict:
                       for name, joints in LIMB_GROUPS.items()]  # fmt: skip
             steps = gr.Slider(10, 500, value=200, step=10, label="Steps")
             lr_x = gr.Number(value=0.1, label="X-space lr (Adam)")
-            lr_z = gr.Number(value=0.1, label="Z-space lr (Adam)")
+            lr_z = gr.Number(value=0.05, label="Z-space lr (Adam)")
             hypotheses = gr.Slider(2, 16, value=6, step=1, label="Hypotheses (K)")
             with gr.Row():
                 run_button = gr.Button("Run", variant="primary")
@@ -159,31 +159,19 @@ def _wire(parts: dict, groups: list) -> None:
     for trigger in (parts["source"].change, parts["frame"].release, parts["seed"].change, parts["model"].change):
         trigger(pick_target, target_inputs, [parts["target"], parts["status"]])
     parts["preset"].change(apply_preset, parts["preset"], groups)
-    run_inputs = [parts[name] for name in ("model", "target", "steps", "lr_x", "lr_z")] + groups
+    run_inputs = [parts[name] for name in ("model", "source", "frame", "seed", "steps", "lr_x", "lr_z")] + groups
 
-    def run(model, target, steps, lr_x, lr_z, g1, g2, g3, g4, g5, request: gr.Request = None) -> Iterator[dict]:
-        yield from _stream(
-            parts,
-            controls,
-            model,
-            target,
-            [g1, g2, g3, g4, g5],
-            dict(steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=1),
-            session_id(request),
-        )
+    def run(model, source, frame, seed, steps, lr_x, lr_z, g1, g2, g3, g4, g5, request: gr.Request = None):
+        settings = dict(steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=1)
+        choice, joints = (source, frame, seed), [g1, g2, g3, g4, g5]
+        yield from _stream(parts, controls, model, choice, joints, settings, session_id(request))
 
     def run_hypotheses(
-        model, target, steps, lr_x, lr_z, g1, g2, g3, g4, g5, k, request: gr.Request = None
-    ) -> Iterator[dict]:
-        yield from _stream(
-            parts,
-            controls,
-            model,
-            target,
-            [g1, g2, g3, g4, g5],
-            dict(steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=k),
-            session_id(request),
-        )
+        model, source, frame, seed, steps, lr_x, lr_z, g1, g2, g3, g4, g5, k, request: gr.Request = None
+    ):
+        settings = dict(steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=k)
+        choice, joints = (source, frame, seed), [g1, g2, g3, g4, g5]
+        yield from _stream(parts, controls, model, choice, joints, settings, session_id(request))
 
     def stop(request: gr.Request = None) -> None:
         SESSIONS.stop(session_id(request))
@@ -201,7 +189,7 @@ def _controls(controls: list, *, running: bool) -> dict:
 
 
 def _stream(
-    parts: dict, controls: list, model: str, target: list, groups: list, settings: dict, key: str
+    parts: dict, controls: list, model: str, choice: tuple, groups: list, settings: dict, key: str
 ) -> Iterator[dict]:
     try:
         stop = SESSIONS.start(key)
@@ -211,8 +199,7 @@ def _stream(
     message = "Done."
     yield {**_controls(controls, running=True), parts["status"]: "Starting…"}
     try:
-        if not target:
-            target = target_pose(model, RANDOM_SAMPLE, 0, 0)
+        target = target_pose(model, *choice)
         yield from _optimise(parts, model, target, observed_joints(groups), settings, stop)
         message = "Stopped." if stop.is_set() else "Done."
     except ValueError as error:

@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     pose = commands.add_parser("pose", help="X vs Z pose completion on cmu_mocap clips")
     _add_common(pose, n=200)
     pose.add_argument("--mask", default="none", choices=["none", "upper", "lower"])
+    pose.add_argument("--sweep-x-lr", action="store_true", help=f"pick X's lr from {X_LR_GRID} on this data")
     pose.set_defaults(run=lambda args: _delegate("engines.pose.bench", "run_pose_bench", args))
 
     landscape = commands.add_parser("landscape", help="PCA loss surfaces of X and Z")

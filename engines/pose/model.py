@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from engines.checkpoint import load_module_state, load_tensors, resolve_asset, save_module
-from engines.mapping import MappingConfig, MappingNetwork
+from engines.checkpoint import assets_present, load_module_state, load_tensors, resolve_asset, save_module
+from engines.mapping import MappingNetwork, load_mapping_file
 from engines.models import ForwardModel, ModelSpec, register_model
 from engines.pose.rotations import axis_angle_to_rotation_6d, canonical_axis_angle, rotation_6d_to_axis_angle
 from engines.pose.skeleton import BODY_JOINTS, NUM_BODY_JOINTS, POSE_DIM, Skeleton
@@ -194,19 +194,7 @@ def load_prior(path: Path | None = None) -> PosePrior:
 
 def load_pose_mapping(path: Path | None = None) -> MappingNetwork:
     """Θ of ``pose32`` (Z 128 -> X 32) from ``assets/pose32_mapping.safetensors`` (or ``path``)."""
-    path = path or resolve_asset(MAPPING_ASSET)
-    tensors, meta = load_tensors(path)
-    mapping = MappingNetwork(MappingConfig.from_dict(meta["mapping"]))
-    return load_module_state(mapping, {k: v for k, v in tensors.items() if k.startswith("net.")}, path)
-
-
-def _assets_present(*names: str) -> bool:
-    try:
-        for name in names:
-            resolve_asset(name)
-    except (FileNotFoundError, ValueError):
-        return False
-    return True
+    return load_mapping_file(path or resolve_asset(MAPPING_ASSET))
 
 
 register_model(
@@ -216,7 +204,7 @@ register_model(
         output_kind="pose",
         load=load_prior,
         load_mapping=load_pose_mapping,
-        available=lambda: _assets_present(GENERATOR_ASSET),
+        available=lambda: assets_present(GENERATOR_ASSET),
     )
 )
 

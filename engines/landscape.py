@@ -267,11 +267,12 @@ def batched_losses(
         raise ValueError(f"expected a single target 1 x ..., got batch {target.shape[0]}")
     loss_fn = get_loss(loss) if isinstance(loss, str) else loss
     weight = check_weight(weight.to(target.device), target) if weight is not None else None
-    with torch.no_grad():
-        for part in latents.to(target.device).split(chunk):
+    for part in latents.to(target.device).split(chunk):
+        with torch.no_grad():  # never yield inside: grad mode is thread state and would leak to the caller
             x = part if mapping is None else mapping(part)
             output = forward(x)
-            yield loss_fn(output, target.expand_as(output), weight).detach().cpu()
+            losses = loss_fn(output, target.expand_as(output), weight).detach().cpu()
+        yield losses
 
 
 def target_weight(weight: Tensor | None, index: int) -> Tensor | None:

@@ -144,5 +144,6 @@ def invert(
 
         solver.step(closure)
         yield recorded[0]
-    with torch.no_grad():
-        yield snapshot(steps, *evaluate())
+    with torch.no_grad():  # never yield inside: grad mode is thread state and would leak to the caller
+        last = snapshot(steps, *evaluate())
+    yield last

@@ -121,3 +121,11 @@ def test_engines_never_import_ui_libraries():
             )
             for name in names:
                 assert name.split(".")[0] not in ("gradio", "plotly"), f"{path} imports {name}"
+
+
+def test_abandoned_run_leaves_grad_mode_alone(tiny_model, tiny_targets):
+    steps = invert(tiny_model, tiny_targets, steps=2)
+    for step in steps:
+        if step.index == 2:
+            break  # the caller stops at the last step without exhausting the generator
+    assert torch.is_grad_enabled()

@@ -1,4 +1,4 @@
-"""Training CLI: ``python -m engines.train {generator,mapping} ...`` (see ``--help``).
+"""Training CLI: ``python -m engines.train {generator,mapping,pose-prior,pose-mapping} ...`` (see ``--help``).
 
 The exact command that produced each shipped asset is recorded in assets/manifest.json.
 """
@@ -82,16 +82,11 @@ def save_sample_grid(decoder, latent_dim: int, path: Path) -> None:
     tensor_to_image(grid).save(path)
 
 
-def train_face_mapping(args: argparse.Namespace) -> None:
-    from engines.data import cached_image_set, data_path
-    from engines.faces import CELEBA_TEST, CELEBA_TRAIN
-    from engines.mapping import MappingConfig, MappingNetwork
-    from engines.models import load_model
-    from engines.trainer import TrainConfig, train_mapping
+def train_config_from_args(args: argparse.Namespace):
+    """The Algorithm 1 settings of a ``mapping`` / ``pose-mapping`` command line."""
+    from engines.trainer import TrainConfig
 
-    forward = load_model(args.model)
-    images = cached_image_set(data_path("celeba"), 64, start=CELEBA_TRAIN.start, limit=CELEBA_TRAIN.stop)
-    config = TrainConfig(
+    return TrainConfig(
         rounds=args.rounds,
         trajectories=args.trajectories,
         steps=args.steps,
@@ -102,9 +97,21 @@ def train_face_mapping(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         buffer_rounds=args.buffer_rounds,
         online=args.online,
-        loss=args.loss,
+        loss=getattr(args, "loss", "mse"),
         seed=args.seed,
     )
+
+
+def train_face_mapping(args: argparse.Namespace) -> None:
+    from engines.data import cached_image_set, data_path
+    from engines.faces import CELEBA_TEST, CELEBA_TRAIN
+    from engines.mapping import MappingConfig, MappingNetwork
+    from engines.models import load_model
+    from engines.trainer import train_mapping
+
+    forward = load_model(args.model)
+    images = cached_image_set(data_path("celeba"), 64, start=CELEBA_TRAIN.start, limit=CELEBA_TRAIN.stop)
+    config = train_config_from_args(args)
     torch.manual_seed(args.seed)
     mapping_config = MappingConfig(z_dim=args.z_dim or forward.input_dim, x_dim=forward.input_dim, hidden=args.hidden)
     mapping = MappingNetwork(mapping_config)

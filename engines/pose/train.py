@@ -14,17 +14,12 @@ import torch
 
 from engines.checkpoint import ASSETS_DIR, register_asset, save_tensors
 from engines.data import data_path
+from engines.train import command_line
 
 CMU_LICENCE = (
     "CMU mocap: free for all uses; acknowledge: The data used in this project was obtained from "
     "mocap.cs.cmu.edu. The database was created with funding from NSF EIA-0196217."
 )
-
-
-def _command_line() -> str:
-    from engines.train import command_line
-
-    return command_line()
 
 
 def train_prior(args: argparse.Namespace) -> None:
@@ -55,7 +50,7 @@ def train_prior(args: argparse.Namespace) -> None:
         path,
         data=f"../shared/data/cmu_mocap/train, every {args.every}th frame",
         licence=CMU_LICENCE,
-        command=_command_line(),
+        command=command_line(),
     )
     with torch.no_grad():
         samples = decoder(torch.randn(16, model_config.latent_dim, generator=torch.Generator().manual_seed(0)))
@@ -87,23 +82,12 @@ def train_pose_mapping(args: argparse.Namespace) -> None:
     from engines.pose.data import load_poses
     from engines.pose.model import MAPPING_ASSET
     from engines.pose.skeleton import load_skeleton
-    from engines.trainer import TrainConfig, train_mapping
+    from engines.train import train_config_from_args
+    from engines.trainer import train_mapping
 
     forward = load_model("pose32")
     targets = load_poses(data_path("cmu_mocap") / "train", load_skeleton(), every=args.every)
-    config = TrainConfig(
-        rounds=args.rounds,
-        trajectories=args.trajectories,
-        steps=args.steps,
-        z_lr=args.z_lr,
-        mapping_lr=args.mapping_lr,
-        weight_decay=args.weight_decay,
-        updates_per_round=args.updates,
-        batch_size=args.batch_size,
-        buffer_rounds=args.buffer_rounds,
-        online=args.online,
-        seed=args.seed,
-    )
+    config = train_config_from_args(args)
     torch.manual_seed(args.seed)
     mapping = MappingNetwork(MappingConfig(z_dim=args.z_dim, x_dim=forward.input_dim, hidden=args.hidden))
     sampler = random_joint_masks if args.masks else None
@@ -135,7 +119,7 @@ def train_pose_mapping(args: argparse.Namespace) -> None:
         path,
         data=f"../shared/data/cmu_mocap/train, every {args.every}th frame",
         licence=CMU_LICENCE,
-        command=_command_line(),
+        command=command_line(),
     )
     print(f"saved {path}")
 

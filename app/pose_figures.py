@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from engines.pose.mesh import display_bones
-from engines.pose.skeleton import Skeleton
+from engines.models.pose.mesh import display_bones
+from engines.models.pose.skeleton import Skeleton
 
 TARGET_COLOUR = "#2ca02c"
 

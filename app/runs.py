@@ -22,11 +22,11 @@ from torch import nn
 
 from app.figures import loss_figure
 from app.targets import Target
-from engines.images import tensor_to_image
-from engines.losses import LOSSES, resolve_loss_name
-from engines.mapping import MappingConfig, MappingNetwork
-from engines.models import available_models, load_mapping, load_model
-from engines.optim import OPTIMIZERS, Step, invert
+from engines.core.losses import LOSSES, resolve_loss_name
+from engines.core.mapping import MappingConfig, MappingNetwork
+from engines.core.optim import OPTIMIZERS, Step, invert
+from engines.io.images import tensor_to_image
+from engines.models.registry import available_models, load_mapping, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ DEFAULT_Z_LR = 0.1
 def default_lrs(model: str, optimizer: str) -> tuple[float, float]:
     """The X- and Z-space learning rates the inversion benchmark chose for ``model`` and ``optimizer``."""
     try:
-        from engines.bench import DEFAULT_X_LR
-        from engines.bench import DEFAULT_Z_LR as BENCH_Z_LR
+        from engines.core.evaluation import DEFAULT_X_LR
+        from engines.core.evaluation import DEFAULT_Z_LR as BENCH_Z_LR
     except ImportError:
         return 0.1, DEFAULT_Z_LR
     return float(DEFAULT_X_LR.get((model, optimizer), 0.1)), float(BENCH_Z_LR.get(optimizer, DEFAULT_Z_LR))

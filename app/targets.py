@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from engines.images import array_to_image, center_crop_resize, prepare_image, tensor_to_image, to_rgb
+from engines.io.images import array_to_image, center_crop_resize, prepare_image, tensor_to_image, to_rgb
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 EDIT_SCALE = 4

@@ -13,9 +13,9 @@ import torch
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from engines.images import tensor_to_image
-from engines.models import load_mapping, load_model
-from engines.optim import invert
+from engines.core.optim import invert
+from engines.io.images import tensor_to_image
+from engines.models.registry import load_mapping, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def save_strip(target: torch.Tensor, rows: dict, out: Path, *, scale: int = 2) -
 
 
 def main(argv: list[str] | None = None) -> None:
-    from engines.bench import DEFAULT_Z_LR, default_x_lr
+    from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr
 
     parser = argparse.ArgumentParser(
         prog="python -m engines.invert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
-from engines.models import ForwardModel
+from engines.models.registry import ForwardModel
 
 torch.set_num_threads(1)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class TinyImageModel(ForwardModel):

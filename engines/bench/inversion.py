@@ -1,0 +1,102 @@
+"""``python -m engines.bench inversion``: X-space vs Z-space on a folder of images, e.g.
+    python -m engines.bench inversion --model faces64 --data DIR --n 100 --steps 200 \
+        --optimizer adam --seed 0 --json OUT.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr, run_space, sweep_x_lr
+from engines.core.losses import lpips_available, resolve_loss_name
+
+REPORT_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def time_per_step(
+    forward, targets, *, mappings: dict, lrs: dict, optimizer: str, loss: str, steps: int = 10, repeats: int = 5
+) -> dict[str, float]:
+    """Best-of-``repeats`` wall seconds per step for each space, the spaces interleaved so that
+    background load hits them alike."""
+    best = dict.fromkeys(mappings, float("inf"))
+    for _ in range(repeats):
+        for space, mapping in mappings.items():
+            started = time.perf_counter()
+            run_space(forward, targets, mapping=mapping, lr=lrs[space], steps=steps, optimizer=optimizer, loss=loss)
+            best[space] = min(best[space], (time.perf_counter() - started) / steps)
+    return best
+
+
+def print_curves(x_loss: list[float], z_loss: list[float], label: str = "loss") -> None:
+    print(f"{'step':>6} | {'X ' + label:>12} | {'Z ' + label:>12} | Z/X")
+    for step in REPORT_STEPS:
+        if step < len(x_loss):
+            ratio = z_loss[step] / x_loss[step] if x_loss[step] else float("nan")
+            print(f"{step:>6} | {x_loss[step]:>12.6f} | {z_loss[step]:>12.6f} | {ratio:.3f}")
+
+
+def run_inversion_bench(args: argparse.Namespace) -> dict:
+    from engines.io.images import list_images
+    from engines.models.registry import load_mapping, load_model
+
+    torch.manual_seed(args.seed)
+    forward, mapping = load_model(args.model), load_mapping(args.model)
+    paths = list_images(args.data)[: args.n]
+    if not paths:
+        raise SystemExit(f"no images in {args.data}")
+    targets = torch.stack([forward.prepare_target(path)[0] for path in paths])
+    loss = resolve_loss_name("mse+lpips" if args.loss == "auto" else args.loss)
+    x_lr = args.x_lr if args.x_lr is not None else default_x_lr(args.model, args.optimizer)
+    z_lr = args.z_lr if args.z_lr is not None else DEFAULT_Z_LR.get(args.optimizer, 0.1)
+    common = dict(optimizer=args.optimizer, loss=loss)
+    sweep = None
+    if args.sweep_x_lr:
+        x_lr, sweep = sweep_x_lr(forward, targets, steps=args.steps, **common)
+    print(
+        f"{args.model}: {len(paths)} images from {args.data}, {args.steps} steps of {args.optimizer}, "
+        f"loss {loss}{'' if lpips_available() else ' (LPIPS backbone not available)'}, X lr {x_lr}, Z lr {z_lr}"
+    )
+    if sweep:
+        print("X lr sweep (final loss): " + ", ".join(f"{lr}: {value:.6f}" for lr, value in sweep.items()))
+    x_run = run_space(forward, targets, mapping=None, lr=x_lr, steps=args.steps, **common)
+    z_run = run_space(forward, targets, mapping=mapping, lr=z_lr, steps=args.steps, **common)
+    timing = time_per_step(forward, targets, mappings={"x": None, "z": mapping}, lrs={"x": x_lr, "z": z_lr}, **common)
+    x_time, z_time = timing["x"], timing["z"]
+    print_curves(x_run.losses, z_run.losses)
+    result = {
+        "model": args.model,
+        "optimizer": args.optimizer,
+        "loss": loss,
+        "n": len(paths),
+        "steps": args.steps,
+        "x_loss": x_run.losses,
+        "z_loss": z_run.losses,
+        "x_seconds_per_step": x_time,
+        "z_seconds_per_step": z_time,
+        "x_lr": x_lr,
+        "z_lr": z_lr,
+    }
+    if sweep:
+        result["x_lr_sweep"] = {str(lr): value for lr, value in sweep.items()}
+    print_inversion_checks(result)
+    return result
+
+
+def print_inversion_checks(result: dict) -> None:
+    x_loss, z_loss, steps = result["x_loss"], result["z_loss"], result["steps"]
+    if steps >= 20:
+        print(
+            f"z_loss[2] = {z_loss[2]:.6f} vs x_loss[20] = {x_loss[20]:.6f}: "
+            f"{'Z at 2 steps matches X at 20' if z_loss[2] <= x_loss[20] else 'Z at 2 steps is worse than X at 20'}"
+        )
+    print(
+        f"z_loss[{steps}] / x_loss[{steps}] = {z_loss[steps] / x_loss[steps]:.3f} "
+        f"(Z is {100 * (1 - z_loss[steps] / x_loss[steps]):.1f}% lower)"
+    )
+    print(
+        f"seconds per step: X {result['x_seconds_per_step']:.4f}, Z {result['z_seconds_per_step']:.4f} "
+        f"(Z/X = {result['z_seconds_per_step'] / result['x_seconds_per_step']:.3f})"
+    )

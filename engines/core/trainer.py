@@ -1,0 +1,270 @@
+"""Landscape learning: training the mapping network Θ (Algorithm 1 of Liu et al., 2023).
+
+Each round, with Θ fixed, ``trajectories`` optimisation runs of ``steps`` steps start
+from z0 = 0 on random training targets and every visited z_t goes into an
+experience-replay buffer; then Θ takes ``updates_per_round`` AdamW steps on random
+buffer samples, minimising L(F(Θ(z)), y). ``online=True`` is the ablation that
+updates Θ after every z step instead. Rounds are checkpointed and resumable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from engines.core.losses import get_loss
+from engines.core.optim import invert, make_optimizer
+from engines.io.checkpoint import flatten_optimizer_state, load_tensors, save_tensors, unflatten_optimizer_state
+
+logger = logging.getLogger(__name__)
+
+WeightSampler = Callable[[Tensor, torch.Generator], "Tensor | None"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Algorithm 1 settings (paper, faces: N=256, T=20, z Adam lr 0.1, Θ AdamW lr 1e-4, wd 0.1)."""
+
+    rounds: int = 20
+    trajectories: int = 256
+    steps: int = 20
+    z_lr: float = 0.1
+    z_optimizer: str = "adam"
+    mapping_lr: float = 1e-4
+    weight_decay: float = 0.1
+    updates_per_round: int = 100
+    batch_size: int = 256
+    buffer_rounds: int = 10
+    online: bool = False
+    loss: str = "mse"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "trajectories", "steps", "updates_per_round", "batch_size", "buffer_rounds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1")
+        if not (self.z_lr > 0 and self.mapping_lr > 0 and self.weight_decay >= 0):
+            raise ValueError("learning rates must be positive and weight decay non-negative")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        return cls(**data)
+
+
+class ReplayBuffer:
+    """Ring buffer of visited latents ``z`` with the index of their target (and optional weight)."""
+
+    def __init__(self, capacity: int, z_dim: int, weight_shape: tuple[int, ...] | None = None):
+        self.capacity = capacity
+        self.z = torch.zeros(capacity, z_dim)
+        self.target_index = torch.zeros(capacity, dtype=torch.long)
+        self.weight = torch.zeros(capacity, *weight_shape) if weight_shape is not None else None
+        self.size = 0
+        self.cursor = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, z: Tensor, target_index: Tensor, weight: Tensor | None = None) -> None:
+        """Append ``n x z_dim`` latents with their ``n`` target indices (oldest overwritten)."""
+        positions = (self.cursor + torch.arange(len(z))) % self.capacity
+        self.z[positions] = z.detach().cpu()
+        self.target_index[positions] = target_index.cpu()
+        if self.weight is not None and weight is not None:
+            self.weight[positions] = weight.detach().cpu()
+        self.cursor = int((self.cursor + len(z)) % self.capacity)
+        self.size = min(self.size + len(z), self.capacity)
+
+    def sample(self, count: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor | None]:
+        if self.size == 0:
+            raise ValueError("the replay buffer is empty")
+        picks = torch.randint(self.size, (count,), generator=generator)
+        weight = self.weight[picks] if self.weight is not None else None
+        return self.z[picks], self.target_index[picks], weight
+
+    def state(self) -> dict[str, Tensor]:
+        tensors = {"buffer.z": self.z[: self.size], "buffer.target_index": self.target_index[: self.size]}
+        if self.weight is not None:
+            tensors["buffer.weight"] = self.weight[: self.size]
+        tensors["buffer.cursor"] = torch.tensor([self.cursor])
+        return tensors
+
+    def load(self, tensors: dict[str, Tensor]) -> None:
+        size = len(tensors["buffer.z"])
+        self.z[:size] = tensors["buffer.z"]
+        self.target_index[:size] = tensors["buffer.target_index"]
+        if self.weight is not None and "buffer.weight" in tensors:
+            self.weight[:size] = tensors["buffer.weight"]
+        self.size, self.cursor = size, int(tensors["buffer.cursor"][0])
+
+
+@dataclass(frozen=True)
+class RoundStats:
+    """What one round did: trajectory losses at the start and end, Θ's update loss, timing."""
+
+    round: int
+    trajectory_loss_start: float
+    trajectory_loss_end: float
+    update_loss: float
+    buffer_size: int
+    seconds: float
+
+
+class MappingTrainer:
+    """State of a Θ training run: Θ, its AdamW, the replay buffer and the sampling RNG."""
+
+    def __init__(
+        self,
+        forward: nn.Module,
+        targets: Tensor,
+        mapping: nn.Module,
+        config: TrainConfig,
+        *,
+        weight_sampler: WeightSampler | None = None,
+    ):
+        if targets.shape[1:] != tuple(forward.output_shape):
+            raise ValueError(f"targets have shape {tuple(targets.shape)}, expected N x {tuple(forward.output_shape)}")
+        self.forward, self.targets, self.mapping, self.config = forward, targets, mapping, config
+        self.weight_sampler = weight_sampler
+        self.loss_fn = get_loss(config.loss)
+        self.optimizer = torch.optim.AdamW(mapping.parameters(), lr=config.mapping_lr, weight_decay=config.weight_decay)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        probe = weight_sampler(targets[:1], torch.Generator().manual_seed(0)) if weight_sampler else None
+        weight_shape = tuple(probe.shape[1:]) if probe is not None else None
+        capacity = config.trajectories * config.steps * config.buffer_rounds
+        self.buffer = ReplayBuffer(capacity, mapping.z_dim, weight_shape)
+        self.round = 0
+        forward.requires_grad_(False)
+
+    def _sample_targets(self) -> tuple[Tensor, Tensor, Tensor | None]:
+        index = torch.randint(len(self.targets), (self.config.trajectories,), generator=self.generator)
+        targets = self.targets[index]
+        weight = self.weight_sampler(targets, self.generator) if self.weight_sampler else None
+        return index, targets, weight
+
+    def collect(self) -> tuple[float, float]:
+        """Run N trajectories of T steps with Θ fixed; store z_1..z_T. Returns start/end mean loss."""
+        index, targets, weight = self._sample_targets()
+        self.mapping.requires_grad_(False)
+        try:
+            steps = invert(
+                self.forward,
+                targets,
+                mapping=self.mapping,
+                weight=weight,
+                loss=self.loss_fn,
+                optimizer=self.config.z_optimizer,
+                lr=self.config.z_lr,
+                steps=self.config.steps,
+                keep_output=False,
+            )
+            losses = []
+            for step in steps:
+                losses.append(float(step.losses.mean()))
+                if step.index > 0:
+                    self.buffer.add(step.z, index, weight)
+        finally:
+            self.mapping.requires_grad_(True)
+        return losses[0], losses[-1]
+
+    def update(self) -> float:
+        """``updates_per_round`` AdamW steps of Θ on random replay samples; returns the mean loss."""
+        total = 0.0
+        for _ in range(self.config.updates_per_round):
+            z, index, weight = self.buffer.sample(self.config.batch_size, self.generator)
+            loss = self.loss_fn(self.forward(self.mapping(z)), self.targets[index], weight).mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item()
+        return total / self.config.updates_per_round
+
+    def online_round(self) -> tuple[float, float, float]:
+        """Ablation: one set of trajectories where Θ is updated after every z step."""
+        index, targets, weight = self._sample_targets()
+        z = torch.zeros(len(targets), self.mapping.z_dim, requires_grad=True)
+        z_optimizer = make_optimizer(self.config.z_optimizer, [z], self.config.z_lr)
+        losses = []
+        for _ in range(self.config.steps):
+            per_item = self.loss_fn(self.forward(self.mapping(z)), targets, weight)
+            z_optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=True)
+            per_item.sum().backward()
+            z_optimizer.step()
+            self.optimizer.step()
+            losses.append(float(per_item.detach().mean()))
+            self.buffer.add(z.detach(), index, weight)
+        return losses[0], losses[-1], sum(losses) / len(losses)
+
+    def run_round(self) -> RoundStats:
+        started = time.time()
+        if self.config.online:
+            start, end, update_loss = self.online_round()
+        else:
+            start, end = self.collect()
+            update_loss = self.update()
+        self.round += 1
+        return RoundStats(self.round, start, end, update_loss, len(self.buffer), time.time() - started)
+
+    def save(self, path: Path) -> None:
+        """Everything needed to resume bit-exactly: Θ, AdamW state, buffer, RNG, round."""
+        optimizer_tensors, optimizer_meta = flatten_optimizer_state(self.optimizer)
+        tensors = {f"mapping.{k}": v for k, v in self.mapping.state_dict().items()}
+        tensors.update(optimizer_tensors)
+        tensors.update(self.buffer.state())
+        tensors["rng"] = self.generator.get_state()
+        meta = {"round": self.round, "train": self.config.to_dict(), "optimizer": optimizer_meta}
+        if hasattr(self.mapping, "config"):
+            meta["mapping"] = self.mapping.config.to_dict()
+        save_tensors(path, tensors, json.loads(json.dumps(meta)))
+
+    def load(self, path: Path) -> None:
+        tensors, meta = load_tensors(path)
+        if meta["train"] != self.config.to_dict():
+            raise ValueError(f"{path} was written with different training settings: {meta['train']}")
+        self.mapping.load_state_dict(
+            {k.removeprefix("mapping."): v for k, v in tensors.items() if k.startswith("mapping.")}
+        )
+        unflatten_optimizer_state(self.optimizer, tensors, meta["optimizer"])
+        self.buffer.load(tensors)
+        self.generator.set_state(tensors["rng"])
+        self.round = meta["round"]
+
+
+def train_mapping(
+    forward: nn.Module,
+    targets: Tensor,
+    mapping: nn.Module,
+    config: TrainConfig,
+    *,
+    weight_sampler: WeightSampler | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+) -> Iterator[RoundStats]:
+    """Train ``mapping`` in place for ``config.rounds`` rounds; yields one :class:`RoundStats` per round.
+
+    targets: ``N x output_shape`` training targets. weight_sampler(targets, generator) may return
+    per-target masks (e.g. random observed joints). With ``checkpoint_dir`` the state is saved
+    after every round to ``checkpoint_dir/state.safetensors``; ``resume=True`` continues from it.
+    """
+    trainer = MappingTrainer(forward, targets, mapping, config, weight_sampler=weight_sampler)
+    state_path = Path(checkpoint_dir) / "state.safetensors" if checkpoint_dir else None
+    if resume and state_path is not None and state_path.is_file():
+        trainer.load(state_path)
+        logger.info("resumed from %s at round %d", state_path, trainer.round)
+    while trainer.round < config.rounds:
+        stats = trainer.run_round()
+        if state_path is not None:
+            trainer.save(state_path)
+        yield stats

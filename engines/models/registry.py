@@ -1,0 +1,96 @@
+"""Forward models F and their registry.
+
+A forward model maps ``B x input_dim`` inputs to ``B x output_shape`` outputs and
+knows how to turn a user's target (an image, a pose) into an output-shaped tensor.
+Models and their mapping networks Θ are registered by name and loaded once.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+
+class ForwardModel(nn.Module):
+    """Base class: ``forward(x: B x input_dim) -> B x output_shape``.
+
+    Subclasses set ``input_dim``, ``output_kind`` ("image" or "pose") and ``output_shape``,
+    and implement :meth:`prepare_target`.
+    """
+
+    input_dim: int
+    output_kind: str
+    output_shape: tuple[int, ...]
+
+    def prepare_target(self, source: Any) -> tuple[Tensor, str]:
+        """Turn a user target into an ``output_shape`` tensor; returns it and a notice."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered forward model: how to load it and its Θ (None when no Θ is shipped)."""
+
+    name: str
+    description: str
+    output_kind: str
+    load: Callable[[], ForwardModel]
+    load_mapping: Callable[[], nn.Module] | None = None
+    available: Callable[[], bool] = lambda: True
+
+
+MODELS: dict[str, ModelSpec] = {}
+# Modules that register built-in models when imported.
+BUILTIN_MODULES = ("engines.models.faces.model", "engines.models.pose.model", "engines.models.pose.smplx_vposer")
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    MODELS[spec.name] = spec
+    return spec
+
+
+def _import_builtins() -> None:
+    for module in BUILTIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name != module:
+                raise
+
+
+def available_models(output_kind: str | None = None) -> list[str]:
+    """Names of registered models whose weights are present (optionally of one kind)."""
+    _import_builtins()
+    return sorted(
+        name
+        for name, spec in MODELS.items()
+        if (output_kind is None or spec.output_kind == output_kind) and spec.available()
+    )
+
+
+def get_spec(name: str) -> ModelSpec:
+    _import_builtins()
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; registered: {sorted(MODELS)}")
+    return MODELS[name]
+
+
+@functools.cache
+def load_model(name: str) -> ForwardModel:
+    """The forward model ``name`` in eval mode with frozen weights (loaded once)."""
+    model = get_spec(name).load()
+    return model.eval().requires_grad_(False)
+
+
+@functools.cache
+def load_mapping(name: str) -> nn.Module:
+    """The trained Θ for model ``name`` in eval mode with frozen weights (loaded once)."""
+    spec = get_spec(name)
+    if spec.load_mapping is None:
+        raise ValueError(f"model {name!r} ships no mapping network")
+    return spec.load_mapping().eval().requires_grad_(False)

@@ -1,0 +1,235 @@
+"""The image tab's handlers, called directly (no browser) on a tiny random model, for every bad input."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app.runs import RunSettings, stream_run
+from app.session import SESSIONS
+from app.tabs.image import ImageTab, build_image_tab
+from app.targets import EDIT_SCALE, build_target, load_target, preset_known
+from engines.models.registry import ModelSpec, register_model
+from tests.conftest import TinyImageModel
+
+MODEL = "tiny_app_image"
+SIZE = 8
+
+
+def _tiny() -> TinyImageModel:
+    torch.manual_seed(0)
+    return TinyImageModel(input_dim=8, size=SIZE)
+
+
+register_model(ModelSpec(name=MODEL, description="tiny random test model", output_kind="image", load=_tiny))
+
+
+@pytest.fixture(scope="module")
+def tab() -> ImageTab:
+    with gr.Blocks():
+        return build_image_tab()
+
+
+def _editor(image: Image.Image, painted: np.ndarray | None = None) -> dict:
+    """An editor value as Gradio hands it over: RGBA arrays, paint as alpha in a layer."""
+    background = np.asarray(image.convert("RGBA"))
+    layer = np.zeros_like(background)
+    if painted is not None:
+        layer[painted] = (255, 0, 255, 255)
+    return {"background": background, "layers": [layer], "composite": background}
+
+
+def _face(seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    small = Image.fromarray(rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8))
+    return small.resize((SIZE * EDIT_SCALE,) * 2, Image.Resampling.NEAREST)
+
+
+def _run(tab: ImageTab, editor: dict, session: str, **settings) -> list[dict]:
+    values = dict(preset="none", optimizer="adam", steps=6, lr_x=0.1, lr_z=0.1, loss="mse") | settings
+    request = SimpleNamespace(session_hash=session)
+    return list(
+        tab.run(editor, values["preset"], MODEL, values["optimizer"], values["steps"], values["lr_x"],
+                values["lr_z"], values["loss"], request=request)
+    )  # fmt: skip
+
+
+def _statuses(tab: ImageTab, updates: list[dict]) -> list[str]:
+    return [str(update[tab.status]) for update in updates if tab.status in update]
+
+
+def _controls_usable(tab: ImageTab, update: dict) -> bool:
+    return update[tab.run_button]["interactive"] and not update[tab.stop_button]["interactive"]
+
+
+def test_run_streams_both_spaces_and_reenables_controls(tab):
+    updates = _run(tab, _editor(_face()), "ok", steps=5)
+    assert not updates[0][tab.run_button]["interactive"] and updates[0][tab.stop_button]["interactive"]
+    captions = [(u[tab.x_caption], u[tab.z_caption]) for u in updates if tab.x_caption in u]
+    assert [c[0].split("step ")[1].split(" ")[0] for c in captions][:6] == ["0", "1", "2", "3", "4", "5"]
+    assert all("Z-space" in z for _, z in captions)
+    assert "Done at step 5/5" in _statuses(tab, updates)[-1]
+    assert _controls_usable(tab, updates[-1])
+    assert not SESSIONS.is_running("ok")
+
+
+def test_non_image_upload_gives_a_message(tab, tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("this is not an image")
+    update = tab.upload_target(str(path), MODEL)
+    assert tab.editor not in update and "not a readable image" in update[tab.notice]
+    assert "no file" in tab.upload_target(None, MODEL)[tab.notice]
+
+
+@pytest.mark.parametrize(
+    ("mode", "size", "expected"),
+    [("RGB", (1, 1), "almost no detail"), ("RGBA", (40, 30), "converted RGBA"), ("L", (20, 20), "converted L"),
+     ("I;16", (24, 24), "converted I;16"), ("RGB", (8000, 8000), "downscaled")],
+)  # fmt: skip
+def test_odd_images_are_prepared_with_a_notice(tab, tmp_path, mode, size, expected):
+    if mode == "I;16":
+        ramp = np.linspace(0, 65535, size[0] * size[1]).reshape(size).astype(np.uint16)
+        image = Image.fromarray(ramp)
+        assert image.mode == "I;16"
+    else:
+        image = Image.new(mode, size, 200 if mode == "L" else (200, 100, 50, 128)[: len(mode)])
+    path = tmp_path / "odd.png"
+    image.save(path)
+    update = tab.upload_target(str(path), MODEL)
+    assert expected in update[tab.notice]
+    background = update[tab.editor]["background"]
+    assert background.mode == "RGB" and background.size == (SIZE * EDIT_SCALE,) * 2
+    if mode == "I;16":  # 16-bit values are scaled, not clipped to white
+        assert np.asarray(background).std() > 20
+    updates = _run(tab, _editor(background), f"odd-{mode}", steps=2)
+    assert "Done at step 2/2" in _statuses(tab, updates)[-1]
+
+
+def test_all_masked_target_gives_a_message(tab):
+    painted = np.ones((SIZE * EDIT_SCALE,) * 2, dtype=bool)
+    updates = _run(tab, _editor(_face(), painted), "masked")
+    assert "mask hides everything" in _statuses(tab, updates)[-1]
+    assert _controls_usable(tab, updates[-1])
+    centre = np.zeros_like(painted)
+    centre[8:24, 8:24] = True  # the only known region of "keep centre", painted over
+    updates = _run(tab, _editor(_face(), centre), "masked", preset="keep centre")
+    assert "mask hides everything" in _statuses(tab, updates)[-1]
+
+
+def test_no_target_gives_a_message(tab):
+    updates = _run(tab, {"background": None, "layers": [], "composite": None}, "empty")
+    assert "pick a sample or upload" in _statuses(tab, updates)[-1]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [dict(steps=0), dict(lr_x=None), dict(lr_z=-1.0), dict(lr_x=float("nan")), dict(optimizer="rmsprop")],
+)
+def test_bad_settings_give_a_message(tab, settings):
+    updates = _run(tab, _editor(_face()), "settings", **settings)
+    assert _statuses(tab, updates)[-1].startswith("⚠")
+    assert _controls_usable(tab, updates[-1])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_exploding_learning_rate_stops_with_a_message_and_no_nan_frame(tab, optimizer):
+    target = build_target(_editor(_face()), "none", SIZE)
+    settings = RunSettings(model=MODEL, optimizer=optimizer, steps=20, lr_x=1e30, lr_z=0.1)
+    frames = list(stream_run(target, settings, threading.Event()))
+    assert "diverged" in frames[-1].status and frames[-1].done
+    assert all(np.isfinite([f.x_loss, f.z_loss]).all() for f in frames)
+    updates = _run(tab, _editor(_face()), "explode", optimizer=optimizer, lr_x=1e30, steps=20)
+    assert "diverged" in _statuses(tab, updates)[-1] and _controls_usable(tab, updates[-1])
+
+
+def test_stop_ends_within_one_step_and_a_second_run_starts_fresh(tab):
+    request = SimpleNamespace(session_hash="stopper")
+    run = tab.run(_editor(_face()), "none", MODEL, "adam", 500, 0.1, 0.1, "mse", request=request)
+    updates = [next(run) for _ in range(5)]  # controls, seen, steps 0, 1, 2
+    assert "step 2" in updates[-1][tab.x_caption]
+    tab.stop(request)
+    rest = list(run)
+    assert "Stopped at step 2/500" in rest[0][tab.status]
+    assert _controls_usable(tab, rest[-1]) and len(rest) == 2
+    again = _run(tab, _editor(_face()), "stopper", steps=3)
+    assert "step 0" in next(u[tab.x_caption] for u in again if tab.x_caption in u)
+
+
+def test_run_while_a_run_is_going_gives_a_message(tab):
+    request = SimpleNamespace(session_hash="busy")
+    first = tab.run(_editor(_face()), "none", MODEL, "adam", 100, 0.1, 0.1, "mse", request=request)
+    next(first)
+    second = list(tab.run(_editor(_face()), "none", MODEL, "adam", 5, 0.1, 0.1, "mse", request=request))
+    assert len(second) == 1 and "already going" in second[0][tab.status]
+    other = _run(tab, _editor(_face(1)), "another-session", steps=2)  # other sessions are not blocked
+    assert "Done" in _statuses(tab, other)[-1]
+    tab.stop(request)
+    assert "Stopped" in _statuses(tab, list(first))[-1]
+
+
+def test_masked_pixels_do_not_count():
+    rng = np.random.default_rng(3)
+    left_hidden = preset_known("left half", SIZE)
+    assert left_hidden[:, : SIZE // 2].sum() == 0 and left_hidden[:, SIZE // 2 :].all()
+    first, second = _face(0), np.asarray(_face(0)).copy()
+    second[:, : SIZE * EDIT_SCALE // 2] = rng.integers(0, 255, second[:, : SIZE * EDIT_SCALE // 2].shape)
+    settings = RunSettings(model=MODEL, steps=4)
+    losses = []
+    for image in (first, Image.fromarray(second)):
+        frames = stream_run(build_target(_editor(image), "left half", SIZE), settings, threading.Event())
+        losses.append([(f.x_loss, f.z_loss) for f in frames])
+    assert losses[0] == losses[1]
+    painted = np.zeros((SIZE * EDIT_SCALE,) * 2, dtype=bool)
+    painted[:4, :8] = True  # covers target pixels (0, 0) and (0, 1) fully
+    weight = build_target(_editor(first, painted), "none", SIZE).weight[0, 0]
+    assert weight[0, :2].eq(0).all() and weight.sum() == SIZE * SIZE - 2
+
+
+def test_hypotheses_fill_both_galleries(tab):
+    request = SimpleNamespace(session_hash="hypotheses")
+    updates = list(
+        tab.run_hypotheses(_editor(_face()), "hide mouth", MODEL, "adam", 4, 0.1, 0.1, "mse", 4.0, request=request)
+    )
+    final = [u for u in updates if tab.x_gallery in u and u[tab.x_gallery]][-1]
+    assert len(final[tab.x_gallery]) == 4 and len(final[tab.z_gallery]) == 4
+    captions = [caption for _, caption in final[tab.x_gallery]]
+    assert len(set(captions)) == 4  # random starts differ
+
+
+def test_sample_loads_exactly(tab):
+    update = tab.choose_sample("face_008003", MODEL)
+    assert "face_008003.png" in update[tab.notice]
+    value, _ = load_target(update[tab.editor]["background"], SIZE)
+    assert value["background"].size == (SIZE * EDIT_SCALE,) * 2
+
+
+def test_only_models_with_weights_are_listed_and_launch_flags(monkeypatch):
+    register_model(
+        ModelSpec(
+            name="tiny_app_missing", description="no weights", output_kind="image", load=_tiny, available=lambda: False
+        )
+    )
+    with gr.Blocks():
+        tab = build_image_tab()
+    choices = [value for _, value in tab.model.choices]
+    assert MODEL in choices and "tiny_app_missing" not in choices
+
+    import importlib.util
+    from pathlib import Path
+
+    import app as app_module  # the package; app.py is loaded by path below
+
+    spec = importlib.util.spec_from_file_location("app_main", Path(app_module.__file__).parent.parent / "app.py")
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    assert (launcher.parse_args([]).host, launcher.parse_args([]).port) == ("127.0.0.1", 7860)
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    assert (launcher.parse_args([]).host, launcher.parse_args([]).port) == ("0.0.0.0", 7999)
+    assert launcher.parse_args(["--port", "8001"]).port == 8001

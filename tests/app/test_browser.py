@@ -1,0 +1,95 @@
+"""The page in headless Chromium: run a sample with a mask, watch both panes stream, stop, run again.
+
+Uses Debian's ``/usr/bin/chromium`` through Playwright (``playwright install`` cannot download
+browsers here) and the embedded ``faces64`` model. Set ``APP_SCREENSHOT=path.png`` to keep the
+screenshot somewhere other than the test's temporary folder (the README's is made that way).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from engines.models.registry import available_models
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+# Records, in page time, when Run is pressed and when each pane first shows a step counter.
+WATCH_JS = """() => {
+  window.__run_pressed = null; window.__first_frame = {};
+  document.querySelector('#run').addEventListener('click', () => { window.__run_pressed = performance.now(); }, true);
+  for (const id of ['x-caption', 'z-caption']) {
+    const node = document.getElementById(id);
+    new MutationObserver(() => {
+      if (window.__run_pressed !== null && !(id in window.__first_frame) && /step \\d+/.test(node.innerText))
+        window.__first_frame[id] = performance.now();
+    }).observe(node, {subtree: true, childList: true, characterData: true});
+  }
+}"""
+STEP_AT_LEAST = """(minimum) => ['x-caption', 'z-caption'].every(id => {
+  const match = /step (\\d+)/.exec(document.getElementById(id).innerText);
+  return match && Number(match[1]) >= minimum;
+})"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    if "faces64" not in available_models("image"):
+        pytest.fail("faces64 weights are missing from assets/: the browser test needs the embedded model")
+    from app.ui import CSS, build_app, theme
+
+    demo = build_app().queue(default_concurrency_limit=4)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, css=CSS,
+                theme=theme(), quiet=True)  # fmt: skip
+    yield f"http://127.0.0.1:{port}"
+    demo.close()
+
+
+def test_run_mask_stream_stop_in_chromium(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    assert Path(CHROMIUM).is_file(), "install Debian's chromium (apt-get install chromium)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1250})
+        page.goto(server)
+        expect(page.locator("#notice")).to_contain_text(re.compile(r"(face|cat)_\w+\.png"), timeout=30_000)
+        page.locator("#preset").get_by_text("hide mouth").click()
+        expect(page.locator("#seen img")).to_be_visible(timeout=10_000)
+        page.evaluate(WATCH_JS)
+        page.locator("#run").click()
+        page.wait_for_function(STEP_AT_LEAST, arg=10, timeout=30_000)
+        expect(page.locator("#run")).to_be_disabled()
+        page.locator("#stop").click()
+        expect(page.locator("#status")).to_contain_text("Stopped at step", timeout=5_000)
+        expect(page.locator("#run")).to_be_enabled(timeout=5_000)
+        expect(page.locator("#stop")).to_be_disabled()
+        latency = page.evaluate(
+            "() => (Math.max(...Object.values(window.__first_frame)) - window.__run_pressed) / 1000"
+        )
+        stopped_at = int(re.search(r"Stopped at step (\d+)", page.locator("#status").inner_text()).group(1))
+        page.wait_for_timeout(600)  # nothing streams after Stop
+        assert f"step {stopped_at} " in page.locator("#x-caption").inner_text()
+        page.screenshot(path=os.environ.get("APP_SCREENSHOT", str(tmp_path / "app.png")), full_page=True)
+        page.locator("#run").click()  # a second Run starts fresh and the page still works
+        page.wait_for_function(STEP_AT_LEAST, arg=3, timeout=30_000)
+        page.locator("#stop").click()
+        expect(page.locator("#run")).to_be_enabled(timeout=5_000)
+        browser.close()
+    print(f"first streamed frame {latency:.3f} s after Run")
+    assert 0 < latency <= 1.0

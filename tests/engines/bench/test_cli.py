@@ -1,0 +1,136 @@
+"""The benchmark and inversion command lines, run end to end on a tiny registered model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engines import invert as invert_cli
+from engines.bench import cli as bench
+from engines.core.mapping import MappingConfig, MappingNetwork
+from engines.models.registry import ModelSpec, load_mapping, load_model, register_model
+from tests.conftest import TinyImageModel
+
+
+class TinyFaces(TinyImageModel):
+    def prepare_target(self, source):
+        from engines.io.images import prepare_image
+
+        prepared = prepare_image(source, 8)
+        return prepared.tensor, prepared.notice
+
+
+@pytest.fixture(scope="module")
+def tiny_registered():
+    def load():
+        torch.manual_seed(0)
+        return TinyFaces()
+
+    def load_theta():
+        torch.manual_seed(1)
+        return MappingNetwork(MappingConfig(z_dim=8, x_dim=8, hidden=16))
+
+    register_model(
+        ModelSpec(name="tiny-test", description="test", output_kind="image", load=load, load_mapping=load_theta)
+    )
+    yield "tiny-test"
+    load_model.cache_clear()
+    load_mapping.cache_clear()
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (30, 50, 3), dtype=np.uint8)).save(tmp_path / "b.png")
+    Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8)).save(tmp_path / "a.jpg")
+    Image.fromarray(rng.integers(0, 65535, (9, 12), dtype=np.uint16)).save(tmp_path / "c.png")
+    Image.fromarray(rng.integers(0, 255, (16, 16, 4), dtype=np.uint8), mode="RGBA").save(tmp_path / "d.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_inversion_bench_json_interface(tiny_registered, image_folder, tmp_path, capsys):
+    out = tmp_path / "out.json"
+    bench.main(
+        [
+            "inversion",
+            "--model",
+            tiny_registered,
+            "--data",
+            str(image_folder),
+            "--n",
+            "3",
+            "--steps",
+            "20",
+            "--optimizer",
+            "adam",
+            "--seed",
+            "0",
+            "--json",
+            str(out),
+        ]
+    )
+    result = json.loads(out.read_text())
+    expected = {
+        "model",
+        "optimizer",
+        "loss",
+        "n",
+        "steps",
+        "x_loss",
+        "z_loss",
+        "x_seconds_per_step",
+        "z_seconds_per_step",
+        "x_lr",
+        "z_lr",
+    }
+    assert expected <= set(result)
+    assert result["n"] == 3 and result["steps"] == 20 and result["loss"] in ("mse", "mse+lpips")
+    assert len(result["x_loss"]) == len(result["z_loss"]) == 21
+    assert result["x_loss"][20] < result["x_loss"][0]
+    assert result["x_seconds_per_step"] > 0 and result["z_seconds_per_step"] > 0
+    printed = capsys.readouterr().out
+    assert "z_loss[2]" in printed and "seconds per step" in printed
+
+
+def test_inversion_bench_sweep_picks_best_lr(tiny_registered, image_folder, tmp_path):
+    out = tmp_path / "out.json"
+    bench.main(
+        [
+            "inversion",
+            "--model",
+            tiny_registered,
+            "--data",
+            str(image_folder),
+            "--n",
+            "2",
+            "--steps",
+            "10",
+            "--sweep-x-lr",
+            "--json",
+            str(out),
+        ]
+    )
+    result = json.loads(out.read_text())
+    sweep = {float(k): v for k, v in result["x_lr_sweep"].items()}
+    assert result["x_lr"] == min(sweep, key=sweep.get)
+    assert abs(result["x_loss"][10] - sweep[result["x_lr"]]) < 1e-6
+
+
+def test_invert_cli_writes_strip(tiny_registered, image_folder, tmp_path):
+    out = tmp_path / "strip.png"
+    invert_cli.main(
+        [str(image_folder / "b.png"), "--model", tiny_registered, "--steps", "10", "--frames", "5", "--out", str(out)]
+    )
+    strip = Image.open(out)
+    assert strip.height == 2 * (16 + 14)  # X row and Z row, frames upscaled 2x plus captions
+    assert strip.width == 16 * (1 + len(invert_cli.strip_steps(10, 5)))
+
+
+def test_invert_cli_rejects_non_image(tiny_registered, image_folder, tmp_path):
+    with pytest.raises(SystemExit, match="not a readable image"):
+        invert_cli.main([str(image_folder / "notes.txt"), "--model", tiny_registered, "--out", str(tmp_path / "x.png")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import pkgutil
 
 import gradio as gr
 
@@ -26,14 +27,23 @@ CSS = """
 """
 
 
-def _optional_tab(module: str, builder: str, title: str) -> None:
-    try:
-        build = getattr(importlib.import_module(module), builder)
-    except (ImportError, AttributeError) as error:
-        logger.info("%s tab left out: %s", title, error)
-        return
-    with gr.Tab(title):
-        build()
+def tab_modules() -> list:
+    """Every module of :mod:`app.tabs` that is a tab of its own (``TITLE``, ``ORDER``, ``build_tab``), in order.
+
+    The image tab comes first and is built by :func:`build_app` itself; the landscape panel lives inside it.
+    """
+    import app.tabs
+
+    modules = []
+    for info in pkgutil.iter_modules(app.tabs.__path__):
+        try:
+            module = importlib.import_module(f"app.tabs.{info.name}")
+        except ImportError as error:
+            logger.warning("tab module app.tabs.%s left out: %s", info.name, error)
+            continue
+        if hasattr(module, "TITLE") and hasattr(module, "build_tab"):
+            modules.append(module)
+    return sorted(modules, key=lambda module: (module.ORDER, module.TITLE))
 
 
 def _forget(request: gr.Request) -> None:
@@ -41,12 +51,14 @@ def _forget(request: gr.Request) -> None:
 
 
 def build_app() -> gr.Blocks:
-    """The whole page: the image tab, plus the 3D pose tab once :mod:`app.tabs.pose` exists."""
+    """The whole page: the image tab, then every other tab of :mod:`app.tabs` (:func:`tab_modules`)."""
     with gr.Blocks(title="Landscape Studio", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         with gr.Tab("Image inversion"):
             tab = build_image_tab()
-        _optional_tab("app.tabs.pose", "build_pose_tab", "3D pose")
+        for module in tab_modules():
+            with gr.Tab(module.TITLE):
+                module.build_tab()
         if sample_paths() and tab.model.value:
             first = next(iter(sample_paths()))
             demo.load(lambda: first, None, tab.sample, api_name=False)

@@ -28,6 +28,7 @@ from engines.models.pose.skeleton import BODY_JOINTS, LIMB_GROUPS, PRESETS, join
 from engines.models.registry import available_models, load_mapping, load_model
 
 logger = logging.getLogger(__name__)
+TITLE, ORDER = "3D pose", 20  # the tab after "Image inversion" (see app.ui.tab_modules)
 RANDOM_SAMPLE = "random prior sample"
 REFRESH_SECONDS = 0.4
 
@@ -251,3 +252,6 @@ def _optimise(parts: dict, model: str, target: list, observed: list[str], settin
         if last:
             break
     yield {parts["x_mesh"]: mesh_file(model, x_poses[0]), parts["z_mesh"]: mesh_file(model, z_poses[0])}
+
+
+build_tab = build_pose_tab

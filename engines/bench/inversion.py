@@ -10,7 +10,8 @@ import time
 
 import torch
 
-from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr, run_space, sweep_x_lr
+from engines.bench.common import add_common_arguments
+from engines.core.evaluation import DEFAULT_Z_LR, X_LR_GRID, default_x_lr, run_space, sweep_x_lr
 from engines.core.losses import lpips_available, resolve_loss_name
 
 REPORT_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -100,3 +101,17 @@ def print_inversion_checks(result: dict) -> None:
         f"seconds per step: X {result['x_seconds_per_step']:.4f}, Z {result['z_seconds_per_step']:.4f} "
         f"(Z/X = {result['z_seconds_per_step'] / result['x_seconds_per_step']:.3f})"
     )
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:
+    """Add ``inversion`` to ``python -m engines.bench``."""
+    inversion = commands.add_parser("inversion", help="X vs Z inversion of a folder of images")
+    add_common_arguments(inversion, n=100)
+    inversion.add_argument(
+        "--loss",
+        default="auto",
+        choices=["auto", "mse", "l1", "mse+lpips"],
+        help="auto = mse+lpips when the LPIPS backbone is on disk, else mse",
+    )
+    inversion.add_argument("--sweep-x-lr", action="store_true", help=f"pick X's lr from {X_LR_GRID} on this data")
+    inversion.set_defaults(run=run_inversion_bench)

@@ -146,3 +146,19 @@ def summarise(args, config, paths, x_surfaces, z_surfaces, x_collect: float, z_c
         f"fewer local minima for {result['z_fewer_minima_share']:.0%}"
     )
     return result
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:
+    """Add ``landscape`` to ``python -m engines.bench``."""
+    landscape = commands.add_parser("landscape", help="PCA loss surfaces of X and Z")
+    landscape.add_argument("--model", default="faces64")
+    landscape.add_argument("--data", required=True, type=Path)
+    landscape.add_argument("--n", type=int, default=20)
+    landscape.add_argument("--grid", type=int, default=25)
+    landscape.add_argument(
+        "--radius", type=float, default=None, help="window half-width in units of the optimiser's reach (default 1.2)"
+    )
+    landscape.add_argument("--steps", type=int, default=20)
+    landscape.add_argument("--seed", type=int, default=0)
+    landscape.add_argument("--json", type=Path, default=None)
+    landscape.set_defaults(run=run_landscape_bench)

@@ -15,6 +15,7 @@ import argparse
 
 import torch
 
+from engines.bench.common import add_common_arguments
 from engines.core.evaluation import X_LR_GRID, run_space, sweep_x_lr
 
 # X-space lr per optimizer: the best of X_LR_GRID (Adam, final loss after 200 steps, --mask none)
@@ -97,3 +98,12 @@ def print_pose_checks(result: dict) -> None:
 
 
 __all__ = ["X_LR_GRID", "run_pose_bench"]
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:
+    """Add ``pose`` to ``python -m engines.bench``."""
+    pose = commands.add_parser("pose", help="X vs Z pose completion on cmu_mocap clips")
+    add_common_arguments(pose, n=200)
+    pose.add_argument("--mask", default="none", choices=["none", "upper", "lower"])
+    pose.add_argument("--sweep-x-lr", action="store_true", help=f"pick X's lr from {X_LR_GRID} on this data")
+    pose.set_defaults(run=run_pose_bench)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +47,6 @@ class ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {}
-# Modules that register built-in models when imported.
-BUILTIN_MODULES = ("engines.models.faces.model", "engines.models.pose.model", "engines.models.pose.smplx_vposer")
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
@@ -54,13 +54,14 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+@functools.cache
 def _import_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:
-                raise
+    """Import ``engines.models.<package>.registration`` for every model package: each registers its models."""
+    import engines.models
+
+    for package in pkgutil.iter_modules(engines.models.__path__):
+        if package.ispkg and importlib.util.find_spec(f"engines.models.{package.name}.registration"):
+            importlib.import_module(f"engines.models.{package.name}.registration")
 
 
 def available_models(output_kind: str | None = None) -> list[str]:

@@ -1,28 +1,38 @@
 """Training CLI: ``python -m engines.train {generator,mapping,pose-prior,pose-mapping} ...`` (see ``--help``).
 
-One module per model's commands (:mod:`engines.train.faces`, :mod:`engines.train.pose`).
+One module per model's commands (e.g. :mod:`engines.train.faces`), found by :func:`command_modules`.
 The exact command that produced each shipped asset is recorded in assets/manifest.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import pkgutil
 
 import torch
-
-from engines.train import faces, pose
-
-COMMAND_MODULES = (faces, pose)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engines.train", description=__doc__)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in COMMAND_MODULES:
+    for module in command_modules():
         module.add_commands(commands)
     return parser
+
+
+def command_modules() -> list:
+    """Every module of :mod:`engines.train` that adds sub-commands (``add_commands``), in name order."""
+    import engines.train
+
+    modules = [
+        importlib.import_module(f"engines.train.{info.name}")
+        for info in pkgutil.iter_modules(engines.train.__path__)
+        if not info.name.startswith("_")
+    ]
+    return [module for module in modules if hasattr(module, "add_commands")]
 
 
 def main(argv: list[str] | None = None) -> None:

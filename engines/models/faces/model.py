@@ -18,9 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from engines.core.mapping import MappingNetwork, load_mapping_file
-from engines.io.checkpoint import assets_present, load_module_state, load_tensors, resolve_asset, save_module
+from engines.io.checkpoint import load_module_state, load_tensors, resolve_asset, save_module
 from engines.io.images import prepare_image
-from engines.models.registry import ForwardModel, ModelSpec, register_model
+from engines.models.registry import ForwardModel
 
 logger = logging.getLogger(__name__)
 
@@ -180,15 +180,3 @@ def load_generator(path: Path | None = None) -> FaceGenerator:
 
 def load_face_mapping(path: Path | None = None) -> MappingNetwork:
     return load_mapping_file(path or resolve_asset("faces64_mapping"))
-
-
-register_model(
-    ModelSpec(
-        name="faces64",
-        description="64×64 face GAN generator (latent 128) trained on CelebA 1–8000",
-        output_kind="image",
-        load=load_generator,
-        load_mapping=load_face_mapping,
-        available=lambda: assets_present("faces64_generator"),
-    )
-)

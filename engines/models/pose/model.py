@@ -22,10 +22,10 @@ import torch
 from torch import Tensor, nn
 
 from engines.core.mapping import MappingNetwork, load_mapping_file
-from engines.io.checkpoint import assets_present, load_module_state, load_tensors, resolve_asset, save_module
+from engines.io.checkpoint import load_module_state, load_tensors, resolve_asset, save_module
 from engines.models.pose.rotations import axis_angle_to_rotation_6d, canonical_axis_angle, rotation_6d_to_axis_angle
 from engines.models.pose.skeleton import BODY_JOINTS, NUM_BODY_JOINTS, POSE_DIM, Skeleton
-from engines.models.registry import ForwardModel, ModelSpec, register_model
+from engines.models.registry import ForwardModel
 
 logger = logging.getLogger(__name__)
 
@@ -195,15 +195,3 @@ def load_prior(path: Path | None = None) -> PosePrior:
 def load_pose_mapping(path: Path | None = None) -> MappingNetwork:
     """Θ of ``pose32`` (Z 128 -> X 32) from ``assets/pose32_mapping.safetensors`` (or ``path``)."""
     return load_mapping_file(path or resolve_asset(MAPPING_ASSET))
-
-
-register_model(
-    ModelSpec(
-        name="pose32",
-        description="body-pose prior (VPoser-style VAE decoder, latent 32 -> 22 joints axis-angle) trained on CMU mocap",
-        output_kind="pose",
-        load=load_prior,
-        load_mapping=load_pose_mapping,
-        available=lambda: assets_present(GENERATOR_ASSET),
-    )
-)

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from engines.models.pose.model import pose_from_source
 from engines.models.pose.rotations import axis_angle_to_matrix, canonical_axis_angle, rotation_6d_to_axis_angle
-from engines.models.registry import ForwardModel, ModelSpec, register_model
+from engines.models.registry import ForwardModel
 
 VPOSER_ENV, SMPLX_ENV = "VPOSER_DIR", "SMPLX_MODEL_DIR"
 VPOSER_JOINTS = 21  # SMPL-X body joints 1..21 (pelvis orientation excluded): 63 values
@@ -193,28 +193,8 @@ def convert(checkpoint: Path, output: Path) -> None:
     save_file({name: tensor.contiguous() for name, tensor in read_decoder_state(checkpoint).items()}, str(output))
 
 
-def _register_vposer() -> None:
-    """Offer ``vposer`` when ``$VPOSER_DIR`` and ``$SMPLX_MODEL_DIR`` are set (listed only when valid)."""
-    if not (os.environ.get("VPOSER_DIR") and os.environ.get("SMPLX_MODEL_DIR")):
-        return
-    register_model(
-        ModelSpec(
-            name="vposer",
-            description="VPoser V02_05 (latent 32 -> SMPL-X body pose 63) from $VPOSER_DIR, mesh from $SMPLX_MODEL_DIR",
-            output_kind="pose",
-            load=load_vposer,
-            load_mapping=None,
-            available=vposer_available,
-        )
-    )
-
-
-_register_vposer()
-
-
-if (
-    __name__ == "__main__"
-):  # python -m engines.models.pose.smplx_vposer convert CKPT VPOSER_DIR/vposer_decoder.safetensors
+# python -m engines.models.pose.smplx_vposer convert CKPT VPOSER_DIR/vposer_decoder.safetensors
+if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] != "convert":
         raise SystemExit("usage: python -m engines.models.pose.smplx_vposer convert CHECKPOINT.ckpt OUTPUT.safetensors")
     convert(Path(sys.argv[2]), Path(sys.argv[3]))

@@ -112,5 +112,7 @@ def test_vposer_is_registered_only_with_valid_files(tmp_path, monkeypatch):
     monkeypatch.setenv("VPOSER_DIR", str(tmp_path / "missing"))
     monkeypatch.setenv("SMPLX_MODEL_DIR", str(tmp_path))
     monkeypatch.setattr(models, "MODELS", dict(models.MODELS))
-    importlib.reload(smplx_vposer)
+    from engines.models.pose import registration
+
+    importlib.reload(registration)
     assert "vposer" in models.MODELS and "vposer" not in models.available_models("pose")

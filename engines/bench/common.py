@@ -1,0 +1,18 @@
+"""Arguments every X-vs-Z benchmark shares (their names and defaults are an interface: keep them)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, *, n: int) -> None:
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--n", type=int, default=n)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "lbfgs"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--x-lr", type=float, default=None, help="X-space lr (default: the documented choice)")
+    parser.add_argument("--z-lr", type=float, default=None, help="Z-space lr (default: 0.1 for Adam)")
+    parser.add_argument("--json", type=Path, default=None)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from engines.core.device import halve_on_out_of_memory
 from engines.core.optim import Step, invert
 
 # The learning rates the paper's fair baseline sweeps for X-space.
@@ -41,29 +42,57 @@ def run_space(
     """Invert ``targets`` (``B x output_shape``) in one batch; record the mean loss after every step.
 
     ``per_step(step)`` may add more per-step means (e.g. the full-pose error); they are
-    collected in ``extra[name]`` as lists. Outputs are kept only for the last step.
+    collected in ``extra[name]`` as lists. Outputs are kept only for the last step. Runs on
+    ``forward``'s device; when it runs out of memory the targets are split into smaller batches
+    (items are independent, so the figures do not change).
     """
-    losses: list[float] = []
-    extra: dict[str, list[float]] = {}
-    started = time.perf_counter()
-    last = None
-    for step in invert(
-        forward,
-        targets,
-        mapping=mapping,
-        weight=weight,
-        loss=loss,
-        optimizer=optimizer,
-        lr=lr,
-        steps=steps,
-        keep_output=lambda index: index == steps,
-    ):
-        losses.append(float(step.losses.mean()))
-        for name, value in (per_step(step) if per_step else {}).items():
-            extra.setdefault(name, []).append(value)
-        last = step
-    seconds = time.perf_counter() - started
-    return SpaceRun(lr=lr, losses=losses, seconds_per_step=seconds / max(steps, 1), last=last, extra=extra)
+
+    def run(batch: int) -> SpaceRun:
+        losses: list[float] = []
+        extra: dict[str, list[float]] = {}
+        started = time.perf_counter()
+        last = None
+        options = dict(mapping=mapping, loss=loss, optimizer=optimizer, lr=lr, steps=steps)
+        for step in batched_invert(forward, targets, weight=weight, batch=batch, **options):
+            losses.append(float(step.losses.mean()))
+            for name, value in (per_step(step) if per_step else {}).items():
+                extra.setdefault(name, []).append(value)
+            last = step
+        seconds = time.perf_counter() - started
+        return SpaceRun(lr=lr, losses=losses, seconds_per_step=seconds / max(steps, 1), last=last, extra=extra)
+
+    return halve_on_out_of_memory(run, len(targets), what="targets")
+
+
+def batched_invert(
+    forward: nn.Module, targets: Tensor, *, weight: Tensor | None, batch: int, steps: int, **options
+) -> Iterator[Step]:
+    """:func:`invert` on ``targets`` in batches of ``batch`` run in lockstep: one whole-set :class:`Step`
+    per step (CPU tensors concatenated in target order); outputs kept for the last step only."""
+    parts = []
+    for start in range(0, len(targets), batch):
+        part_weight = weight if weight is None or weight.shape[0] == 1 else weight[start : start + batch]
+        part = invert(
+            forward,
+            targets[start : start + batch],
+            weight=part_weight,
+            steps=steps,
+            keep_output=lambda index: index == steps,
+            **options,
+        )
+        parts.append(part)
+    if len(parts) == 1:
+        yield from parts[0]
+        return
+    for pieces in zip(*parts):
+        outputs = [piece.output for piece in pieces]
+        yield Step(
+            index=pieces[0].index,
+            losses=torch.cat([piece.losses for piece in pieces]),
+            x=torch.cat([piece.x for piece in pieces]),
+            z=torch.cat([piece.z for piece in pieces]),
+            output=torch.cat(outputs) if all(output is not None for output in outputs) else None,
+        )
 
 
 def sweep_x_lr(

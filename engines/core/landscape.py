@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from engines.core.device import halve_on_out_of_memory, module_device
 from engines.core.losses import LossFn, check_weight, get_loss
 from engines.core.optim import check_target, invert
 
@@ -261,18 +262,29 @@ def batched_losses(
     chunk: int = 64,
 ) -> Iterator[Tensor]:
     """Losses of ``N x D`` latents against one ``1 x output_shape`` target, one forward pass per
-    ``chunk`` latents; yields each chunk's losses (``<= chunk``) in order."""
+    ``chunk`` latents on ``forward``'s device; yields each chunk's losses (``<= chunk``, CPU) in order.
+    When the device runs out of memory the chunk is halved and the pass retried."""
     check_target(forward, target)
     if target.shape[0] != 1:
         raise ValueError(f"expected a single target 1 x ..., got batch {target.shape[0]}")
     loss_fn = get_loss(loss) if isinstance(loss, str) else loss
-    weight = check_weight(weight.to(target.device), target) if weight is not None else None
-    for part in latents.to(target.device).split(chunk):
-        with torch.no_grad():  # never yield inside: grad mode is thread state and would leak to the caller
+    device = module_device(forward, target.device)
+    target = target.to(device)
+    weight = check_weight(weight.to(device), target) if weight is not None else None
+
+    def losses_of(part: Tensor) -> Tensor:
+        with torch.no_grad():
             x = part if mapping is None else mapping(part)
             output = forward(x)
-            losses = loss_fn(output, target.expand_as(output), weight).detach().cpu()
-        yield losses
+            return loss_fn(output, target.expand_as(output), weight).detach().cpu()
+
+    start = 0
+    while start < len(latents):
+        part = latents[start : start + chunk].to(device)
+        losses = halve_on_out_of_memory(lambda size, part=part: losses_of(part[:size]), len(part), what="grid points")
+        chunk = min(chunk, len(losses))
+        start += len(losses)
+        yield losses  # never yield inside no_grad: grad mode is thread state and would leak to the caller
 
 
 def target_weight(weight: Tensor | None, index: int) -> Tensor | None:

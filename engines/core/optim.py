@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from engines.core.device import module_device
 from engines.core.losses import LossFn, check_weight, get_loss
 
 OPTIMIZERS = ("adam", "sgd", "lbfgs")
@@ -21,7 +22,8 @@ OPTIMIZERS = ("adam", "sgd", "lbfgs")
 
 @dataclass(frozen=True)
 class Step:
-    """One optimisation step. Tensors are detached and on the CPU.
+    """One optimisation step. Tensors are detached, on the CPU unless ``invert(keep_on_device=True)``
+    left them on the compute device (then :meth:`cpu` copies them when a frame is shown).
 
     index: 0 for the starting point, then 1..steps.
     losses: ``B*K`` per-item objective values at this step's ``x``.
@@ -39,6 +41,13 @@ class Step:
     @property
     def finite(self) -> bool:
         return bool(torch.isfinite(self.losses).all())
+
+    def cpu(self) -> Step:
+        """This step with every tensor on the CPU (itself when they already are)."""
+        if self.losses.device.type == "cpu":
+            return self
+        output = self.output.cpu() if self.output is not None else None
+        return Step(index=self.index, losses=self.losses.cpu(), x=self.x.cpu(), z=self.z.cpu(), output=output)
 
 
 def make_optimizer(name: str, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
@@ -91,20 +100,23 @@ def invert(
     z_init: str | Tensor = "zeros",
     seed: int = 0,
     keep_output: bool | Callable[[int], bool] = True,
+    keep_on_device: bool = False,
 ) -> Iterator[Step]:
     """Recover the input of ``forward`` whose output matches ``target``.
 
     forward: the model F, ``B x D`` -> ``B x output_shape``, with attribute ``input_dim``.
     target: ``B x output_shape``. weight: mask broadcastable to the output (0 = unknown).
-    mapping: Θ for Z-space (``x = mapping(z)``), ``None`` for X-space.
+    mapping: Θ for Z-space (``x = mapping(z)``), ``None`` for X-space, on ``forward``'s device.
+    Runs on ``forward``'s device (``target`` and ``weight`` are moved there once). Steps hold CPU
+    tensors, or tensors left on that device with ``keep_on_device=True`` (see :meth:`Step.cpu`).
     Yields ``steps + 1`` :class:`Step` objects, the first before any update.
     """
     check_target(forward, target)
     if steps < 0 or num_hypotheses < 1:
         raise ValueError("steps must be >= 0 and num_hypotheses >= 1")
     loss_fn = get_loss(loss) if isinstance(loss, str) else loss
-    device = target.device
-    target = target.repeat_interleave(num_hypotheses, dim=0)
+    device = module_device(forward, target.device)
+    target = target.to(device).repeat_interleave(num_hypotheses, dim=0)
     if weight is not None:
         weight = check_weight(weight.to(device), target)
         if weight.shape[0] > 1:
@@ -120,13 +132,14 @@ def invert(
         return loss_fn(output, target, weight), x, output
 
     def snapshot(index: int, per_item: Tensor, x: Tensor, output: Tensor) -> Step:
-        return Step(
+        step = Step(
             index=index,
-            losses=per_item.detach().cpu(),
-            x=x.detach().cpu().clone(),
-            z=z.detach().cpu().clone(),
-            output=output.detach().cpu() if want_output(index) else None,
+            losses=per_item.detach().clone(),
+            x=x.detach().clone(),
+            z=z.detach().clone(),
+            output=output.detach() if want_output(index) else None,
         )
+        return step if keep_on_device else step.cpu()
 
     # The forward pass that gives step t's loss also gives the gradient of step t+1,
     # so each step costs one forward and one backward pass.

@@ -5,6 +5,12 @@ from z0 = 0 on random training targets and every visited z_t goes into an
 experience-replay buffer; then Θ takes ``updates_per_round`` AdamW steps on random
 buffer samples, minimising L(F(Θ(z)), y). ``online=True`` is the ablation that
 updates Θ after every z step instead. Rounds are checkpointed and resumable.
+
+Everything runs on ``forward``'s device (Θ and the targets are moved there once; the replay buffer
+stays on the CPU). Under ``torchrun`` (an initialised process group, see
+:mod:`engines.core.distributed`) each rank collects its share of the trajectories into its own
+buffer, Θ is wrapped in DistributedDataParallel so its gradients are averaged over ranks, and rank 0
+writes the checkpoint, which holds every rank's buffer so that a run can resume with any world size.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from engines.core import distributed
+from engines.core.device import module_device
 
 from engines.core.losses import get_loss
 from engines.core.optim import invert, make_optimizer
@@ -135,23 +145,40 @@ class MappingTrainer:
     ):
         if targets.shape[1:] != tuple(forward.output_shape):
             raise ValueError(f"targets have shape {tuple(targets.shape)}, expected N x {tuple(forward.output_shape)}")
-        self.forward, self.targets, self.mapping, self.config = forward, targets, mapping, config
+        self.device = module_device(forward)
+        self.ranks = distributed.current_ranks()
+        self.forward, self.targets, self.config = forward, targets.to(self.device), config
+        self.mapping = mapping.to(self.device)
         self.weight_sampler = weight_sampler
         self.loss_fn = get_loss(config.loss)
         self.optimizer = torch.optim.AdamW(mapping.parameters(), lr=config.mapping_lr, weight_decay=config.weight_decay)
         self.generator = torch.Generator().manual_seed(config.seed)
-        probe = weight_sampler(targets[:1], torch.Generator().manual_seed(0)) if weight_sampler else None
+        probe = weight_sampler(targets[:1].cpu(), torch.Generator().manual_seed(0)) if weight_sampler else None
         weight_shape = tuple(probe.shape[1:]) if probe is not None else None
-        capacity = config.trajectories * config.steps * config.buffer_rounds
+        local_trajectories = len(range(config.trajectories)[self.ranks.shard(config.trajectories)])
+        capacity = local_trajectories * config.steps * config.buffer_rounds
         self.buffer = ReplayBuffer(capacity, mapping.z_dim, weight_shape)
         self.round = 0
         forward.requires_grad_(False)
+        self.trained = self._parallel(mapping) if self.ranks.world_size > 1 else mapping
+
+    def _parallel(self, mapping: nn.Module) -> nn.Module:
+        """Θ wrapped so that backward averages its gradients over ranks (rank 0's Θ is broadcast first)."""
+        device_ids = [self.device] if self.device.type == "cuda" else None
+        return DistributedDataParallel(mapping, device_ids=device_ids)
+
+    @property
+    def batch_size(self) -> int:
+        """Replay samples per Θ update on this rank (the global batch is shared out over ranks)."""
+        return max(1, -(-self.config.batch_size // self.ranks.world_size))
 
     def _sample_targets(self) -> tuple[Tensor, Tensor, Tensor | None]:
+        """This rank's share of the round's ``trajectories`` random targets (every rank draws them all)."""
         index = torch.randint(len(self.targets), (self.config.trajectories,), generator=self.generator)
-        targets = self.targets[index]
-        weight = self.weight_sampler(targets, self.generator) if self.weight_sampler else None
-        return index, targets, weight
+        targets = self.targets[index.to(self.device)]
+        weight = self.weight_sampler(targets.cpu(), self.generator).to(self.device) if self.weight_sampler else None
+        mine = self.ranks.shard(self.config.trajectories)
+        return index[mine], targets[mine], weight[mine] if weight is not None else None
 
     def collect(self) -> tuple[float, float]:
         """Run N trajectories of T steps with Θ fixed; store z_1..z_T. Returns start/end mean loss."""
@@ -176,28 +203,30 @@ class MappingTrainer:
                     self.buffer.add(step.z, index, weight)
         finally:
             self.mapping.requires_grad_(True)
-        return losses[0], losses[-1]
+        return distributed.mean_over_ranks(losses[0], len(index)), distributed.mean_over_ranks(losses[-1], len(index))
 
     def update(self) -> float:
         """``updates_per_round`` AdamW steps of Θ on random replay samples; returns the mean loss."""
         total = 0.0
         for _ in range(self.config.updates_per_round):
-            z, index, weight = self.buffer.sample(self.config.batch_size, self.generator)
-            loss = self.loss_fn(self.forward(self.mapping(z)), self.targets[index], weight).mean()
+            z, index, weight = self.buffer.sample(self.batch_size, self.generator)
+            z, index = z.to(self.device), index.to(self.device)
+            weight = weight.to(self.device) if weight is not None else None
+            loss = self.loss_fn(self.forward(self.trained(z)), self.targets[index], weight).mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             total += loss.item()
-        return total / self.config.updates_per_round
+        return distributed.mean_over_ranks(total / self.config.updates_per_round)
 
     def online_round(self) -> tuple[float, float, float]:
         """Ablation: one set of trajectories where Θ is updated after every z step."""
         index, targets, weight = self._sample_targets()
-        z = torch.zeros(len(targets), self.mapping.z_dim, requires_grad=True)
+        z = torch.zeros(len(targets), self.mapping.z_dim, device=self.device, requires_grad=True)
         z_optimizer = make_optimizer(self.config.z_optimizer, [z], self.config.z_lr)
         losses = []
         for _ in range(self.config.steps):
-            per_item = self.loss_fn(self.forward(self.mapping(z)), targets, weight)
+            per_item = self.loss_fn(self.forward(self.trained(z)), targets, weight)
             z_optimizer.zero_grad(set_to_none=True)
             self.optimizer.zero_grad(set_to_none=True)
             per_item.sum().backward()
@@ -205,7 +234,8 @@ class MappingTrainer:
             self.optimizer.step()
             losses.append(float(per_item.detach().mean()))
             self.buffer.add(z.detach(), index, weight)
-        return losses[0], losses[-1], sum(losses) / len(losses)
+        mean = sum(losses) / len(losses)
+        return tuple(distributed.mean_over_ranks(value, len(index)) for value in (losses[0], losses[-1], mean))
 
     def run_round(self) -> RoundStats:
         started = time.time()
@@ -218,28 +248,55 @@ class MappingTrainer:
         return RoundStats(self.round, start, end, update_loss, len(self.buffer), time.time() - started)
 
     def save(self, path: Path) -> None:
-        """Everything needed to resume bit-exactly: Θ, AdamW state, buffer, RNG, round."""
+        """Everything needed to resume bit-exactly: Θ, AdamW state, buffer, RNG, round.
+
+        Under torchrun every rank must call it (the buffers are gathered); rank 0 writes the file.
+        """
+        buffer = self.buffer.state()
+        if self.ranks.world_size > 1:
+            buffer = {name: distributed.gather_rows(value) for name, value in buffer.items() if name != "buffer.cursor"}
+            buffer["buffer.cursor"] = torch.tensor([len(buffer["buffer.z"])])
+        if not self.ranks.is_main:
+            distributed.barrier()
+            return
         optimizer_tensors, optimizer_meta = flatten_optimizer_state(self.optimizer)
         tensors = {f"mapping.{k}": v for k, v in self.mapping.state_dict().items()}
         tensors.update(optimizer_tensors)
-        tensors.update(self.buffer.state())
+        tensors.update(buffer)
         tensors["rng"] = self.generator.get_state()
         meta = {"round": self.round, "train": self.config.to_dict(), "optimizer": optimizer_meta}
         if hasattr(self.mapping, "config"):
             meta["mapping"] = self.mapping.config.to_dict()
         save_tensors(path, tensors, json.loads(json.dumps(meta)))
+        distributed.barrier()
 
     def load(self, path: Path) -> None:
         tensors, meta = load_tensors(path)
-        if meta["train"] != self.config.to_dict():
+        if _without_rounds(meta["train"]) != _without_rounds(self.config.to_dict()):
             raise ValueError(f"{path} was written with different training settings: {meta['train']}")
         self.mapping.load_state_dict(
             {k.removeprefix("mapping."): v for k, v in tensors.items() if k.startswith("mapping.")}
         )
         unflatten_optimizer_state(self.optimizer, tensors, meta["optimizer"])
-        self.buffer.load(tensors)
+        self.buffer.load(self._my_buffer_rows(tensors))
         self.generator.set_state(tensors["rng"])
         self.round = meta["round"]
+
+    def _my_buffer_rows(self, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The saved buffer as is in a world of 1; else this rank's share of its rows (any world size)."""
+        if self.ranks.world_size == 1:
+            return tensors
+        mine = self.ranks.shard(len(tensors["buffer.z"]))
+        rows = {name: tensors[name][mine][-self.buffer.capacity :] for name in ("buffer.z", "buffer.target_index")}
+        if "buffer.weight" in tensors:
+            rows["buffer.weight"] = tensors["buffer.weight"][mine][-self.buffer.capacity :]
+        rows["buffer.cursor"] = torch.tensor([len(rows["buffer.z"]) % self.buffer.capacity])
+        return rows
+
+
+def _without_rounds(settings: dict) -> dict:
+    """Training settings a resumed run must share (it may be given more ``rounds``)."""
+    return {name: value for name, value in settings.items() if name != "rounds"}
 
 
 def train_mapping(

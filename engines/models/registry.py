@@ -15,7 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
+
+from engines.core.device import device_key
 
 
 class ForwardModel(nn.Module):
@@ -81,17 +84,30 @@ def get_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
+def load_model(name: str, device: str | torch.device | None = "cpu") -> ForwardModel:
+    """The forward model ``name`` in eval mode with frozen weights on ``device`` (loaded once per device)."""
+    return _load_model(name, device_key(device))
+
+
+def load_mapping(name: str, device: str | torch.device | None = "cpu") -> nn.Module:
+    """The trained Θ for model ``name`` in eval mode with frozen weights on ``device`` (loaded once per device)."""
+    return _load_mapping(name, device_key(device))
+
+
 @functools.cache
-def load_model(name: str) -> ForwardModel:
-    """The forward model ``name`` in eval mode with frozen weights (loaded once)."""
+def _load_model(name: str, device: str) -> ForwardModel:
     model = get_spec(name).load()
-    return model.eval().requires_grad_(False)
+    return model.eval().requires_grad_(False).to(device)
 
 
 @functools.cache
-def load_mapping(name: str) -> nn.Module:
-    """The trained Θ for model ``name`` in eval mode with frozen weights (loaded once)."""
+def _load_mapping(name: str, device: str) -> nn.Module:
     spec = get_spec(name)
     if spec.load_mapping is None:
         raise ValueError(f"model {name!r} ships no mapping network")
-    return spec.load_mapping().eval().requires_grad_(False)
+    return spec.load_mapping().eval().requires_grad_(False).to(device)
+
+
+# ``load_model.cache_clear()`` forgets every device's copy (tests register and drop tiny models).
+load_model.cache_clear = _load_model.cache_clear
+load_mapping.cache_clear = _load_mapping.cache_clear

@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
+
+import torch
+
+from engines.core import distributed
+from engines.core.device import add_device_argument, resolve_device
 
 
 def command_line() -> str:
@@ -29,3 +35,23 @@ def train_config_from_args(args: argparse.Namespace):
         loss=getattr(args, "loss", "mse"),
         seed=args.seed,
     )
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--out`` of a Θ training command."""
+    add_device_argument(parser)
+    parser.add_argument(
+        "--out", type=Path, default=None, help="write the final Θ here (.safetensors + .json) instead of assets/"
+    )
+
+
+def start_processes(device_name: str) -> tuple[torch.device, distributed.Ranks]:
+    """The device to train on and this process's ranks (joins the process group under ``torchrun``).
+
+    Under torchrun on CUDA each rank uses GPU ``LOCAL_RANK``.
+    """
+    device = resolve_device(device_name)
+    ranks = distributed.init_from_environment(device)
+    if device.type == "cuda" and ranks.world_size > 1:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device, ranks

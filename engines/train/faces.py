@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from engines.io.checkpoint import ASSETS_DIR, register_asset, save_tensors
-from engines.train.common import command_line, train_config_from_args
+from engines.train.common import add_run_arguments, command_line, start_processes, train_config_from_args
 
 logger = logging.getLogger(__name__)
 
@@ -78,31 +78,29 @@ def save_sample_grid(decoder, latent_dim: int, path: Path) -> None:
 
 
 def train_face_mapping(args: argparse.Namespace) -> None:
-    from engines.core.mapping import MappingConfig, MappingNetwork
+    """Algorithm 1 for a registered image model; one process, or one rank of ``torchrun`` (see README)."""
+    from engines.core import distributed
     from engines.core.trainer import train_mapping
     from engines.io.data import cached_image_set, data_path
-    from engines.models.faces.model import CELEBA_TEST, CELEBA_TRAIN
+    from engines.models.faces.model import CELEBA_TRAIN
     from engines.models.registry import load_model
 
-    forward = load_model(args.model)
-    images = cached_image_set(data_path("celeba"), 64, start=CELEBA_TRAIN.start, limit=CELEBA_TRAIN.stop)
+    device, ranks = start_processes(args.device)
+    forward = load_model(args.model, device)
+    for main_turn in (True, False):  # rank 0 first, so that only it writes the preprocessed-image cache
+        if ranks.is_main == main_turn:
+            images = cached_image_set(data_path("celeba"), 64, start=CELEBA_TRAIN.start, limit=CELEBA_TRAIN.stop)
+        distributed.barrier()
     config = train_config_from_args(args)
-    torch.manual_seed(args.seed)
-    mapping_config = MappingConfig(z_dim=args.z_dim or forward.input_dim, x_dim=forward.input_dim, hidden=args.hidden)
-    mapping = MappingNetwork(mapping_config)
-    if args.init:
-        from engines.io.checkpoint import load_module_state, load_tensors
-
-        tensors, _ = load_tensors(Path(args.init))
-        load_module_state(mapping, tensors, args.init)
-    run_dir = Path(args.run_dir) / f"{args.name}"
+    mapping = new_mapping(args, forward.input_dim)
     validation = None
-    if args.validate:
+    if args.validate and ranks.is_main:
         validation = cached_image_set(
             data_path("celeba"), 64, start=CELEBA_TRAIN.stop - args.validate, limit=args.validate
         )
+    run_dir = Path(args.run_dir) / f"{args.name}"
     rounds = train_mapping(forward, images, mapping, config, checkpoint_dir=run_dir, resume=args.resume)
-    progress = tqdm(rounds, total=config.rounds, desc=f"{args.name} Θ", unit="round")
+    progress = tqdm(rounds, total=config.rounds, desc=f"{args.name} Θ", unit="round", disable=not ranks.is_main)
     for stats in progress:
         progress.set_postfix(
             start=f"{stats.trajectory_loss_start:.4f}",
@@ -111,26 +109,46 @@ def train_face_mapping(args: argparse.Namespace) -> None:
         )
         if validation is not None and (stats.round % args.validate_every == 0 or stats.round == config.rounds):
             progress.write(f"round {stats.round}: " + validate_mapping(forward, mapping, validation, config))
-    del CELEBA_TEST  # the test split is never touched here
-    path = ASSETS_DIR / f"{args.name}.safetensors"
-    save_tensors(
-        path,
-        {k: v for k, v in mapping.state_dict().items()},
-        {
-            "kind": "mapping",
-            "model": args.model,
-            "mapping": mapping_config.to_dict(),
-            "train": config.to_dict(),
-            "init": args.init,
-        },
-    )
-    register_asset(
-        args.name,
-        path,
-        data="../shared/data/celeba files 000001-008000 (center-crop, 64x64)",
-        licence=CELEBA_LICENCE,
-        command=command_line(),
-    )
+    if ranks.is_main:
+        save_face_mapping(args, mapping, config, world_size=ranks.world_size)
+    distributed.shutdown()
+
+
+def new_mapping(args: argparse.Namespace, x_dim: int):
+    """A seeded random Θ, or the one in ``--init`` (a file written by this command)."""
+    from engines.core.mapping import MappingConfig, MappingNetwork
+    from engines.io.checkpoint import load_module_state, load_tensors
+
+    torch.manual_seed(args.seed)
+    mapping = MappingNetwork(MappingConfig(z_dim=args.z_dim or x_dim, x_dim=x_dim, hidden=args.hidden))
+    if args.init:
+        tensors, _ = load_tensors(Path(args.init))
+        load_module_state(mapping, tensors, args.init)
+        logger.info("Θ starts from %s", args.init)
+    return mapping
+
+
+def save_face_mapping(args: argparse.Namespace, mapping, config, *, world_size: int) -> None:
+    """The final Θ to ``--out``, or to ``assets/NAME`` with its manifest entry (CelebA test split untouched)."""
+    path = Path(args.out) if args.out else ASSETS_DIR / f"{args.name}.safetensors"
+    meta = {
+        "kind": "mapping",
+        "model": args.model,
+        "mapping": mapping.config.to_dict(),
+        "train": config.to_dict(),
+        "init": args.init,
+    }
+    if world_size > 1:
+        meta["world_size"] = world_size
+    save_tensors(path, {k: v for k, v in mapping.state_dict().items()}, meta)
+    if not args.out:
+        register_asset(
+            args.name,
+            path,
+            data="../shared/data/celeba files 000001-008000 (center-crop, 64x64)",
+            licence=CELEBA_LICENCE,
+            command=command_line(),
+        )
     print(f"saved {path}")
 
 
@@ -183,4 +201,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     mapping.add_argument("--run-dir", default="runs", help="resumable checkpoints go to RUN_DIR/NAME/")
     mapping.add_argument("--resume", action="store_true")
     mapping.add_argument("--init", default=None, help="start from this Θ checkpoint (.safetensors) instead of random")
+    add_run_arguments(mapping)
     mapping.set_defaults(run=train_face_mapping)

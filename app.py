@@ -18,13 +18,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--concurrency", type=int, default=4, help="runs served at once (default 4)")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads per process (default 1)")
+    parser.add_argument(
+        "--device",
+        default=os.environ.get("LANDSCAPE_DEVICE", "auto"),
+        help="auto (CUDA, else MPS, else CPU), cpu, cuda or mps; also $LANDSCAPE_DEVICE (default auto)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from app.gpu import on_zero_gpu
+
+    if on_zero_gpu():
+        import spaces  # noqa: F401  (ZeroGPU wants it imported before torch touches CUDA)
     import torch
+
+    from engines.core.device import DEVICE_ENV, resolve_device
+
+    os.environ[DEVICE_ENV] = str(resolve_device(args.device))  # fails early, with the alternatives, if absent
+    logging.getLogger("app").info("running on %s", os.environ[DEVICE_ENV])
 
     from app.ui import CSS, build_app, theme
 

@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import plotly.graph_objects as go
 import torch
@@ -21,7 +21,9 @@ from PIL import Image
 from torch import nn
 
 from app.figures import loss_figure
+from app.gpu import gpu
 from app.targets import Target
+from engines.core.device import default_device, is_out_of_memory, release_cached_memory
 from engines.core.losses import LOSSES, resolve_loss_name
 from engines.core.mapping import MappingConfig, MappingNetwork
 from engines.core.optim import OPTIMIZERS, Step, invert
@@ -93,24 +95,25 @@ class Frame:
     x_gallery: list[tuple[Image.Image, str]] | None = None
     z_gallery: list[tuple[Image.Image, str]] | None = None
     done: bool = False
+    tag: str = ""
 
 
 @functools.cache
-def _random_mapping(name: str, dim: int) -> nn.Module:
+def _random_mapping(name: str, dim: int, device: str = "cpu") -> nn.Module:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         mapping = MappingNetwork(MappingConfig(z_dim=dim, x_dim=dim, hidden=256))
-    return mapping.eval().requires_grad_(False)
+    return mapping.eval().requires_grad_(False).to(device)
 
 
-def get_mapping(name: str) -> tuple[nn.Module, str]:
-    """Θ for ``name`` and a note; a seeded random Θ, clearly labelled, while none is trained."""
+def get_mapping(name: str, device: torch.device | str = "cpu") -> tuple[nn.Module, str]:
+    """Θ for ``name`` on ``device`` and a note; a seeded random Θ, clearly labelled, while none is trained."""
     try:
-        return load_mapping(name), ""
+        return load_mapping(name, device), ""
     except (FileNotFoundError, ValueError) as error:
         logger.info("no trained mapping for %s: %s", name, error)
         note = "⚠ Θ not trained yet: Z-space uses a random, untrained Θ"
-        return _random_mapping(name, load_model(name).input_dim), note
+        return _random_mapping(name, load_model(name).input_dim, str(device)), note
 
 
 def divergence(step: Step, start_loss: float) -> str | None:
@@ -127,7 +130,7 @@ def divergence(step: Step, start_loss: float) -> str | None:
 def gallery(step: Step) -> list[tuple[Image.Image, str]]:
     """Every hypothesis of a step as (image, caption)."""
     losses = step.losses.tolist()
-    return [(tensor_to_image(output), f"#{k} {losses[k]:.4f}") for k, output in enumerate(step.output)]
+    return [(tensor_to_image(output), f"#{k} {losses[k]:.4f}") for k, output in enumerate(step.output.cpu())]
 
 
 @dataclass
@@ -150,7 +153,7 @@ def _advance(runs: tuple[Iterator[Step], Iterator[Step]]) -> tuple[Step, Step] |
         return None
 
 
-def _frame(pair: tuple[Step, Step], history: tuple[list, list], status: str, *, refresh: bool, done: bool = False) -> Frame:  # fmt: skip
+def _frame(pair: tuple[Step, Step], history: tuple[list, list], status: str, *, refresh: bool, done: bool = False, tag: str = "") -> Frame:  # fmt: skip
     """Display frame of a lockstep pair: the best hypothesis of each space in the panes."""
     x_step, z_step = pair
     x_best, z_best = int(x_step.losses.argmin()), int(z_step.losses.argmin())
@@ -158,8 +161,8 @@ def _frame(pair: tuple[Step, Step], history: tuple[list, list], status: str, *, 
     return Frame(
         step=x_step.index,
         steps=len(history[0]),
-        x_image=tensor_to_image(x_step.output[x_best]),
-        z_image=tensor_to_image(z_step.output[z_best]),
+        x_image=tensor_to_image(x_step.output[x_best].cpu()),  # only what is shown leaves the device
+        z_image=tensor_to_image(z_step.output[z_best].cpu()),
         x_loss=float(x_step.losses[x_best]),
         z_loss=float(z_step.losses[z_best]),
         status=status,
@@ -167,13 +170,15 @@ def _frame(pair: tuple[Step, Step], history: tuple[list, list], status: str, *, 
         x_gallery=gallery(x_step) if refresh and multiple else None,
         z_gallery=gallery(z_step) if refresh and multiple else None,
         done=done,
+        tag=tag,
     )
 
 
 def start_runs(target: Target, settings: RunSettings) -> tuple[tuple[Iterator[Step], Iterator[Step]], str]:
     """The X-space and Z-space generators for one run, and a note about Θ / the loss."""
-    model = load_model(settings.model)
-    mapping, note = get_mapping(settings.model)
+    device = default_device()
+    model = load_model(settings.model, device)
+    mapping, note = get_mapping(settings.model, device)
     if settings.loss != resolve_loss_name(settings.loss):
         note += " ⚠ LPIPS is unavailable offline: using pixel MSE"
     options = dict(
@@ -184,6 +189,7 @@ def start_runs(target: Target, settings: RunSettings) -> tuple[tuple[Iterator[St
         num_hypotheses=settings.num_hypotheses,
         z_init=settings.z_init,
         seed=settings.seed,
+        keep_on_device=True,
     )
     x_run = invert(model, target.image, lr=settings.lr_x, **options)
     z_run = invert(model, target.image, mapping=mapping, lr=settings.lr_z, **options)
@@ -195,15 +201,59 @@ def stream_run(target: Target, settings: RunSettings, stop: threading.Event, *, 
 
     ``stop`` is checked before every step. The chart and galleries refresh at most every
     ``refresh_seconds`` and on the last frame. A diverged step is never shown: the last good
-    frame is repeated with the message.
+    frame is repeated with the message. The steps themselves run in :func:`device_frames`.
     """
+    frames = device_frames(target, settings, refresh_seconds)
+    history: tuple[list, list] = ([], [])
+    last = None
+    try:
+        while not stop.is_set() and (frame := next(frames, None)) is not None:
+            if frame.step == 0:  # a fresh start (also after an out-of-memory retry)
+                history = ([], [])
+            history[0].append(frame.x_loss)
+            history[1].append(frame.z_loss)
+            last = frame
+            yield frame
+    finally:
+        frames.close()
+    if last is not None and not last.done:
+        status = f"Stopped at step {last.step}/{settings.steps} · {last.tag}"
+        yield replace(last, status=status, figure=loss_figure(*history), done=True, x_gallery=None, z_gallery=None)
+
+
+@gpu
+def device_frames(target: Target, settings: RunSettings, refresh_seconds: float = 0.5) -> Iterator[Frame]:
+    """The frames of a run to its end, computed on the app's device (on ZeroGPU: in the GPU worker).
+
+    When the device runs out of memory, the run starts again with half the hypotheses and says
+    so; with a single hypothesis it ends with a ``ValueError`` that the page shows.
+    """
+    notice = ""
+    while True:
+        try:
+            yield from _frames(target, settings, refresh_seconds, notice)
+            return
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            release_cached_memory()
+            hypotheses = settings.num_hypotheses
+            if hypotheses == 1:
+                raise ValueError("the GPU ran out of memory even with one hypothesis; try a smaller model") from error
+            settings = replace(settings, num_hypotheses=(hypotheses + 1) // 2)
+            notice = f"⚠ GPU out of memory with {hypotheses} hypotheses: running {settings.num_hypotheses}"
+            logger.warning("%s", notice)
+
+
+def _frames(target: Target, settings: RunSettings, refresh_seconds: float, notice: str) -> Iterator[Frame]:
+    """One attempt of :func:`device_frames`: a frame per step until done or diverged."""
     runs, note = start_runs(target, settings)
     history: tuple[list, list] = ([], [])
     refresh = _Throttle(refresh_seconds)
-    tag = f"target {target.fingerprint}" + (f" · {note}" if note else "")
+    tag = " · ".join(part for part in (f"target {target.fingerprint}", note, notice) if part)
     last: tuple[Step, Step] | None = None
     start_loss = (0.0, 0.0)
-    while not stop.is_set() and (pair := _advance(runs)) is not None:
+    while (pair := _advance(runs)) is not None:
         start_loss = start_loss if last else (float(pair[0].losses.max()), float(pair[1].losses.max()))
         problems = [(space, divergence(step, start)) for space, step, start in zip("XZ", pair, start_loss)]
         problems = [f"{space}-space diverged at step {pair[0].index}: {why}" for space, why in problems if why]
@@ -211,17 +261,16 @@ def stream_run(target: Target, settings: RunSettings, stop: threading.Event, *, 
             message = "⚠ " + "; ".join(problems) + ". Try a smaller learning rate."
             if last is None:
                 raise ValueError(message)
-            yield _frame(last, history, f"{message} · {tag}", refresh=True, done=True)
+            yield _frame(last, history, f"{message} · {tag}", refresh=True, done=True, tag=tag)
             return
         last = pair
         history[0].append(float(pair[0].losses.min()))
         history[1].append(float(pair[1].losses.min()))
         status = f"Running · step {pair[0].index}/{settings.steps} · {tag}"
-        yield _frame(pair, history, status, refresh=refresh.due())
+        yield _frame(pair, history, status, refresh=refresh.due(), tag=tag)
     if last is not None:
-        verb = "Stopped" if stop.is_set() else "Done"
-        status = f"{verb} at step {last[0].index}/{settings.steps} · {tag}"
-        yield _frame(last, history, status, refresh=True, done=True)
+        status = f"Done at step {last[0].index}/{settings.steps} · {tag}"
+        yield _frame(last, history, status, refresh=True, done=True, tag=tag)
 
 
 def warm_up(model_name: str) -> None:

@@ -13,6 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from engines.core.device import add_device_argument, resolve_device
 from engines.core.optim import invert
 from engines.io.images import tensor_to_image
 from engines.models.registry import load_mapping, load_model
@@ -28,12 +29,13 @@ def strip_steps(steps: int, frames: int) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> Path:
-    forward = load_model(args.model)
+    device = resolve_device(args.device)
+    forward = load_model(args.model, device)
     target, notice = forward.prepare_target(args.image)
     print(f"{args.image}: {notice}")
     wanted = set(strip_steps(args.steps, args.frames))
     rows = {}
-    for label, mapping, lr in (("X", None, args.x_lr), ("Z", load_mapping(args.model), args.z_lr)):
+    for label, mapping, lr in (("X", None, args.x_lr), ("Z", load_mapping(args.model, device), args.z_lr)):
         frames = []
         steps = invert(
             forward,
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> Path:
         )
         for step in tqdm(steps, total=args.steps + 1, desc=f"{label}-space", unit="step"):
             if step.output is not None:
-                frames.append((step.index, float(step.losses[0]), tensor_to_image(step.output[0])))
+                frames.append((step.index, float(step.losses[0]), tensor_to_image(step.output[0].cpu())))
         rows[label] = frames
     path = save_strip(target, rows, Path(args.out), scale=args.scale)
     for label, frames in rows.items():
@@ -91,13 +93,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--z-lr", type=float, default=None)
     parser.add_argument("--loss", default="mse", choices=["mse", "l1", "mse+lpips"])
     parser.add_argument("--scale", type=int, default=2, help="pixel upscaling of each frame")
+    add_device_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     args.x_lr = args.x_lr or default_x_lr(args.model, args.optimizer)
     args.z_lr = args.z_lr or DEFAULT_Z_LR.get(args.optimizer, 0.1)
     try:
         run(args)
-    except ValueError as error:
+    except (ValueError, RuntimeError) as error:  # bad input, bad --device, or out of GPU memory
         raise SystemExit(f"error: {error}") from None
 
 

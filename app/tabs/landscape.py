@@ -14,9 +14,11 @@ from typing import Any
 
 import gradio as gr
 import plotly.graph_objects as go
+import torch
 from plotly.subplots import make_subplots
 from torch import Tensor, nn
 
+from engines.core.device import default_device
 from engines.core.landscape import LandscapeConfig, LandscapeProgress, explore
 from engines.models.registry import ForwardModel, load_mapping, load_model
 
@@ -134,9 +136,9 @@ def default_prepare(forward: ForwardModel, target_value: Any, mask_value: Any) -
     return tensor, None
 
 
-def _optional_mapping(model_name: str) -> tuple[nn.Module | None, str]:
+def _optional_mapping(model_name: str, device: torch.device | str = "cpu") -> tuple[nn.Module | None, str]:
     try:
-        return load_mapping(model_name), ""
+        return load_mapping(model_name, device), ""
     except (ValueError, FileNotFoundError) as error:
         logger.info("no Θ for %s: %s", model_name, error)
         return None, f"Z-space not shown: no trained Θ for {model_name}."
@@ -244,8 +246,8 @@ def build_landscape_panel(
         if not model_name or target_value is None:
             raise gr.Error("Give a target first: the landscape is computed around its inversion.")
         yield {status: "Computing…"}
-        forward = load_model(model_name)
-        mapping, notice = _optional_mapping(model_name)
+        forward = load_model(model_name, default_device())
+        mapping, notice = _optional_mapping(model_name, default_device())
         config = LandscapeConfig(grid=int(grid_points), radius=float(radius_scale), loss=loss)
         try:
             target, weight = prepare(forward, target_value, mask_value)

@@ -21,6 +21,7 @@ import torch
 from app.figures import X_COLOUR, Z_COLOUR, loss_figure
 from app.pose_figures import skeleton_figure
 from app.session import SESSIONS, RunInProgress, session_id
+from engines.core.device import default_device
 from engines.core.optim import invert
 from engines.models.pose.fk import forward_kinematics
 from engines.models.pose.mesh import glb_bytes
@@ -215,9 +216,10 @@ def _stream(
 
 def _optimise(parts: dict, model: str, target: list, observed: list[str], settings: dict, stop) -> Iterator[dict]:
     """Advance the X and Z runs together; yield views every ~0.4 s and meshes at the end."""
-    forward = load_model(model)
+    device = default_device()
+    forward = load_model(model, device)
     try:
-        mapping = load_mapping(model)
+        mapping = load_mapping(model, device)
     except (ValueError, FileNotFoundError) as error:
         raise ValueError(f"model {model!r} has no trained Θ, so Z-space cannot run: {error}") from error
     truth = torch.tensor([target], dtype=torch.float32)
@@ -240,7 +242,7 @@ def _optimise(parts: dict, model: str, target: list, observed: list[str], settin
         if last or time.monotonic() - shown > REFRESH_SECONDS:
             shown = time.monotonic()
             with torch.no_grad():
-                x_poses, z_poses = forward(x_step.x), forward(z_step.x)
+                x_poses, z_poses = forward(x_step.x.to(device)).cpu(), forward(z_step.x.to(device)).cpu()
             x_view, z_view = views(model, x_poses, z_poses, target, observed)
             status = f"step {x_step.index}/{steps} · X {history[0][-1]:.5f} · Z {history[1][-1]:.5f}"
             yield {

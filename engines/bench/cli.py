@@ -41,12 +41,32 @@ def bench_modules() -> list:
     return [module for module in modules if hasattr(module, "add_command")]
 
 
+def run_reporting_errors(args: argparse.Namespace):
+    """``args.run(args)``; a bad device or the GPU running out of memory ends with a clear message."""
+    from engines.core.device import DeviceOutOfMemoryError, is_out_of_memory
+
+    try:
+        return args.run(args)
+    except DeviceOutOfMemoryError as error:
+        raise SystemExit(f"error: {error}") from None
+    except RuntimeError as error:
+        if is_out_of_memory(error):
+            raise SystemExit(
+                f"error: the device ran out of memory ({error}); try a smaller --n or --device cpu"
+            ) from None
+        raise
+    except ValueError as error:
+        if "--device" in str(error):
+            raise SystemExit(f"error: {error}") from None
+        raise
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = args.run(args)
+    result = run_reporting_errors(args)
     if args.json and result is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engines.core.device import add_device_argument, resolve_device
+
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, n: int) -> None:
     parser.add_argument("--model", required=True)
@@ -16,3 +18,19 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, n: int) -> None:
     parser.add_argument("--x-lr", type=float, default=None, help="X-space lr (default: the documented choice)")
     parser.add_argument("--z-lr", type=float, default=None, help="Z-space lr (default: 0.1 for Adam)")
     parser.add_argument("--json", type=Path, default=None)
+    add_device_argument(parser)
+
+
+def device_of(args: argparse.Namespace):
+    """The resolved ``--device`` of a benchmark's arguments (auto when absent)."""
+    return resolve_device(getattr(args, "device", "auto"))
+
+
+def device_figures(device) -> dict:
+    """What the JSON records about the device: its name, and on CUDA the peak memory in MiB."""
+    import torch
+
+    figures = {"device": str(device)}
+    if device.type == "cuda":
+        figures["peak_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return figures

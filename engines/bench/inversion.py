@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from engines.bench.common import add_common_arguments
+from engines.bench.common import add_common_arguments, device_figures, device_of
 from engines.core.evaluation import DEFAULT_Z_LR, X_LR_GRID, default_x_lr, run_space, sweep_x_lr
 from engines.core.losses import lpips_available, resolve_loss_name
 
@@ -44,11 +44,12 @@ def run_inversion_bench(args: argparse.Namespace) -> dict:
     from engines.models.registry import load_mapping, load_model
 
     torch.manual_seed(args.seed)
-    forward, mapping = load_model(args.model), load_mapping(args.model)
+    device = device_of(args)
+    forward, mapping = load_model(args.model, device), load_mapping(args.model, device)
     paths = list_images(args.data)[: args.n]
     if not paths:
         raise SystemExit(f"no images in {args.data}")
-    targets = torch.stack([forward.prepare_target(path)[0] for path in paths])
+    targets = torch.stack([forward.prepare_target(path)[0] for path in paths]).to(device)
     loss = resolve_loss_name("mse+lpips" if args.loss == "auto" else args.loss)
     x_lr = args.x_lr if args.x_lr is not None else default_x_lr(args.model, args.optimizer)
     z_lr = args.z_lr if args.z_lr is not None else DEFAULT_Z_LR.get(args.optimizer, 0.1)
@@ -79,6 +80,7 @@ def run_inversion_bench(args: argparse.Namespace) -> dict:
         "z_seconds_per_step": z_time,
         "x_lr": x_lr,
         "z_lr": z_lr,
+        **device_figures(device),
     }
     if sweep:
         result["x_lr_sweep"] = {str(lr): value for lr, value in sweep.items()}
@@ -101,6 +103,8 @@ def print_inversion_checks(result: dict) -> None:
         f"seconds per step: X {result['x_seconds_per_step']:.4f}, Z {result['z_seconds_per_step']:.4f} "
         f"(Z/X = {result['z_seconds_per_step'] / result['x_seconds_per_step']:.3f})"
     )
+    if "peak_memory_mib" in result:
+        print(f"device {result['device']}: peak memory {result['peak_memory_mib']:.0f} MiB")
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from engines.bench.common import device_of
+from engines.core.device import add_device_argument
 from engines.core.landscape import (
     LandscapeConfig,
     Plane,
@@ -79,9 +81,10 @@ def run_landscape_bench(args: argparse.Namespace) -> dict:
     from engines.models.registry import load_mapping, load_model
 
     torch.manual_seed(args.seed)
-    forward, mapping = load_model(args.model), load_mapping(args.model)
+    device = device_of(args)
+    forward, mapping = load_model(args.model, device), load_mapping(args.model, device)
     paths = bench_paths(args.data, args.n, forward.output_kind)
-    targets = torch.stack([forward.prepare_target(path)[0] for path in paths])
+    targets = torch.stack([forward.prepare_target(path)[0] for path in paths]).to(device)
     radius = args.radius if args.radius is not None else LandscapeConfig().radius
     config = LandscapeConfig(steps=args.steps, grid=args.grid, radius=radius, seed=args.seed)
     x_run = collect_plane(forward, targets, mapping=None, config=config)
@@ -161,4 +164,5 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     landscape.add_argument("--steps", type=int, default=20)
     landscape.add_argument("--seed", type=int, default=0)
     landscape.add_argument("--json", type=Path, default=None)
+    add_device_argument(landscape)
     landscape.set_defaults(run=run_landscape_bench)

@@ -15,7 +15,8 @@ import argparse
 
 import torch
 
-from engines.bench.common import add_common_arguments
+from engines.bench.common import add_common_arguments, device_figures, device_of
+from engines.core.device import module_device
 from engines.core.evaluation import X_LR_GRID, run_space, sweep_x_lr
 
 # X-space lr per optimizer: the best of X_LR_GRID (Adam, final loss after 200 steps, --mask none)
@@ -29,7 +30,7 @@ DEFAULT_Z_LR = {"adam": 0.05, "sgd": 0.5, "lbfgs": 0.5}
 def _full_error(forward, truth: torch.Tensor):
     def per_step(step) -> dict[str, float]:
         with torch.no_grad():
-            output = step.output if step.output is not None else forward(step.x)
+            output = step.output if step.output is not None else forward(step.x.to(module_device(forward))).cpu()
         return {"full_error": float((output - truth).square().mean())}
 
     return per_step
@@ -41,7 +42,8 @@ def run_pose_bench(args: argparse.Namespace) -> dict:
     from engines.models.registry import load_mapping, load_model
 
     torch.manual_seed(args.seed)
-    forward, mapping = load_model(args.model), load_mapping(args.model)
+    device = device_of(args)
+    forward, mapping = load_model(args.model, device), load_mapping(args.model, device)
     skeleton = getattr(forward, "skeleton", None) or load_skeleton()
     truth = evenly_spaced_poses(args.data, skeleton, args.n)
     weight = joint_weight(MASKS[args.mask])
@@ -73,6 +75,7 @@ def run_pose_bench(args: argparse.Namespace) -> dict:
         "z_seconds_per_step": z_run.seconds_per_step,
         "x_lr": x_lr,
         "z_lr": z_lr,
+        **device_figures(device),
     }
     if sweep:
         result["x_lr_sweep"] = {str(lr): value for lr, value in sweep.items()}

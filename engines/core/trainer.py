@@ -29,7 +29,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from engines.core import distributed
 from engines.core.device import module_device
-
 from engines.core.losses import get_loss
 from engines.core.optim import invert, make_optimizer
 from engines.io.checkpoint import flatten_optimizer_state, load_tensors, save_tensors, unflatten_optimizer_state

@@ -40,4 +40,14 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    args.run(args)
+    try:
+        args.run(args)
+    except RuntimeError as error:
+        from engines.core.device import is_out_of_memory
+
+        if not is_out_of_memory(error):
+            raise
+        raise SystemExit(
+            f"error: the device ran out of memory ({error}); lower --batch-size / --trajectories, "
+            "spread the work over more GPUs with torchrun, or use --device cpu"
+        ) from None

@@ -14,7 +14,7 @@ import torch
 
 from engines.io.checkpoint import ASSETS_DIR, register_asset, save_tensors
 from engines.io.data import data_path
-from engines.train.common import command_line, train_config_from_args
+from engines.train.common import add_run_arguments, command_line, start_processes, train_config_from_args
 
 CMU_LICENCE = (
     "CMU mocap: free for all uses; acknowledge: The data used in this project was obtained from "
@@ -77,6 +77,7 @@ def random_joint_masks(targets: torch.Tensor, generator: torch.Generator) -> tor
 
 
 def train_pose_mapping(args: argparse.Namespace) -> None:
+    from engines.core import distributed
     from engines.core.mapping import MappingConfig, MappingNetwork
     from engines.core.trainer import train_mapping
     from engines.models.pose.data import load_poses
@@ -84,7 +85,8 @@ def train_pose_mapping(args: argparse.Namespace) -> None:
     from engines.models.pose.skeleton import load_skeleton
     from engines.models.registry import load_model
 
-    forward = load_model("pose32")
+    device, ranks = start_processes(args.device)
+    forward = load_model("pose32", device)
     targets = load_poses(data_path("cmu_mocap") / "train", load_skeleton(), every=args.every)
     config = train_config_from_args(args)
     torch.manual_seed(args.seed)
@@ -100,11 +102,15 @@ def train_pose_mapping(args: argparse.Namespace) -> None:
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
     ):
-        print(
-            f"round {stats.round}: trajectory loss {stats.trajectory_loss_start:.4f} -> {stats.trajectory_loss_end:.4f}, "
-            f"update {stats.update_loss:.4f}, {stats.seconds:.1f}s"
-        )
-    path = ASSETS_DIR / f"{MAPPING_ASSET}.safetensors"
+        if ranks.is_main:
+            print(
+                f"round {stats.round}: trajectory loss {stats.trajectory_loss_start:.4f} -> "
+                f"{stats.trajectory_loss_end:.4f}, update {stats.update_loss:.4f}, {stats.seconds:.1f}s"
+            )
+    distributed.shutdown()
+    if not ranks.is_main:
+        return
+    path = Path(args.out) if args.out else ASSETS_DIR / f"{MAPPING_ASSET}.safetensors"
     meta = {
         "kind": "pose32-mapping",
         "mapping": mapping.config.to_dict(),
@@ -113,13 +119,14 @@ def train_pose_mapping(args: argparse.Namespace) -> None:
         "seconds": round(time.time() - started),
     }
     save_tensors(path, mapping.state_dict(), meta)
-    register_asset(
-        MAPPING_ASSET,
-        path,
-        data=f"../shared/data/cmu_mocap/train, every {args.every}th frame",
-        licence=CMU_LICENCE,
-        command=command_line(),
-    )
+    if not args.out:
+        register_asset(
+            MAPPING_ASSET,
+            path,
+            data=f"../shared/data/cmu_mocap/train, every {args.every}th frame",
+            licence=CMU_LICENCE,
+            command=command_line(),
+        )
     print(f"saved {path}")
 
 
@@ -152,4 +159,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     mapping.add_argument("--checkpoint-dir", type=Path, default=None)
     mapping.add_argument("--resume", action="store_true")
     mapping.add_argument("--seed", type=int, default=0)
+    add_run_arguments(mapping)
     mapping.set_defaults(run=train_pose_mapping)

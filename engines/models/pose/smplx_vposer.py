@@ -4,8 +4,8 @@ Set ``VPOSER_DIR`` to the unpacked ``V02_05`` folder (it holds ``snapshots/*.ckp
 ``vposer_decoder.safetensors`` made by ``python -m engines.models.pose.smplx_vposer convert``) and
 ``SMPLX_MODEL_DIR`` to the folder holding ``SMPLX_NEUTRAL.npz`` (``smplx/`` inside it works too).
 Checkpoints are read with ``torch.load(weights_only=True)``, which never runs code from the
-file; ``.npz`` files with ``allow_pickle=False``. The mesh is linear blend skinning of the
-neutral template (no shape or pose-corrective blend shapes), enough to show the pose.
+file. The body model and its meshes come from the ``smplx`` package (``smplx.create``), after a
+check that the ``.npz`` holds only plain arrays (``allow_pickle=False``), so nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from engines.models.pose.model import pose_from_source
-from engines.models.pose.rotations import axis_angle_to_matrix, canonical_axis_angle, rotation_6d_to_axis_angle
+from engines.models.pose.rotations import canonical_axis_angle, rotation_6d_to_axis_angle
 from engines.models.registry import ForwardModel
 
 VPOSER_ENV, SMPLX_ENV = "VPOSER_DIR", "SMPLX_MODEL_DIR"
@@ -34,7 +34,10 @@ DECODER_SHAPES = {
     "5.weight": (126, 512),
     "5.bias": (126,),
 }
-SMPLX_KEYS = ("v_template", "f", "J_regressor", "kintree_table", "weights")
+SMPLX_KEYS = (
+    "v_template", "f", "J_regressor", "kintree_table", "weights", "shapedirs", "posedirs",
+    "hands_componentsl", "hands_componentsr", "hands_meanl", "hands_meanr", "lmk_faces_idx", "lmk_bary_coords",
+)  # fmt: skip
 CONVERTED = "vposer_decoder.safetensors"
 
 
@@ -51,7 +54,7 @@ class VPoserDecoder(ForwardModel):
         )  # fmt: skip
         self.input_dim, self.output_shape = latent_dim, (VPOSER_JOINTS * 3,)
         self.skeleton = None
-        self.smplx: dict[str, np.ndarray] | None = None
+        self.smplx: nn.Module | None = None  # smplx.SMPLX, for meshes
 
     def forward(self, x: Tensor) -> Tensor:
         return rotation_6d_to_axis_angle(self.decoder_net(x).view(x.shape[0], -1, 6)).flatten(1)
@@ -127,53 +130,76 @@ def _env_folder(name: str) -> Path:
     return Path(os.environ[name])
 
 
-def load_smplx(folder: Path | None = None, gender: str = "NEUTRAL") -> dict[str, np.ndarray]:
-    """The arrays of ``SMPLX_<gender>.npz`` needed for skinning, read with ``allow_pickle=False``."""
+def find_smplx_file(folder: Path | None = None, gender: str = "NEUTRAL") -> Path:
+    """``SMPLX_<gender>.npz`` in ``folder`` (default ``$SMPLX_MODEL_DIR``) or its ``smplx/`` sub-folder."""
     folder = Path(folder or _env_folder(SMPLX_ENV))
     candidates = [folder / f"SMPLX_{gender}.npz", folder / "smplx" / f"SMPLX_{gender}.npz"]
     path = next((candidate for candidate in candidates if candidate.is_file()), None)
     if path is None:
         raise FileNotFoundError(f"SMPLX_{gender}.npz not found in {folder} or {folder / 'smplx'}: {_how()}")
+    return path
+
+
+def check_plain_npz(path: Path) -> None:
+    """Raise ``ValueError`` unless every array of the SMPL-X ``.npz`` reads with ``allow_pickle=False``
+    and the keys the ``smplx`` package needs are there. ``smplx`` itself opens the file with
+    ``allow_pickle=True``; after this check there is nothing in it to unpickle."""
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: np.asarray(archive[key]) for key in SMPLX_KEYS}
-    except KeyError as error:
-        raise ValueError(f"{path} lacks {error}; an SMPL-X model file has {SMPLX_KEYS}") from error
+            names = set(archive.files)
+            for name in archive.files:
+                archive[name]  # an object (pickled) array raises ValueError here
     except ValueError as error:
-        raise ValueError(f"{path} is not a readable SMPL-X .npz ({error})") from error
-    joints = arrays["J_regressor"].shape[0]
-    if arrays["weights"].shape != (len(arrays["v_template"]), joints) or joints < VPOSER_JOINTS + 1:
         raise ValueError(
-            f"{path}: weights {arrays['weights'].shape} do not fit {len(arrays['v_template'])} vertices x {joints} joints"
-        )
-    return arrays
+            f"{path} is not a plain-array SMPL-X .npz ({error}); refused, nothing was unpickled"
+        ) from error
+    missing = [key for key in SMPLX_KEYS if key not in names]
+    if missing:
+        raise ValueError(f"{path} lacks {missing}; an SMPL-X model file has {SMPLX_KEYS}")
 
 
-def smplx_vertices(smplx: dict[str, np.ndarray], body_pose: Tensor) -> np.ndarray:
-    """Skin the neutral template with body pose ``63`` (joints 1..21; others at rest): ``V x 3``."""
-    body_pose = body_pose.detach()
-    template = torch.as_tensor(smplx["v_template"], dtype=torch.float32)
-    joints = torch.as_tensor(smplx["J_regressor"], dtype=torch.float32) @ template
-    parents = smplx["kintree_table"][0].astype(int)
-    rotations = torch.eye(3).repeat(len(joints), 1, 1)
-    rotations[1 : VPOSER_JOINTS + 1] = axis_angle_to_matrix(body_pose.reshape(-1, 3).float())
-    world_r, world_t = [rotations[0]], [joints[0]]
-    for joint in range(1, len(joints)):
-        parent = parents[joint]
-        world_r.append(world_r[parent] @ rotations[joint])
-        world_t.append(world_r[parent] @ (joints[joint] - joints[parent]) + world_t[parent])
-    world_r, world_t = torch.stack(world_r), torch.stack(world_t)
-    shift = world_t - (world_r @ joints[..., None])[..., 0]  # remove the rest position of each joint
-    weights = torch.as_tensor(smplx["weights"], dtype=torch.float32)
-    blended_r = torch.einsum("vj,jab->vab", weights, world_r)
-    blended_t = weights @ shift
-    return ((blended_r @ template[..., None])[..., 0] + blended_t).numpy()
+def load_smplx(folder: Path | None = None, gender: str = "NEUTRAL") -> nn.Module:
+    """The SMPL-X body model of the ``smplx`` package from ``SMPLX_<gender>.npz`` (checked first, see
+    :func:`check_plain_npz`), flat hands, 10 shape and 10 expression coefficients, eval mode."""
+    import smplx
+
+    path = find_smplx_file(folder, gender)
+    check_plain_npz(path)
+    try:
+        body = smplx.create(str(path), model_type="smplx", use_pca=False, flat_hand_mean=True, num_betas=10)
+    except (AssertionError, KeyError, IndexError, RuntimeError) as error:
+        raise ValueError(f"{path}: the smplx package cannot build SMPL-X from it ({error!r})") from error
+    if body.J_regressor.shape[0] < VPOSER_JOINTS + 1:
+        raise ValueError(f"{path}: {body.J_regressor.shape[0]} joints, SMPL-X has 55")
+    return body.eval().requires_grad_(False)
 
 
-def smplx_glb(smplx: dict[str, np.ndarray], body_pose: Tensor) -> bytes:
+def smplx_vertices(body: nn.Module, body_pose: Tensor) -> np.ndarray:
+    """Vertices ``V x 3`` of the SMPL-X ``body`` (``smplx.SMPLX``) in body pose ``63`` (joints 1..21), with
+    the package's linear blend skinning and pose-corrective blend shapes; neutral shape, face and hands."""
+    from smplx.lbs import lbs
+
+    device = body.v_template.device
+    pose = body_pose.detach().reshape(1, VPOSER_JOINTS * 3).float().to(device)
+    joints = body.J_regressor.shape[0]
+    full_pose = torch.zeros(1, joints * 3, device=device)
+    full_pose[:, 3 : 3 + VPOSER_JOINTS * 3] = pose
+    full_pose = full_pose + body.pose_mean.reshape(1, -1)[:, : joints * 3]
+    shapedirs = torch.cat([body.shapedirs, body.expr_dirs], dim=-1)
+    coefficients = torch.zeros(1, shapedirs.shape[-1], device=device)
+    with torch.no_grad():
+        vertices, _ = lbs(
+            coefficients, full_pose, body.v_template, shapedirs, body.posedirs, body.J_regressor, body.parents,
+            body.lbs_weights,
+        )  # fmt: skip
+    return vertices[0].cpu().numpy()
+
+
+def smplx_glb(body: nn.Module, body_pose: Tensor) -> bytes:
     import trimesh
 
-    mesh = trimesh.Trimesh(smplx_vertices(smplx, body_pose), smplx["f"].astype(np.int64), process=False)
+    faces = np.asarray(body.faces, dtype=np.int64)
+    mesh = trimesh.Trimesh(smplx_vertices(body, body_pose), faces, process=False)
     mesh.visual.face_colors = (150, 170, 200, 255)
     return mesh.export(file_type="glb")
 
@@ -182,7 +208,7 @@ def vposer_available() -> bool:
     """True when both environment variables point to valid files."""
     try:
         read_decoder_state(find_vposer_checkpoint(_env_folder(VPOSER_ENV)))
-        load_smplx()
+        check_plain_npz(find_smplx_file())
     except (FileNotFoundError, ValueError):
         return False
     return True

@@ -28,18 +28,29 @@ def write_vposer(folder, *, bad_shape: bool = False):
     return path
 
 
-def write_smplx(folder, joints: int = 55, vertices: int = 40):
+def write_smplx(folder, joints: int = 55, vertices: int = 40, **overrides):
+    """A tiny SMPLX_NEUTRAL.npz in the official key layout (55 joints, ``vertices`` vertices)."""
     generator = np.random.default_rng(0)
     weights = generator.random((vertices, joints))
     parents = np.concatenate([[-1], np.arange(joints - 1)]).astype(np.int64)
-    np.savez(
-        folder / "SMPLX_NEUTRAL.npz",
+    arrays = dict(
         v_template=generator.normal(size=(vertices, 3)),
-        f=generator.integers(0, vertices, (30, 3)),
+        f=generator.integers(0, vertices, (30, 3)).astype(np.uint32),
         J_regressor=generator.random((joints, vertices)) / vertices,
         kintree_table=np.stack([parents, np.arange(joints)]),
         weights=weights / weights.sum(1, keepdims=True),
+        shapedirs=generator.normal(size=(vertices, 3, 400)) * 0.01,
+        posedirs=generator.normal(size=(vertices, 3, (joints - 1) * 9)) * 0.01,
+        hands_componentsl=np.eye(45),
+        hands_componentsr=np.eye(45),
+        hands_meanl=generator.normal(size=45) * 0.1,
+        hands_meanr=generator.normal(size=45) * 0.1,
+        lmk_faces_idx=np.arange(5, dtype=np.int64),
+        lmk_bary_coords=np.full((5, 3), 1 / 3),
     )
+    arrays.update(overrides)
+    np.savez(folder / "SMPLX_NEUTRAL.npz", **arrays)
+    return arrays
 
 
 def test_vposer_loads_from_a_synthetic_checkpoint(tmp_path, monkeypatch):
@@ -66,10 +77,22 @@ def test_conversion_to_safetensors_gives_the_same_model(tmp_path):
     assert torch.allclose(converted.eval()(latent), original.eval()(latent))
 
 
-def test_skinning_at_rest_returns_the_template(tmp_path):
-    write_smplx(tmp_path)
-    smplx = load_smplx(tmp_path)
-    assert np.allclose(smplx_vertices(smplx, torch.zeros(63)), smplx["v_template"], atol=1e-5)
+def test_smplx_package_builds_the_body_and_rest_pose_is_the_template(tmp_path):
+    import smplx
+
+    arrays = write_smplx(tmp_path)
+    body = load_smplx(tmp_path)
+    assert isinstance(body, smplx.SMPLX) and body.v_template.shape == (40, 3)
+    assert np.allclose(smplx_vertices(body, torch.zeros(63)), arrays["v_template"], atol=1e-5)
+    bent = smplx_vertices(body, torch.full((63,), 0.3))
+    assert bent.shape == (40, 3) and not np.allclose(bent, arrays["v_template"], atol=1e-3)
+    assert len(smplx_glb(body, torch.zeros(63))) > 100
+
+
+def test_smplx_file_with_pickled_objects_is_refused_before_smplx_opens_it(tmp_path):
+    write_smplx(tmp_path, f=np.array([object()], dtype=object))
+    with pytest.raises(ValueError, match="plain-array SMPL-X"):
+        load_smplx(tmp_path)
 
 
 def test_loaders_say_what_to_put_where(tmp_path, monkeypatch):

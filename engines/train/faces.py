@@ -87,16 +87,17 @@ def train_face_mapping(args: argparse.Namespace) -> None:
 
     device, ranks = start_processes(args.device)
     forward = load_model(args.model, device)
+    size = forward.output_shape[-1]  # CelebA at the model's resolution (64 for faces64)
     for main_turn in (True, False):  # rank 0 first, so that only it writes the preprocessed-image cache
         if ranks.is_main == main_turn:
-            images = cached_image_set(data_path("celeba"), 64, start=CELEBA_TRAIN.start, limit=CELEBA_TRAIN.stop)
+            images = cached_image_set(data_path("celeba"), size, start=CELEBA_TRAIN.start, limit=CELEBA_TRAIN.stop)
         distributed.barrier()
     config = train_config_from_args(args)
     mapping = new_mapping(args, forward.input_dim)
     validation = None
     if args.validate and ranks.is_main:
         validation = cached_image_set(
-            data_path("celeba"), 64, start=CELEBA_TRAIN.stop - args.validate, limit=args.validate
+            data_path("celeba"), size, start=CELEBA_TRAIN.stop - args.validate, limit=args.validate
         )
     run_dir = Path(args.run_dir) / f"{args.name}"
     rounds = train_mapping(forward, images, mapping, config, checkpoint_dir=run_dir, resume=args.resume)

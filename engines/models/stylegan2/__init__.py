@@ -1,0 +1,1 @@
+"""StyleGAN2 as a forward model: our own pure-PyTorch generator reading the common weight layouts."""

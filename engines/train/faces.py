@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from engines.core.device import add_device_argument, resolve_device
 from engines.io.checkpoint import ASSETS_DIR, register_asset, save_tensors
 from engines.train.common import add_run_arguments, command_line, start_processes, train_config_from_args
 
@@ -31,13 +32,13 @@ def train_generator(args: argparse.Namespace) -> None:
 
         model_config = FaceNetConfig(latent_dim=args.latent_dim, norm="pixel", channels=tuple(args.channels))
         train_config = GANTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-        records = train_gan(images, model_config, train_config)
+        records = train_gan(images, model_config, train_config, device=resolve_device(args.device))
     else:
         model_config = FaceNetConfig(latent_dim=args.latent_dim, channels=tuple(args.channels))
         train_config = VAETrainConfig(
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight, seed=args.seed
         )
-        records = train_vae(images, model_config, train_config)
+        records = train_vae(images, model_config, train_config, device=resolve_device(args.device))
     started = time.time()
     path = ASSETS_DIR / "faces64_generator.safetensors"
     progress = tqdm(records, total=args.epochs, desc=f"faces64 {args.kind}", unit="epoch")
@@ -71,7 +72,8 @@ def save_sample_grid(decoder, latent_dim: int, path: Path) -> None:
     from engines.io.images import tensor_to_image
 
     with torch.no_grad():
-        samples = decoder(torch.randn(64, latent_dim, generator=torch.Generator().manual_seed(0)))
+        latents = torch.randn(64, latent_dim, generator=torch.Generator().manual_seed(0))
+        samples = decoder(latents.to(next(decoder.parameters()).device)).cpu()
     grid = samples.view(8, 8, 3, 64, 64).permute(2, 0, 3, 1, 4).reshape(3, 512, 512)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensor_to_image(grid).save(path)
@@ -178,6 +180,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     generator.add_argument("--kl-weight", type=float, default=0.04)
     generator.add_argument("--latent-dim", type=int, default=128)
     generator.add_argument("--seed", type=int, default=0)
+    add_device_argument(generator)
     generator.set_defaults(run=train_generator)
 
     mapping = commands.add_parser("mapping", help="train Θ for a registered model with Algorithm 1")

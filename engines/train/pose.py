@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from engines.core.device import add_device_argument, resolve_device
 from engines.io.checkpoint import ASSETS_DIR, register_asset, save_tensors
 from engines.io.data import data_path
 from engines.train.common import add_run_arguments, command_line, start_processes, train_config_from_args
@@ -34,9 +35,9 @@ def train_prior(args: argparse.Namespace) -> None:
     model_config = PoseVAEConfig(latent_dim=args.latent_dim)
     train_config = PoseTrainConfig(epochs=args.epochs, lr=args.lr, kl_weight=args.kl_weight, seed=args.seed)
     started = time.time()
-    for record in train_pose_vae(poses, model_config, train_config):
+    for record in train_pose_vae(poses, model_config, train_config, device=resolve_device(args.device)):
         print(f"epoch {record['epoch']}: reconstruction {record['reconstruction']:.4f}, kl {record['kl']:.2f}")
-    decoder = record["decoder"].eval()
+    decoder = record["decoder"].eval().cpu()
     path = ASSETS_DIR / f"{GENERATOR_ASSET}.safetensors"
     extra = {
         "train": train_config.to_dict(),
@@ -139,6 +140,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     prior.add_argument("--kl-weight", type=float, default=5e-3)
     prior.add_argument("--latent-dim", type=int, default=32)
     prior.add_argument("--seed", type=int, default=0)
+    add_device_argument(prior)
     prior.set_defaults(run=train_prior)
 
     mapping = commands.add_parser("pose-mapping", help="train Θ (Z 128 -> X 32) for pose32 with Algorithm 1")

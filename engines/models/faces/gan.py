@@ -47,10 +47,13 @@ class Discriminator(nn.Module):
         return self.body(image).squeeze(1)
 
 
-def train_gan(images: Tensor, model_config: FaceNetConfig, train_config: GANTrainConfig) -> Iterator[dict]:
-    """Train on ``N x 3 x H x W`` images in [-1, 1]; yields per-epoch losses and the EMA generator."""
+def train_gan(
+    images: Tensor, model_config: FaceNetConfig, train_config: GANTrainConfig, *, device: torch.device | str = "cpu"
+) -> Iterator[dict]:
+    """Train on ``N x 3 x H x W`` images in [-1, 1] on ``device``; yields per-epoch losses and the EMA
+    generator. Random draws stay on the CPU, so a CPU run is the same whatever the device default."""
     torch.manual_seed(train_config.seed)
-    generator, discriminator = FaceDecoder(model_config), Discriminator(model_config)
+    generator, discriminator = FaceDecoder(model_config).to(device), Discriminator(model_config).to(device)
     ema = copy.deepcopy(generator).requires_grad_(False)
     betas = (0.0, 0.99)
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=train_config.lr, betas=betas)
@@ -61,8 +64,8 @@ def train_gan(images: Tensor, model_config: FaceNetConfig, train_config: GANTrai
         sums = {"d_loss": 0.0, "g_loss": 0.0}
         for batch_index in range(batches):
             real = images[order[batch_index * train_config.batch_size : (batch_index + 1) * train_config.batch_size]]
-            real = torch.where((torch.rand(len(real)) < 0.5)[:, None, None, None], real.flip(-1), real)
-            latent = torch.randn(len(real), model_config.latent_dim)
+            real = torch.where((torch.rand(len(real)) < 0.5)[:, None, None, None], real.flip(-1), real).to(device)
+            latent = torch.randn(len(real), model_config.latent_dim).to(device)
             fake = generator(latent)
             d_loss = (1 - discriminator(real)).relu().mean() + (1 + discriminator(fake.detach())).relu().mean()
             d_optimizer.zero_grad(set_to_none=True)

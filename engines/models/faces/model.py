@@ -133,13 +133,16 @@ class VAETrainConfig:
         return dataclasses.asdict(self)
 
 
-def train_vae(images: Tensor, model_config: FaceNetConfig, train_config: VAETrainConfig) -> Iterator[dict]:
-    """Train a VAE on ``N x 3 x H x W`` images in [-1, 1]; yields a dict per epoch.
+def train_vae(
+    images: Tensor, model_config: FaceNetConfig, train_config: VAETrainConfig, *, device: torch.device | str = "cpu"
+) -> Iterator[dict]:
+    """Train a VAE on ``N x 3 x H x W`` images in [-1, 1] on ``device``; yields a dict per epoch.
 
-    The last yielded dict holds ``decoder`` (the trained FaceDecoder).
+    The last yielded dict holds ``decoder`` (the trained FaceDecoder). Random draws stay on the CPU,
+    so a CPU run is the same whatever the device default.
     """
     torch.manual_seed(train_config.seed)
-    encoder, decoder = FaceEncoder(model_config), FaceDecoder(model_config)
+    encoder, decoder = FaceEncoder(model_config).to(device), FaceDecoder(model_config).to(device)
     parameters = list(encoder.parameters()) + list(decoder.parameters())
     optimizer = torch.optim.Adam(parameters, lr=train_config.lr)
     total_steps = train_config.epochs * (len(images) // train_config.batch_size)
@@ -151,7 +154,7 @@ def train_vae(images: Tensor, model_config: FaceNetConfig, train_config: VAETrai
         for batch_index in range(batches):
             batch = images[order[batch_index * train_config.batch_size : (batch_index + 1) * train_config.batch_size]]
             flip = torch.rand(len(batch)) < 0.5
-            batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch)
+            batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch).to(device)
             mean, log_var = encoder(batch)
             latent = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
             reconstruction = (decoder(latent) - batch).square().flatten(1).sum(1).mean()

@@ -141,10 +141,13 @@ class PoseTrainConfig:
         return dataclasses.asdict(self)
 
 
-def train_pose_vae(poses: Tensor, model_config: PoseVAEConfig, train_config: PoseTrainConfig) -> Iterator[dict]:
-    """Train the pose VAE on ``N x 66`` poses; yields a dict per epoch (the last holds ``decoder``)."""
+def train_pose_vae(
+    poses: Tensor, model_config: PoseVAEConfig, train_config: PoseTrainConfig, *, device: torch.device | str = "cpu"
+) -> Iterator[dict]:
+    """Train the pose VAE on ``N x 66`` poses on ``device``; yields a dict per epoch (the last holds ``decoder``)."""
     torch.manual_seed(train_config.seed)
-    encoder, decoder = PoseEncoder(model_config), PoseDecoder(model_config)
+    encoder, decoder = PoseEncoder(model_config).to(device), PoseDecoder(model_config).to(device)
+    poses = poses.to(device)
     optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=train_config.lr)
     batches = max(len(poses) // train_config.batch_size, 1)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -155,7 +158,7 @@ def train_pose_vae(poses: Tensor, model_config: PoseVAEConfig, train_config: Pos
         sums = {"reconstruction": 0.0, "kl": 0.0}
         for batch_index in range(batches):
             batch = poses[order[batch_index * train_config.batch_size : (batch_index + 1) * train_config.batch_size]]
-            mean, log_var = encoder(batch)
+            mean, log_var = encoder(batch.to(device))
             latent = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
             decoded = decoder(latent)
             reconstruction = (decoded - batch).square().sum(1).mean() + (

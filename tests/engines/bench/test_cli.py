@@ -134,3 +134,13 @@ def test_invert_cli_writes_strip(tiny_registered, image_folder, tmp_path):
 def test_invert_cli_rejects_non_image(tiny_registered, image_folder, tmp_path):
     with pytest.raises(SystemExit, match="not a readable image"):
         invert_cli.main([str(image_folder / "notes.txt"), "--model", tiny_registered, "--out", str(tmp_path / "x.png")])
+
+
+def test_device_flag_runs_on_cpu_and_a_missing_gpu_is_a_clear_error(tiny_registered, image_folder, tmp_path):
+    out = tmp_path / "cpu.json"
+    common = ["inversion", "--model", tiny_registered, "--data", str(image_folder), "--n", "2", "--steps", "3"]
+    bench.main([*common, "--device", "cpu", "--json", str(out)])
+    assert json.loads(out.read_text())["device"] == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="no CUDA GPU is visible"):
+            bench.main([*common, "--device", "cuda"])

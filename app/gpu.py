@@ -28,6 +28,16 @@ def on_zero_gpu() -> bool:
     return True
 
 
+def device_outside_gpu_functions():
+    """The device for work not wrapped in :func:`gpu`: the CPU on ZeroGPU (no GPU is attached there
+    outside ``@spaces.GPU``), else the app's device (``$LANDSCAPE_DEVICE`` / auto)."""
+    import torch
+
+    from engines.core.device import default_device
+
+    return torch.device("cpu") if on_zero_gpu() else default_device()
+
+
 def gpu(function: F) -> F:
     """``spaces.GPU(duration=GPU_SECONDS)(function)`` on ZeroGPU; ``function`` itself elsewhere."""
     if not on_zero_gpu():

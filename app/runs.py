@@ -21,7 +21,7 @@ from PIL import Image
 from torch import nn
 
 from app.figures import loss_figure
-from app.gpu import gpu
+from app.gpu import gpu, on_zero_gpu
 from app.targets import Target
 from engines.core.device import default_device, is_out_of_memory, release_cached_memory
 from engines.core.losses import LOSSES, resolve_loss_name
@@ -274,7 +274,11 @@ def _frames(target: Target, settings: RunSettings, refresh_seconds: float, notic
 
 
 def warm_up(model_name: str) -> None:
-    """Load F and Θ and run one tiny step (torch autograd, plotly templates) so the first Run streams at once."""
+    """Load F and Θ and run one tiny step (torch autograd, plotly templates) so the first Run streams at once.
+
+    Skipped on ZeroGPU, where no GPU is attached at start-up."""
+    if on_zero_gpu():
+        return
     model = load_model(model_name)
     target = Target(image=torch.zeros(1, *model.output_shape), weight=torch.ones(1, 1, 1, 1), fingerprint="warm-up")
     for _ in stream_run(target, RunSettings(model=model_name, steps=1), threading.Event(), refresh_seconds=0.0):

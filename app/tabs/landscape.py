@@ -18,7 +18,7 @@ import torch
 from plotly.subplots import make_subplots
 from torch import Tensor, nn
 
-from engines.core.device import default_device
+from app.gpu import device_outside_gpu_functions
 from engines.core.landscape import LandscapeConfig, LandscapeProgress, explore
 from engines.models.registry import ForwardModel, load_mapping, load_model
 
@@ -246,8 +246,9 @@ def build_landscape_panel(
         if not model_name or target_value is None:
             raise gr.Error("Give a target first: the landscape is computed around its inversion.")
         yield {status: "Computing…"}
-        forward = load_model(model_name, default_device())
-        mapping, notice = _optional_mapping(model_name, default_device())
+        device = device_outside_gpu_functions()
+        forward = load_model(model_name, device)
+        mapping, notice = _optional_mapping(model_name, device)
         config = LandscapeConfig(grid=int(grid_points), radius=float(radius_scale), loss=loss)
         try:
             target, weight = prepare(forward, target_value, mask_value)

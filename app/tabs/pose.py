@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from app.figures import X_COLOUR, Z_COLOUR, loss_figure
+from app.gpu import device_outside_gpu_functions
 from app.pose_figures import skeleton_figure
 from app.session import SESSIONS, RunInProgress, session_id
-from engines.core.device import default_device
 from engines.core.optim import invert
 from engines.models.pose.fk import forward_kinematics
 from engines.models.pose.mesh import glb_bytes
@@ -216,7 +216,7 @@ def _stream(
 
 def _optimise(parts: dict, model: str, target: list, observed: list[str], settings: dict, stop) -> Iterator[dict]:
     """Advance the X and Z runs together; yield views every ~0.4 s and meshes at the end."""
-    device = default_device()
+    device = device_outside_gpu_functions()
     forward = load_model(model, device)
     try:
         mapping = load_mapping(model, device)

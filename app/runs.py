@@ -281,5 +281,10 @@ def warm_up(model_name: str) -> None:
         return
     model = load_model(model_name)
     target = Target(image=torch.zeros(1, *model.output_shape), weight=torch.ones(1, 1, 1, 1), fingerprint="warm-up")
-    for _ in stream_run(target, RunSettings(model=model_name, steps=1), threading.Event(), refresh_seconds=0.0):
+    for _ in stream_run(
+        target,
+        RunSettings(model=model_name, steps=1, loss=resolve_loss_name("mse+lpips")),
+        threading.Event(),
+        refresh_seconds=0.0,
+    ):
         pass

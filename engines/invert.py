@@ -91,7 +91,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "lbfgs"])
     parser.add_argument("--x-lr", type=float, default=None)
     parser.add_argument("--z-lr", type=float, default=None)
-    parser.add_argument("--loss", default="mse", choices=["mse", "l1", "mse+lpips"])
+    parser.add_argument(
+        "--loss",
+        default="mse+lpips",
+        choices=["mse", "l1", "mse+lpips"],
+        help="default MSE + LPIPS (pixel MSE when LPIPS weights are absent)",
+    )
     parser.add_argument("--scale", type=int, default=2, help="pixel upscaling of each frame")
     add_device_argument(parser)
     args = parser.parse_args(argv)

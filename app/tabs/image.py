@@ -201,7 +201,7 @@ def _settings(model: str | None) -> dict:
     with gr.Accordion("Settings", open=True):
         with gr.Row():
             optimizer = gr.Dropdown(OPTIMIZER_CHOICES, value="adam", label="Optimiser")
-            loss = gr.Dropdown(_loss_choices(), value="mse", label="Loss")
+            loss = gr.Dropdown(_loss_choices(), value=_loss_choices()[-1][1], label="Loss")
             steps = gr.Slider(1, MAX_STEPS, value=200, step=1, label="Steps")
         with gr.Row():
             lr_x_default, lr_z_default = default_lrs(model or "", "adam")

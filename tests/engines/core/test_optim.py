@@ -85,11 +85,14 @@ def test_bad_settings_raise(tiny_model, tiny_targets):
         get_loss("ssim")
 
 
-def test_lpips_falls_back_without_backbone(monkeypatch, tmp_path, tiny_model, tiny_targets):
+def test_lpips_falls_back_to_mse_without_weights(monkeypatch, tmp_path, tiny_model, tiny_targets):
     import engines.core.losses as losses
+    import engines.io.checkpoint as checkpoint
 
     monkeypatch.setattr(losses, "_lpips_cache", {})
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(checkpoint, "ASSETS_DIR", tmp_path)  # no lpips_alex asset ...
+    monkeypatch.delenv("LANDSCAPE_ASSETS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # ... and no torchvision AlexNet
     monkeypatch.delenv("LPIPS_ALEXNET_PATH", raising=False)
     assert resolve_loss_name("mse+lpips") == "mse"
     output = tiny_model(torch.zeros(4, 8))

@@ -96,10 +96,11 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 def release_cached_memory() -> None:
     """Give cached accelerator memory back after an out-of-memory error (a no-op on the CPU)."""
-    gc.collect()
     if torch.cuda.is_available():
+        gc.collect()  # tensors kept alive by reference cycles hold device memory
         torch.cuda.empty_cache()
-    if mps_available() and hasattr(torch, "mps"):
+    elif mps_available() and hasattr(torch, "mps"):
+        gc.collect()
         torch.mps.empty_cache()
 
 

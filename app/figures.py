@@ -25,7 +25,7 @@ def loss_figure(x_losses: Sequence[float], z_losses: Sequence[float], *, title: 
         title={"text": title, "x": 0.02},
         xaxis_title="step",
         yaxis_title="loss",
-        yaxis_type="log",
+        yaxis={"type": "log", "dtick": "D2", "tickformat": ".2g"},  # 0.2, 0.5, 1, 2...: no bare mantissa digits
         height=300,
         margin={"l": 55, "r": 10, "t": 40, "b": 40},
         legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},

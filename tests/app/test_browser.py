@@ -168,3 +168,35 @@ def test_bad_inputs_in_chromium(server, tmp_path):
         expect(page.locator("#status")).to_contain_text("learning rate must be a positive number", timeout=10_000)
         expect(page.locator("#run")).to_be_enabled(timeout=10_000)
         browser.close()
+
+
+# Records every step number the pose tab's status line shows, in order.
+POSE_WATCH_JS = """() => {
+  window.__pose_steps = [];
+  const node = document.getElementById('pose-status');
+  new MutationObserver(() => {
+    const match = /step (\\d+)\\//.exec(node.innerText);
+    if (match && window.__pose_steps.at(-1) !== Number(match[1])) window.__pose_steps.push(Number(match[1]));
+  }).observe(node, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_pose_tab_streams_live_until_done(server, tmp_path):
+    """The pose status counts steps while running (it used to freeze at step 21 until "Done")."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1250})
+        page.goto(server)
+        page.get_by_role("tab", name="3D pose").click()
+        expect(page.locator("#pose-run")).to_be_visible(timeout=10_000)
+        page.evaluate(POSE_WATCH_JS)
+        page.locator("#pose-run").click()
+        expect(page.locator("#pose-status")).to_contain_text("Done.", timeout=120_000)
+        steps = page.evaluate("() => window.__pose_steps")
+        assert len(steps) >= 2 and steps == sorted(steps), f"the status did not stream: {steps}"
+        expect(page.locator("#pose-status")).to_contain_text("Hidden joints vs the ground truth")
+        page.wait_for_function("() => document.querySelector('#pose-live img')?.naturalWidth > 0", timeout=10_000)
+        page.screenshot(path=str(tmp_path / "pose.png"), full_page=True)
+        browser.close()

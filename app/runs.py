@@ -20,8 +20,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from app.domain import domain_notice
 from app.figures import loss_figure
 from app.gpu import gpu, on_zero_gpu
+from app.story import comparison
 from app.targets import Target
 from engines.core.device import default_device, is_out_of_memory, release_cached_memory
 from engines.core.losses import LOSSES, resolve_loss_name
@@ -239,6 +241,7 @@ def stream_run(target: Target, settings: RunSettings, stop: threading.Event, *, 
         frames.close()
     if last is not None and not last.done:
         status = _joined(f"Stopped at step {last.step}/{settings.steps}", last.tag)
+        status = "  \n".join(line for line in (status, comparison(*history)) if line)
         yield replace(last, status=status, figure=loss_figure(*history), done=True, x_gallery=None, z_gallery=None)
 
 
@@ -288,6 +291,8 @@ def _frames(target: Target, settings: RunSettings, refresh_seconds: float, notic
         yield frame(pair, history, status, refresh=refresh.due())
     if last is not None:
         status = _joined(f"Done at step {last[0].index}/{settings.steps}", tag)
+        notice = domain_notice(settings.model, resolve_loss_name(settings.loss), last[0].index, *(h[-1] for h in history))  # fmt: skip
+        status = "  \n".join(line for line in (status, comparison(*history), notice) if line)
         yield frame(last, history, status, refresh=True, done=True)
 
 

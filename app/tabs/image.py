@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from app.download import RunRecord
 from app.media import image_file
 from app.runs import MAX_HYPOTHESES, MAX_STEPS, Frame, RunSettings, default_lrs, stream_run, warm_up
 from app.session import SESSIONS, RunInProgress, session_id
@@ -83,6 +84,7 @@ class ImageTab:
     chart: gr.Plot
     x_gallery: gr.Gallery
     z_gallery: gr.Gallery
+    download: gr.File
     target_id: gr.Textbox
 
     @property
@@ -94,7 +96,7 @@ class ImageTab:
         return [
             self.status, self.seen, self.x_image, self.z_image, self.x_caption, self.z_caption, self.chart,
             self.x_gallery, self.z_gallery, self.run_button, self.hypotheses_button, self.stop_button,
-            self.sample, self.upload, self.model, self.target_id,
+            self.sample, self.upload, self.model, self.download, self.target_id,
         ]  # fmt: skip
 
     def choose_sample(self, name: str | None, model: str, preset: str = "none") -> dict:
@@ -144,14 +146,15 @@ class ImageTab:
         except RunInProgress as error:
             yield {self.status: f"⚠ {error}"}
             return
-        message = None
-        yield {**self._controls(running=True), self.status: "Starting…"}
+        message, record = None, RunRecord()
+        yield {**self._controls(running=True), self.status: "Starting…", self.download: None}
         try:
             settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
             target = build_target(editor, preset, target_size(settings.model))
             yield {self.seen: image_file(masked_view(target)), self.x_gallery: [], self.z_gallery: []}
             frame, sent = None, {}
             for frame in stream_run(target, settings, stop):
+                record.add(frame.step, frame.x_loss, frame.z_loss, frame.x_image, frame.z_image)
                 yield self._updates(frame, sent)
             message = "Stopped before the first step." if frame is None else None
         except ValueError as error:
@@ -161,7 +164,8 @@ class ImageTab:
             message = f"⚠ internal error: {error!r}"
         finally:
             SESSIONS.finish(key, stop)
-        yield {**self._controls(running=False), **({self.status: message} if message else {})}
+        files = {self.download: record.write()} if record.losses else {}
+        yield {**self._controls(running=False), **files, **({self.status: message} if message else {})}
 
     def _updates(self, frame: Frame, sent: dict) -> dict:
         """A frame's updates. Images go out as content-named files, and a pane whose picture has not
@@ -267,6 +271,9 @@ def _results_column(model: str | None) -> dict:
         gallery = dict(columns=4, height="auto", object_fit="contain", format="png", elem_classes="hypotheses")
         parts["x_gallery"] = gr.Gallery(label="X-space hypotheses", elem_id="x-gallery", **gallery)
         parts["z_gallery"] = gr.Gallery(label="Z-space hypotheses", elem_id="z-gallery", **gallery)
+        parts["download"] = gr.File(label="Download this run: PNG strip of X and Z at steps 0, 1, 2, 5, 10, 20, 50, "
+                                    "100, 200… and the last, plus the loss curves as CSV", file_count="multiple",
+                                    interactive=False, elem_id="download")  # fmt: skip
         parts["target_id"] = gr.Textbox(visible=False, label="target fingerprint (for API clients)")
     return parts
 

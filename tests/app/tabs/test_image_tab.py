@@ -286,3 +286,24 @@ def test_an_unchanged_pane_is_not_sent_again(tab):
     frames = [update for update in updates if tab.x_caption in update]
     assert tab.x_image in frames[0] and "Done" in frames[-1][tab.status]
     assert tab.x_image not in frames[-1] and tab.z_image not in frames[-1]  # the last step's picture, not re-sent
+
+
+def test_a_run_ends_with_its_story_and_a_download(tab):
+    import csv
+
+    updates = _run(tab, _editor(_face()), "download", steps=5)
+    status = _statuses(tab, updates)[-1]
+    assert "lower than" in status or "end level" in status
+    files = updates[-1][tab.download]
+    strip, table = Image.open(files[0]), list(csv.reader(open(files[1])))
+    assert table[0] == ["step", "x_loss", "z_loss"] and [row[0] for row in table[1:]] == ["0", "1", "2", "3", "4", "5"]
+    assert strip.width == 4 * SIZE and strip.height > 2 * SIZE  # steps 0, 1, 2, 5 in two rows (X above Z)
+
+
+def test_domain_notice_only_far_above_the_training_faces():
+    from app.domain import TRAINING_FACE_LOSS, domain_notice
+
+    assert "far from what faces64 knows" in domain_notice("faces64", "mse+lpips", 200, 0.6, 0.5)
+    assert domain_notice("faces64", "mse+lpips", 200, TRAINING_FACE_LOSS, 0.9) == ""
+    assert domain_notice("faces64", "mse", 200, 0.6, 0.5) == ""  # thresholds hold for the default objective only
+    assert domain_notice("faces64", "mse+lpips", 20, 0.6, 0.5) == ""  # too short a run to judge

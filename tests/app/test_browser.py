@@ -112,6 +112,16 @@ def _set_number(page, selector: str, value: str) -> None:
     field.press("Enter")
 
 
+def _paint(page) -> None:
+    box = page.locator("#editor canvas").first.bounding_box()
+    start_x, start_y = box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.5
+    page.mouse.move(start_x, start_y)
+    page.mouse.down()
+    for offset in range(1, 11):
+        page.mouse.move(start_x + 8 * offset, start_y + 2 * offset)
+    page.mouse.up()
+
+
 def _upload(page, path: Path) -> None:
     with page.expect_file_chooser() as chooser:
         page.locator("#upload").click()
@@ -141,7 +151,7 @@ def test_ten_runs_in_a_row_every_final_image_loads(server):
 
 
 def test_bad_inputs_in_chromium(server, tmp_path):
-    """A text file named .png, a real upload (sample cleared, preview follows), a negative learning rate."""
+    """A stroke painted at once, a text file named .png, a real upload (sample cleared, preview follows), lr < 0."""
     from PIL import Image
     from playwright.sync_api import expect, sync_playwright
 
@@ -154,6 +164,10 @@ def test_bad_inputs_in_chromium(server, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1250})
         page.goto(server)
         expect(page.locator("#notice")).to_contain_text(re.compile(r"face_\w+\.png"), timeout=30_000)
+        page.wait_for_function("() => document.querySelector('#seen img')?.naturalWidth > 0", timeout=10_000)
+        seen_before = page.evaluate("() => document.querySelector('#seen img')?.src")
+        _paint(page)  # straight away, without picking the brush first: the stroke must count
+        page.wait_for_function(f"() => document.querySelector('#seen img')?.src !== {seen_before!r}", timeout=10_000)
         seen_before = page.evaluate("() => document.querySelector('#seen img')?.src")
         _upload(page, fake)
         expect(page.locator("#notice")).to_contain_text("not a readable image", timeout=10_000)

@@ -251,8 +251,8 @@ def test_default_sample_is_a_held_out_face_and_cats_are_labelled_out_of_distribu
 
     assert default_sample().startswith("face_")
     labels = [label for label, _ in sample_choices()]
-    faces = [index for index, label in enumerate(labels) if "in distribution" in label]
-    cats = [index for index, label in enumerate(labels) if "out of distribution" in label]
+    faces = [index for index, label in enumerate(labels) if label.endswith("(in-distribution)")]
+    cats = [index for index, label in enumerate(labels) if label.startswith("Cat") and "out-of" in label]
     assert faces and cats and max(faces) < min(cats)
 
 

@@ -330,7 +330,7 @@ def _live(parts: dict, model: str, forward, pair: tuple, target: list, device, h
         with torch.no_grad():
             x_points, z_points = (positions(model, forward(step.x.to(device)).cpu()) for step in pair)
         target_points = positions(model, torch.tensor([target]))[0]
-        panes = [("X-space", x_points, X_COLOUR), ("Z-space (Θ)", z_points, Z_COLOUR)]
+        panes = [("X-space", x_points, X_COLOUR), ("Z-space", z_points, Z_COLOUR)]  # the still's font has no Θ
         update[parts["live"]] = image_file(skeleton_png(skeleton, panes, target_points))
     return update
 

@@ -46,7 +46,8 @@ def report_unreadable_targets(editor: gr.ImageEditor) -> gr.ImageEditor:
         try:
             return preprocess(payload)
         except Exception as error:
-            raise gr.Error(f"⚠ the target is not a readable image ({error}): send a PNG or JPEG") from error
+            logger.info("unreadable target: %s", error)  # the message names no server path
+            raise gr.Error("⚠ the target is not a readable image: send a PNG or JPEG") from error
 
     editor.preprocess = checked
     return editor

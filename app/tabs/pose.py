@@ -141,7 +141,7 @@ def build_pose_tab() -> dict:
             preset = gr.Radio(list(PRESETS), value="upper body", label="Observed joints preset")
             groups = [gr.CheckboxGroup(list(joints), value=[j for j in joints if j in PRESETS["upper body"]], label=name)
                       for name, joints in LIMB_GROUPS.items()]  # fmt: skip
-            steps = gr.Slider(10, 500, value=200, step=10, label="Steps")
+            steps = gr.Slider(10, 500, value=200, step=10, label="Steps", elem_id="pose-steps")
             lr_x = gr.Number(value=0.1, label="X-space lr (Adam)")
             lr_z = gr.Number(value=0.05, label="Z-space lr (Adam)")
             hypotheses = gr.Slider(2, 16, value=6, step=1, label="Hypotheses (K)")

@@ -205,6 +205,7 @@ def test_pose_tab_streams_live_until_done(server, tmp_path):
         page.goto(server)
         page.get_by_role("tab", name="3D pose").click()
         expect(page.locator("#pose-run")).to_be_visible(timeout=10_000)
+        _set_number(page, "#pose-steps input[type=number]", "100")
         page.evaluate(POSE_WATCH_JS)
         page.locator("#pose-run").click()
         expect(page.locator("#pose-status")).to_contain_text("Done.", timeout=120_000)
@@ -214,3 +215,15 @@ def test_pose_tab_streams_live_until_done(server, tmp_path):
         page.wait_for_function("() => document.querySelector('#pose-live img')?.naturalWidth > 0", timeout=10_000)
         page.screenshot(path=str(tmp_path / "pose.png"), full_page=True)
         browser.close()
+
+
+def test_api_client_gets_the_apps_message_for_a_non_image(server, tmp_path):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is not an image")
+    client = Client(server, verbose=False)
+    editor = {"background": handle_file(str(fake)), "layers": [], "composite": None}
+    with pytest.raises(AppError, match="the target is not a readable image: send a PNG or JPEG"):
+        client.predict(editor, "none", "faces64", "adam", 3, 0.1, 0.1, "mse", api_name="/run")

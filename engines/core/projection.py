@@ -744,9 +744,9 @@ def fine_tune(
         losses = loss(output, framed_target, framed_weight)
         drift = sum((p - p0).square().sum() for p, p0 in zip(tuned.parameters(), originals))
         if index == steps:
-            yield FineTuneStep(index, losses.detach().cpu(), output.detach().cpu(), float(drift), tuned.eval())
+            yield FineTuneStep(index, losses.detach().cpu(), output.detach().cpu(), float(drift.detach()), tuned.eval())
             return
         optimizer.zero_grad(set_to_none=True)
         (losses.sum() + anchor * drift).backward()
         optimizer.step()
-        yield FineTuneStep(index, losses.detach().cpu(), output.detach().cpu(), float(drift))
+        yield FineTuneStep(index, losses.detach().cpu(), output.detach().cpu(), float(drift.detach()))

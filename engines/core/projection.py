@@ -524,8 +524,11 @@ def _run_method(
             limit = problem.evaluations + plan["adam_steps"] * members
             yield from _lbfgs(problem, start, target_rep, weight_rep, limit)
         return start
-    means = torch.zeros(batch, z_dim, device=target.device) if z_start is None else z_start
-    search = BatchedCMA(means, sigma=config.sigma, population=members, seed=seed)
+    search = BatchedCMA(
+        torch.zeros(batch, z_dim, device=target.device), sigma=config.sigma, population=members, seed=seed
+    )
+    if z_start is not None:  # the transform search's best z joins the first population
+        search.inject(z_start)
     best = _Members.start(torch.zeros(batch * members, z_dim, device=target.device), c_rep)
     if config.method == "basincma":
         yield from _basin_cma(

@@ -5,7 +5,7 @@
 First one session alone (``single_session_steps_per_second``), then ``--sessions`` clients at
 once, each with its own sample target. For every session: seconds from submitting Run to the
 first streamed frame, streamed side-by-side steps per second, and whether it got only its own
-results (every frame names its own target's fingerprint, steps run 0, 1, 2, ... to the end).
+results (every frame carries its own target's fingerprint, steps run 0, 1, 2, ... to the end).
 """
 
 from __future__ import annotations
@@ -51,13 +51,14 @@ def run_session(url: str, index: int, sample: Path, steps: int, model: str) -> S
     editor = {"background": handle_file(str(sample)), "layers": [], "composite": None}
     started = time.perf_counter()
     job = client.submit(editor, "none", model, "adam", steps, 0.1, 0.1, "mse", api_name="/run")
-    times, statuses = [], []
+    times, statuses, targets = [], [], []
     for outputs in job:
         status, step = str(outputs[0] or ""), _step_of(outputs[4])
         if step is not None and (not result.steps_seen or step != result.steps_seen[-1]):
             times.append(time.perf_counter())
             result.steps_seen.append(step)
             statuses.append(status)
+            targets.append(str(outputs[-1] or ""))  # the run's target fingerprint (a hidden output)
     job.result()
     if not times:
         result.error = f"no frames; last status {statuses[-1] if statuses else None!r}"
@@ -65,7 +66,7 @@ def run_session(url: str, index: int, sample: Path, steps: int, model: str) -> S
     result.first_frame_seconds = times[0] - started
     result.steps_per_second = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else float("nan")
     ordered = result.steps_seen == list(range(result.steps_seen[0], result.steps_seen[-1] + 1))
-    own = all(expected in status for status in statuses if status.startswith(("Running", "Done")))
+    own = all(target == expected for target in targets)
     result.isolated = ordered and own and result.steps_seen[-1] == steps
     return result
 

@@ -14,6 +14,8 @@ Z_COLOUR = "#d62728"
 def loss_figure(x_losses: Sequence[float], z_losses: Sequence[float], *, title: str = "loss vs step") -> go.Figure:
     """Both loss curves (step 0, 1, ...) on a log axis; non-finite values are left out."""
     figure = go.Figure()
+    shown = [value for value in (*x_losses, *z_losses) if math.isfinite(value) and value > 0]
+    decades = math.log10(max(shown) / min(shown)) if shown else 0.0
     for name, losses, colour in (("X-space", x_losses, X_COLOUR), ("Z-space (Θ)", z_losses, Z_COLOUR)):
         steps = [index for index, value in enumerate(losses) if math.isfinite(value) and value > 0]
         figure.add_trace(
@@ -25,7 +27,8 @@ def loss_figure(x_losses: Sequence[float], z_losses: Sequence[float], *, title: 
         title={"text": title, "x": 0.02},
         xaxis_title="step",
         yaxis_title="loss",
-        yaxis_type="log",
+        # readable log ticks: one per decade over a wide range, else 0.2, 0.5, 1... (never bare mantissa digits)
+        yaxis={"type": "log", "dtick": 1 if decades > 1.5 else "D2", "tickformat": ".2g"},
         height=300,
         margin={"l": 55, "r": 10, "t": 40, "b": 40},
         legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},

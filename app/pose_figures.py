@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image, ImageDraw
 
 from engines.models.pose.mesh import display_bones
 from engines.models.pose.skeleton import Skeleton
@@ -71,3 +72,34 @@ def skeleton_figure(
 
 def _xyz(lines: tuple[list, list, list]) -> dict:
     return {"x": lines[0], "y": lines[1], "z": lines[2]}
+
+
+def skeleton_png(
+    skeleton: Skeleton, panes: list[tuple[str, np.ndarray, str]], target: np.ndarray, *, size: int = 260
+) -> Image.Image:
+    """A light still of the stick figures, for streaming (a 3D plotly figure per step stalls the browser).
+
+    panes: (title, ``K x S x 3`` positions, colour) per pane, side by side; target ``S x 3`` is drawn
+    dotted in each. Seen from the front, turned 30° about the vertical axis.
+    """
+    image = Image.new("RGB", (size * len(panes), size), "white")
+    draw = ImageDraw.Draw(image)
+    turn = np.radians(30.0)
+    scale = size / 40.0  # the 3D views' ±18 range, with a margin
+
+    def project(points: np.ndarray, offset: int) -> list[tuple[float, float]]:
+        across = points[:, 0] * np.cos(turn) + points[:, 2] * np.sin(turn)
+        return [(offset + size / 2 + a * scale, size / 2 - 2 * scale - y * scale) for a, y in zip(across, points[:, 1])]
+
+    bones = display_bones(skeleton)
+    for index, (title, poses, colour) in enumerate(panes):
+        offset = index * size
+        guide = project(target, offset)
+        for parent, child in bones:
+            draw.line([guide[parent], guide[child]], fill=TARGET_COLOUR, width=1)
+        for pose in poses:
+            flat = project(pose, offset)
+            for parent, child in bones:
+                draw.line([flat[parent], flat[child]], fill=colour, width=3 if len(poses) == 1 else 2)
+        draw.text((offset + 8, 6), title, fill="black")
+    return image

@@ -20,8 +20,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from app.domain import domain_notice
 from app.figures import loss_figure
 from app.gpu import gpu, on_zero_gpu
+from app.story import comparison
 from app.targets import Target
 from engines.core.device import default_device, is_out_of_memory, release_cached_memory
 from engines.core.losses import LOSSES, resolve_loss_name
@@ -96,6 +98,7 @@ class Frame:
     z_gallery: list[tuple[Image.Image, str]] | None = None
     done: bool = False
     tag: str = ""
+    target: str = ""  # the target's fingerprint: for clients checking they got their own run, never shown
 
 
 @functools.cache
@@ -127,6 +130,25 @@ def divergence(step: Step, start_loss: float) -> str | None:
     return None
 
 
+class DivergenceGuard:
+    """One divergence check for every tab: feed it each lockstep pair of X and Z steps.
+
+    The first pair sets each space's starting loss; :meth:`check` then returns a message naming
+    the space, the step and why (see :func:`divergence`), or None while both spaces are sound.
+    """
+
+    def __init__(self, spaces: tuple[str, ...] = ("X", "Z")) -> None:
+        self.spaces = spaces
+        self.start_losses: tuple[float, ...] | None = None
+
+    def check(self, steps: tuple[Step, ...]) -> str | None:
+        if self.start_losses is None:
+            self.start_losses = tuple(float(step.losses.max()) for step in steps)
+        problems = [(space, step.index, divergence(step, start)) for space, step, start in zip(self.spaces, steps, self.start_losses)]  # fmt: skip
+        problems = [f"{space}-space diverged at step {index}: {why}" for space, index, why in problems if why]
+        return "⚠ " + "; ".join(problems) + ". Try a smaller learning rate." if problems else None
+
+
 def gallery(step: Step) -> list[tuple[Image.Image, str]]:
     """Every hypothesis of a step as (image, caption)."""
     losses = step.losses.tolist()
@@ -153,7 +175,7 @@ def _advance(runs: tuple[Iterator[Step], Iterator[Step]]) -> tuple[Step, Step] |
         return None
 
 
-def _frame(pair: tuple[Step, Step], history: tuple[list, list], status: str, *, refresh: bool, done: bool = False, tag: str = "") -> Frame:  # fmt: skip
+def _frame(pair: tuple[Step, Step], history: tuple[list, list], status: str, *, refresh: bool, done: bool = False, tag: str = "", target: str = "") -> Frame:  # fmt: skip
     """Display frame of a lockstep pair: the best hypothesis of each space in the panes."""
     x_step, z_step = pair
     x_best, z_best = int(x_step.losses.argmin()), int(z_step.losses.argmin())
@@ -171,6 +193,7 @@ def _frame(pair: tuple[Step, Step], history: tuple[list, list], status: str, *, 
         z_gallery=gallery(z_step) if refresh and multiple else None,
         done=done,
         tag=tag,
+        target=target,
     )
 
 
@@ -217,7 +240,8 @@ def stream_run(target: Target, settings: RunSettings, stop: threading.Event, *, 
     finally:
         frames.close()
     if last is not None and not last.done:
-        status = f"Stopped at step {last.step}/{settings.steps} · {last.tag}"
+        status = _joined(f"Stopped at step {last.step}/{settings.steps}", last.tag)
+        status = "  \n".join(line for line in (status, comparison(*history)) if line)
         yield replace(last, status=status, figure=loss_figure(*history), done=True, x_gallery=None, z_gallery=None)
 
 
@@ -250,27 +274,30 @@ def _frames(target: Target, settings: RunSettings, refresh_seconds: float, notic
     runs, note = start_runs(target, settings)
     history: tuple[list, list] = ([], [])
     refresh = _Throttle(refresh_seconds)
-    tag = " · ".join(part for part in (f"target {target.fingerprint}", note, notice) if part)
+    tag = " · ".join(part for part in (note, notice) if part)
     last: tuple[Step, Step] | None = None
-    start_loss = (0.0, 0.0)
+    guard = DivergenceGuard()
+    frame = functools.partial(_frame, tag=tag, target=target.fingerprint)
     while (pair := _advance(runs)) is not None:
-        start_loss = start_loss if last else (float(pair[0].losses.max()), float(pair[1].losses.max()))
-        problems = [(space, divergence(step, start)) for space, step, start in zip("XZ", pair, start_loss)]
-        problems = [f"{space}-space diverged at step {pair[0].index}: {why}" for space, why in problems if why]
-        if problems:
-            message = "⚠ " + "; ".join(problems) + ". Try a smaller learning rate."
+        if message := guard.check(pair):
             if last is None:
                 raise ValueError(message)
-            yield _frame(last, history, f"{message} · {tag}", refresh=True, done=True, tag=tag)
+            yield frame(last, history, _joined(message, tag), refresh=True, done=True)
             return
         last = pair
         history[0].append(float(pair[0].losses.min()))
         history[1].append(float(pair[1].losses.min()))
-        status = f"Running · step {pair[0].index}/{settings.steps} · {tag}"
-        yield _frame(pair, history, status, refresh=refresh.due(), tag=tag)
+        status = _joined(f"Running · step {pair[0].index}/{settings.steps}", tag)
+        yield frame(pair, history, status, refresh=refresh.due())
     if last is not None:
-        status = f"Done at step {last[0].index}/{settings.steps} · {tag}"
-        yield _frame(last, history, status, refresh=True, done=True, tag=tag)
+        status = _joined(f"Done at step {last[0].index}/{settings.steps}", tag)
+        notice = domain_notice(settings.model, resolve_loss_name(settings.loss), last[0].index, *(h[-1] for h in history))  # fmt: skip
+        status = "  \n".join(line for line in (status, comparison(*history), notice) if line)
+        yield frame(last, history, status, refresh=True, done=True)
+
+
+def _joined(*parts: str) -> str:
+    return " · ".join(part for part in parts if part)
 
 
 def warm_up(model_name: str) -> None:

@@ -8,6 +8,7 @@ exact target comes back by a box reduction. Painted pixels are *unknown*: weight
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,29 @@ def sample_paths() -> dict[str, Path]:
     return {path.stem: path for path in sorted(SAMPLES_DIR.glob("*.png"))}
 
 
+def sample_label(name: str) -> str:
+    """How a sample is named in the dropdown: in-distribution faces apart from out-of-distribution cats."""
+    kind, _, number = name.partition("_")
+    if kind == "face":
+        return f"Face {number} · held-out CelebA (in distribution)"
+    if kind == "cat":
+        return f"Cat {number.rpartition('_')[2]} · AFHQ (out of distribution: F knows only faces)"
+    return name
+
+
+def sample_choices() -> list[tuple[str, str]]:
+    """(label, name) of every sample, faces first, then cats, then anything else."""
+    order = {"face": 0, "cat": 1}
+    names = sorted(sample_paths(), key=lambda name: (order.get(name.partition("_")[0], 2), name))
+    return [(sample_label(name), name) for name in names]
+
+
+def default_sample() -> str | None:
+    """The sample a visitor sees first: a held-out face (never a cat on a faces-only model)."""
+    choices = sample_choices()
+    return choices[0][1] if choices else None
+
+
 def fingerprint(image: Image.Image) -> str:
     """A short id of an RGB target image, shown in the status so clients can check they got their own run."""
     return hashlib.sha1(image.convert("RGB").tobytes()).hexdigest()[:8]
@@ -63,6 +87,8 @@ def load_target(source: Any, size: int) -> tuple[dict, str]:
     prepared = prepare_image(source, size)
     notice = f"**{name}**: {prepared.notice}"
     width, height = _source_size(source, size)
+    if _fully_transparent(source):
+        notice += " ⚠ every pixel is fully transparent: the target is a blank image (upload visible pixels)"
     if min(width, height) < size // 4:
         notice += f" ⚠ the original is only {width}×{height}: the target has almost no detail"
     return editor_value(tensor_to_image(prepared.tensor)), notice
@@ -75,6 +101,17 @@ def _source_size(source: Any, default: int) -> tuple[int, int]:
     if isinstance(source, Image.Image):
         return source.size
     return default, default
+
+
+def _fully_transparent(source: Any) -> bool:
+    """Whether an image with transparency has alpha 0 everywhere (it then becomes a blank target)."""
+    image = _as_image(source)
+    if image is None:
+        return False
+    with image if isinstance(source, (str, Path)) else contextlib.nullcontext():
+        if image.mode in ("P", "LA", "PA") or "transparency" in image.info:
+            image = image.convert("RGBA")
+        return "A" in image.getbands() and image.getchannel("A").getextrema()[1] == 0
 
 
 def _as_image(value: Any) -> Image.Image | None:

@@ -10,7 +10,7 @@ import gradio as gr
 
 from app.session import SESSIONS, session_id
 from app.tabs.image import build_image_tab
-from app.targets import sample_paths
+from app.targets import default_sample
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,9 @@ to hide pixels from the loss; **Hypotheses** runs K random starts to show what t
 CSS = """
 #x-image img, #z-image img, #seen img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
 #x-gallery img, #z-gallery img { image-rendering: pixelated; }
+.hypotheses .thumbnail-item { display: flex; flex-direction: column; aspect-ratio: auto; height: auto; }
+.hypotheses .thumbnail-item img { aspect-ratio: 1; width: 100%; height: auto; }
+.hypotheses .caption-label { position: static; transform: none; max-width: none; background: none; padding: 2px 0; }
 .caption p { font-size: 0.95rem; margin: 0; }
 """
 
@@ -59,8 +62,8 @@ def build_app() -> gr.Blocks:
         for module in tab_modules():
             with gr.Tab(module.TITLE):
                 module.build_tab()
-        if sample_paths() and tab.model.value:
-            first = next(iter(sample_paths()))
+        if default_sample() and tab.model.value:
+            first = default_sample()
             demo.load(lambda: first, None, tab.sample, api_name=False)
         demo.unload(_forget)
     return demo

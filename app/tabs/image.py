@@ -14,9 +14,11 @@ from typing import Any
 
 import gradio as gr
 
+from app.download import RunRecord
+from app.media import image_file
 from app.runs import MAX_HYPOTHESES, MAX_STEPS, Frame, RunSettings, default_lrs, stream_run, warm_up
 from app.session import SESSIONS, RunInProgress, session_id
-from app.targets import PRESETS, build_target, load_target, masked_view, sample_paths
+from app.targets import PRESETS, build_target, load_target, masked_view, sample_choices, sample_paths
 from engines.core.losses import lpips_available
 from engines.models.registry import available_models, load_model
 
@@ -29,6 +31,25 @@ def target_size(model_name: str) -> int:
         return int(load_model(model_name).output_shape[-1])
     except (ValueError, FileNotFoundError) as error:
         raise ValueError(f"model {model_name!r} cannot be loaded: {error}") from error
+
+
+def report_unreadable_targets(editor: gr.ImageEditor) -> gr.ImageEditor:
+    """Make ``editor`` answer a file that is not an image in the app's words.
+
+    An API client (``gradio_client``) can send any file as the target; the stock editor then fails
+    before the handler runs and the client sees an opaque error. (A subclass would make Gradio
+    write a ``.pyi`` stub beside this module, so the instance's ``preprocess`` is wrapped instead.)
+    """
+    preprocess = editor.preprocess
+
+    def checked(payload: Any) -> Any:
+        try:
+            return preprocess(payload)
+        except Exception as error:
+            raise gr.Error(f"⚠ the target is not a readable image ({error}): send a PNG or JPEG") from error
+
+    editor.preprocess = checked
+    return editor
 
 
 def caption(space: str, step: int, loss: float) -> str:
@@ -63,6 +84,8 @@ class ImageTab:
     chart: gr.Plot
     x_gallery: gr.Gallery
     z_gallery: gr.Gallery
+    download: gr.File
+    target_id: gr.Textbox
 
     @property
     def run_inputs(self) -> list:
@@ -73,28 +96,32 @@ class ImageTab:
         return [
             self.status, self.seen, self.x_image, self.z_image, self.x_caption, self.z_caption, self.chart,
             self.x_gallery, self.z_gallery, self.run_button, self.hypotheses_button, self.stop_button,
-            self.sample, self.upload, self.model,
+            self.sample, self.upload, self.model, self.download, self.target_id,
         ]  # fmt: skip
 
-    def choose_sample(self, name: str, model: str) -> dict:
-        """A bundled sample into the editor."""
-        return self._load(sample_paths().get(name), model)
+    def choose_sample(self, name: str | None, model: str, preset: str = "none") -> dict:
+        """A bundled sample into the editor, and what the optimiser will see of it."""
+        if not name:  # cleared by an upload: the editor already holds the upload
+            return {self.notice: gr.update()}
+        return self._load(sample_paths().get(name), model, preset)
 
-    def upload_target(self, file: Any, model: str) -> dict:
-        """An uploaded file into the editor, or a clear message when it is not a usable image."""
-        return self._load(file, model)
+    def upload_target(self, file: Any, model: str, preset: str = "none") -> dict:
+        """An uploaded file into the editor (the sample choice cleared), or a clear message when it is not usable."""
+        update = self._load(file, model, preset)
+        return update | ({self.sample: None} if self.seen in update else {})
 
-    def _load(self, source: Any, model: str) -> dict:
+    def _load(self, source: Any, model: str, preset: str) -> dict:
         try:
             value, notice = load_target(source, target_size(model))
+            seen = masked_view(build_target(value, preset, target_size(model)))
         except ValueError as error:
-            return {self.notice: f"⚠ {error}"}
-        return {self.editor: value, self.notice: notice}
+            return {self.editor: gr.update(), self.notice: f"⚠ {error}"}
+        return {self.editor: value, self.notice: notice, self.seen: image_file(seen)}
 
     def preview(self, editor: dict | None, preset: str, model: str) -> dict:
         """What the optimiser will see: the target with unknown pixels checkered out."""
         try:
-            return {self.seen: masked_view(build_target(editor, preset, target_size(model)))}
+            return {self.seen: image_file(masked_view(build_target(editor, preset, target_size(model))))}
         except ValueError as error:
             return {self.seen: None, self.notice: f"⚠ {error}"}
 
@@ -119,15 +146,16 @@ class ImageTab:
         except RunInProgress as error:
             yield {self.status: f"⚠ {error}"}
             return
-        message = None
-        yield {**self._controls(running=True), self.status: "Starting…"}
+        message, record = None, RunRecord()
+        yield {**self._controls(running=True), self.status: "Starting…", self.download: None}
         try:
             settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
             target = build_target(editor, preset, target_size(settings.model))
-            yield {self.seen: masked_view(target), self.x_gallery: [], self.z_gallery: []}
-            frame = None
+            yield {self.seen: image_file(masked_view(target)), self.x_gallery: [], self.z_gallery: []}
+            frame, sent = None, {}
             for frame in stream_run(target, settings, stop):
-                yield self._updates(frame)
+                record.add(frame.step, frame.x_loss, frame.z_loss, frame.x_image, frame.z_image)
+                yield self._updates(frame, sent)
             message = "Stopped before the first step." if frame is None else None
         except ValueError as error:
             message = f"⚠ {error}"
@@ -136,18 +164,24 @@ class ImageTab:
             message = f"⚠ internal error: {error!r}"
         finally:
             SESSIONS.finish(key, stop)
-        yield {**self._controls(running=False), **({self.status: message} if message else {})}
+        files = {self.download: record.write()} if record.losses else {}
+        yield {**self._controls(running=False), **files, **({self.status: message} if message else {})}
 
-    def _updates(self, frame: Frame) -> dict:
-        updates = {
-            self.x_image: frame.x_image,
-            self.z_image: frame.z_image,
+    def _updates(self, frame: Frame, sent: dict) -> dict:
+        """A frame's updates. Images go out as content-named files, and a pane whose picture has not
+        changed since the last frame ``sent`` is left out (never re-sent while the browser fetches it)."""
+        images = {self.x_image: image_file(frame.x_image), self.z_image: image_file(frame.z_image)}
+        changed = {component: path for component, path in images.items() if sent.get(component) != path}
+        sent.update(changed)
+        updates = changed | {
             self.x_caption: caption("X-space", frame.step, frame.x_loss),
             self.z_caption: caption("Z-space (Θ)", frame.step, frame.z_loss),
             self.status: frame.status,
+            self.target_id: frame.target,
         }
-        optional = {self.chart: frame.figure, self.x_gallery: frame.x_gallery, self.z_gallery: frame.z_gallery}
-        return updates | {component: value for component, value in optional.items() if value is not None}
+        galleries = {self.x_gallery: frame.x_gallery, self.z_gallery: frame.z_gallery}
+        galleries = {component: _gallery_files(items) for component, items in galleries.items() if items is not None}
+        return updates | galleries | ({self.chart: frame.figure} if frame.figure is not None else {})
 
     def _controls(self, *, running: bool) -> dict:
         idle = gr.update(interactive=not running)
@@ -159,6 +193,10 @@ class ImageTab:
             self.model: idle,
             self.stop_button: gr.update(interactive=running),
         }
+
+
+def _gallery_files(items: list) -> list[tuple[str, str]]:
+    return [(image_file(image), label) for image, label in items]
 
 
 def _whole(value: Any) -> Any:
@@ -180,11 +218,10 @@ def _loss_choices() -> list[tuple[str, str]]:
 
 
 def _target_column(models: list[str]) -> dict:
-    samples = list(sample_paths())
     with gr.Column(scale=1, min_width=300):
         model = gr.Dropdown(models, value=models[0] if models else None, label="Forward model F")
         with gr.Row():
-            sample = gr.Dropdown(samples, value=None, label="Sample target", scale=2, elem_id="sample")
+            sample = gr.Dropdown(sample_choices(), value=None, label="Sample target", scale=2, elem_id="sample")
             upload = gr.UploadButton("Upload image…", file_types=["image"], scale=1, elem_id="upload")
         notice = gr.Markdown("Pick a sample or upload an image.", elem_id="notice")
         editor = gr.ImageEditor(
@@ -194,6 +231,7 @@ def _target_column(models: list[str]) -> dict:
         )  # fmt: skip
         preset = gr.Radio(list(PRESETS), value="none", label="Mask preset (hidden region)", elem_id="preset")
         seen = gr.Image(label="What the optimiser sees", interactive=False, height=160, elem_id="seen", format="png")
+    report_unreadable_targets(editor)
     return dict(model=model, sample=sample, upload=upload, notice=notice, editor=editor, preset=preset, seen=seen)
 
 
@@ -202,11 +240,12 @@ def _settings(model: str | None) -> dict:
         with gr.Row():
             optimizer = gr.Dropdown(OPTIMIZER_CHOICES, value="adam", label="Optimiser")
             loss = gr.Dropdown(_loss_choices(), value=_loss_choices()[-1][1], label="Loss")
-            steps = gr.Slider(1, MAX_STEPS, value=200, step=1, label="Steps")
+            # from 0, so that a typed 0 reaches the handler, which says why it cannot run
+            steps = gr.Slider(0, MAX_STEPS, value=200, step=1, label="Steps", elem_id="steps")
         with gr.Row():
             lr_x_default, lr_z_default = default_lrs(model or "", "adam")
-            lr_x = gr.Number(lr_x_default, label="X-space learning rate", minimum=0)
-            lr_z = gr.Number(lr_z_default, label="Z-space learning rate", minimum=0)
+            lr_x = gr.Number(lr_x_default, label="X-space learning rate", elem_id="lr-x")  # checked by RunSettings
+            lr_z = gr.Number(lr_z_default, label="Z-space learning rate", elem_id="lr-z")
             hypotheses = gr.Slider(2, MAX_HYPOTHESES, value=8, step=1, label="Hypotheses K (random starts)")
     return dict(optimizer=optimizer, loss=loss, steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=hypotheses)
 
@@ -229,13 +268,13 @@ def _results_column(model: str | None) -> dict:
         parts = dict(run_button=run_button, hypotheses_button=hypotheses_button, stop_button=stop_button)
         parts.update(status=status, x_image=x_image, z_image=z_image, x_caption=x_caption, z_caption=z_caption)
         parts.update(_settings(model), chart=chart)
-        with gr.Row():
-            parts["x_gallery"] = gr.Gallery(
-                label="X-space hypotheses", columns=4, height=240, format="png", elem_id="x-gallery"
-            )
-            parts["z_gallery"] = gr.Gallery(
-                label="Z-space hypotheses", columns=4, height=240, format="png", elem_id="z-gallery"
-            )
+        gallery = dict(columns=4, height="auto", object_fit="contain", format="png", elem_classes="hypotheses")
+        parts["x_gallery"] = gr.Gallery(label="X-space hypotheses", elem_id="x-gallery", **gallery)
+        parts["z_gallery"] = gr.Gallery(label="Z-space hypotheses", elem_id="z-gallery", **gallery)
+        parts["download"] = gr.File(label="Download this run: PNG strip of X and Z at steps 0, 1, 2, 5, 10, 20, 50, "
+                                    "100, 200… and the last, plus the loss curves as CSV", file_count="multiple",
+                                    interactive=False, elem_id="download")  # fmt: skip
+        parts["target_id"] = gr.Textbox(visible=False, label="target fingerprint (for API clients)")
     return parts
 
 
@@ -244,8 +283,9 @@ def _wire(tab: ImageTab) -> None:
     tab.run_button.click(tab.run, tab.run_inputs, api_name="run", **running)
     tab.hypotheses_button.click(tab.run_hypotheses, tab.run_inputs + [tab.hypotheses], api_name="hypotheses", **running)
     tab.stop_button.click(tab.stop, None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")
-    tab.sample.change(tab.choose_sample, [tab.sample, tab.model], [tab.editor, tab.notice], api_name=False)
-    tab.upload.upload(tab.upload_target, [tab.upload, tab.model], [tab.editor, tab.notice], api_name=False)
+    loaded = [tab.editor, tab.notice, tab.seen]
+    tab.sample.change(tab.choose_sample, [tab.sample, tab.model, tab.preset], loaded, api_name=False)
+    tab.upload.upload(tab.upload_target, [tab.upload, tab.model, tab.preset], [*loaded, tab.sample], api_name=False)
     for control in (tab.model, tab.optimizer):
         control.change(default_lrs, [tab.model, tab.optimizer], [tab.lr_x, tab.lr_z], api_name=False)
     preview = dict(fn=tab.preview, inputs=[tab.editor, tab.preset, tab.model], outputs=[tab.seen, tab.notice])

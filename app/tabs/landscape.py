@@ -27,6 +27,11 @@ logger = logging.getLogger(__name__)
 SPACE_TITLES = {"x": "X-space (x optimised directly)", "z": "Z-space (x = Θ(z))"}
 VIEWS = ("Surface", "Contour")
 CONTOUR_LEVELS = 20
+EXPLAINER = (
+    "The landscape re-runs its own short optimisation (20 steps from zero, in each space) around the current "
+    "target, then plots the loss on the plane of the two directions that path moved most. **Roughness** says "
+    "how far the surface is from one smooth bowl: 0 for a perfect bowl, higher for ripples, spikes and extra basins."
+)
 Prepare = Callable[[ForwardModel, Any, Any], "tuple[Tensor, Tensor | None]"]
 
 
@@ -43,7 +48,11 @@ def _title(space: str, surface: dict | None) -> str:
         return f"{SPACE_TITLES[space]}: not available"
     score = surface["smoothness"]
     minima = score["local_minima"]
-    return f"{SPACE_TITLES[space]}<br>roughness {score['roughness']:.3f}, {minima} local minim{'um' if minima == 1 else 'a'}"
+    return f"{SPACE_TITLES[space]}<br>roughness {score['roughness']:.3f}, {_minima(minima)}"
+
+
+def _minima(count: int) -> str:
+    return f"{count} local minim{'um' if count == 1 else 'a'}"
 
 
 def _surface_traces(surface: dict, view: str, levels: dict) -> list:
@@ -175,7 +184,7 @@ def status_text(surfaces: dict[str, dict], notice: str) -> str:
         lines.append(
             f"**{space.upper()}**: {len(surface['coords'])}² grid, radius {surface['radius']:.3g} "
             f"(= slider × reach {surface['reach']:.3g}), roughness {score['roughness']:.3f} (mean |Δ| {score['laplacian']:.3f}), "
-            f"{score['local_minima']} local minima, {surface['seconds']:.2f} s"
+            f"{_minima(score['local_minima'])}, {surface['seconds']:.2f} s"
         )
     if {"x", "z"} <= surfaces.keys():
         smoother = surfaces["z"]["smoothness"]["roughness"] < surfaces["x"]["smoothness"]["roughness"]
@@ -235,6 +244,7 @@ def build_landscape_panel(
                 label="Radius (× the optimiser's reach: at 1 the path just fits)",
             )
             view = gr.Radio(list(VIEWS), value="Surface", label="View")
+        gr.Markdown(EXPLAINER)
         button = gr.Button("Compute landscape")
         status = gr.Markdown()
         plot = gr.Plot(label="Loss landscape: X and Z")

@@ -7,6 +7,7 @@ lists only; models are loaded once by :mod:`engines.models.registry`.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -20,8 +21,11 @@ import torch
 
 from app.figures import X_COLOUR, Z_COLOUR, loss_figure
 from app.gpu import device_outside_gpu_functions
-from app.pose_figures import skeleton_figure
+from app.media import image_file
+from app.pose_figures import skeleton_figure, skeleton_png
+from app.runs import DivergenceGuard
 from app.session import SESSIONS, RunInProgress, session_id
+from app.story import comparison
 from engines.core.optim import invert
 from engines.models.pose.fk import forward_kinematics
 from engines.models.pose.mesh import glb_bytes
@@ -31,7 +35,23 @@ from engines.models.registry import available_models, load_mapping, load_model
 logger = logging.getLogger(__name__)
 TITLE, ORDER = "3D pose", 20  # the tab after "Image inversion" (see app.ui.tab_modules)
 RANDOM_SAMPLE = "random prior sample"
-REFRESH_SECONDS = 0.4
+REFRESH_SECONDS = 0.4  # the live still and the status
+CHART_SECONDS = 1.2  # the loss chart (a plotly figure: heavier for the browser)
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples" / "poses"
+SAMPLE_SUFFIX = " (bundled sample)"
+
+
+@lru_cache(maxsize=1)
+def bundled_samples() -> dict[str, str]:
+    """Poses shipped with the app (a few frames of CMU test clips), so the tab works with no ``../shared``."""
+    paths = sorted(SAMPLES_DIR.glob("*.json"), key=lambda path: (not path.stem.startswith("washwindow"), path.stem))
+    return {f"{path.stem}{SAMPLE_SUFFIX}": str(path) for path in paths}  # washing a window first: arms at work
+
+
+@lru_cache(maxsize=8)
+def sample_poses(path: str) -> np.ndarray:
+    """``N x 66`` poses of a bundled sample (see ``scripts/make_pose_samples.py``)."""
+    return np.asarray(json.loads(Path(path).read_text())["frames"], dtype=np.float32)
 
 
 @lru_cache(maxsize=1)
@@ -58,10 +78,13 @@ def clip_poses(path: str) -> np.ndarray:
 def target_pose(model: str, source: str, frame: float, seed: float) -> list[float]:
     """The target as a plain list: a test-clip frame, or a sample of the prior (seeded)."""
     forward = load_model(model)
-    if source == RANDOM_SAMPLE or source not in test_clips():
+    if source in bundled_samples():
+        poses = sample_poses(bundled_samples()[source])
+    elif source in test_clips():
+        poses = clip_poses(test_clips()[source])
+    else:
         latent = torch.randn(1, forward.input_dim, generator=torch.Generator().manual_seed(int(seed)))
         return forward(latent)[0].tolist()
-    poses = clip_poses(test_clips()[source])
     return poses[min(int(frame), len(poses) - 1)].tolist()
 
 
@@ -108,12 +131,12 @@ def mesh_file(model: str, pose: torch.Tensor) -> str | None:
 def build_pose_tab() -> dict:
     """Create the tab's components and events in the current Blocks context; returns the components."""
     models = available_models("pose")
-    clips = list(test_clips())
+    clips = [*bundled_samples(), *test_clips()]
     with gr.Row():
         with gr.Column(scale=1):
             model = gr.Dropdown(models, value=models[0] if models else None, label="Pose prior F")
             source = gr.Dropdown([*clips, RANDOM_SAMPLE], value=clips[0] if clips else RANDOM_SAMPLE, label="Target")
-            frame = gr.Slider(0, 2000, value=0, step=1, label="Frame of the test clip")
+            frame = gr.Slider(0, 2000, value=0, step=1, label="Frame of the clip (a bundled sample has 8)")
             seed = gr.Number(value=0, precision=0, label="Seed of the random sample")
             preset = gr.Radio(list(PRESETS), value="upper body", label="Observed joints preset")
             groups = [gr.CheckboxGroup(list(joints), value=[j for j in joints if j in PRESETS["upper body"]], label=name)
@@ -123,11 +146,13 @@ def build_pose_tab() -> dict:
             lr_z = gr.Number(value=0.05, label="Z-space lr (Adam)")
             hypotheses = gr.Slider(2, 16, value=6, step=1, label="Hypotheses (K)")
             with gr.Row():
-                run_button = gr.Button("Run", variant="primary")
+                run_button = gr.Button("Run", variant="primary", elem_id="pose-run")
                 hypotheses_button = gr.Button("Hypotheses")
                 stop_button = gr.Button("Stop", interactive=False)
-            status = gr.Markdown()
+            status = gr.Markdown(elem_id="pose-status")
         with gr.Column(scale=3):
+            live = gr.Image(label="Live (while running; the 3D views below follow at the end)", interactive=False,
+                            height=260, format="png", elem_id="pose-live")  # fmt: skip
             with gr.Row():
                 x_view, z_view = gr.Plot(label="X-space"), gr.Plot(label="Z-space (Θ)")
             chart = gr.Plot(label="loss")
@@ -136,14 +161,15 @@ def build_pose_tab() -> dict:
     target = gr.State([])
     parts = dict(model=model, source=source, frame=frame, seed=seed, preset=preset, steps=steps, lr_x=lr_x, lr_z=lr_z,
                  hypotheses=hypotheses, run_button=run_button, hypotheses_button=hypotheses_button, stop_button=stop_button,
-                 status=status, x_view=x_view, z_view=z_view, chart=chart, x_mesh=x_mesh, z_mesh=z_mesh, target=target)  # fmt: skip
+                 status=status, x_view=x_view, z_view=z_view, chart=chart, x_mesh=x_mesh, z_mesh=z_mesh, target=target,
+                 live=live)  # fmt: skip
     _wire(parts, groups)
     return {**parts, "groups": groups}
 
 
 def _wire(parts: dict, groups: list) -> None:
     controls = [parts["run_button"], parts["hypotheses_button"], parts["stop_button"], parts["model"], parts["source"]]
-    outputs = [parts[name] for name in ("status", "x_view", "z_view", "chart", "x_mesh", "z_mesh")] + controls
+    outputs = [parts[name] for name in ("status", "x_view", "z_view", "chart", "x_mesh", "z_mesh", "live")] + controls
 
     def pick_target(model, source, frame, seed):
         try:
@@ -202,8 +228,10 @@ def _stream(
     yield {**_controls(controls, running=True), parts["status"]: "Starting…"}
     try:
         target = target_pose(model, *choice)
-        yield from _optimise(parts, model, target, observed_joints(groups), settings, stop)
-        message = "Stopped." if stop.is_set() else "Done."
+        outcome: dict = {}
+        yield from _optimise(parts, model, target, observed_joints(groups), settings, stop, outcome)
+        message = outcome.get("message") or ("Stopped." if stop.is_set() else "Done.")
+        message = "  \n".join(line for line in (message, outcome.get("story", "")) if line)
     except ValueError as error:
         message = f"⚠ {error}"
     except Exception as error:  # shown and logged, so the page stays usable
@@ -214,46 +242,97 @@ def _stream(
     yield {**_controls(controls, running=False), parts["status"]: message}
 
 
-def _optimise(parts: dict, model: str, target: list, observed: list[str], settings: dict, stop) -> Iterator[dict]:
-    """Advance the X and Z runs together; yield views every ~0.4 s and meshes at the end."""
-    device = device_outside_gpu_functions()
+def _runs(model: str, target: list, observed: list[str], settings: dict, device) -> tuple:
+    """The forward model and the lockstep X and Z step generators of one pose run."""
     forward = load_model(model, device)
     try:
         mapping = load_mapping(model, device)
     except (ValueError, FileNotFoundError) as error:
         raise ValueError(f"model {model!r} has no trained Θ, so Z-space cannot run: {error}") from error
-    truth = torch.tensor([target], dtype=torch.float32)
-    weight = joint_weight(
-        [name for name in observed if name in BODY_JOINTS[: forward.output_shape[0] // 3]],
-        BODY_JOINTS[: forward.output_shape[0] // 3],
-    )
+    joints = BODY_JOINTS[: forward.output_shape[0] // 3]
+    weight = joint_weight([name for name in observed if name in joints], joints)
     k, steps = int(settings["hypotheses"]), int(settings["steps"])
-    common = dict(
-        weight=weight, steps=steps, num_hypotheses=k, z_init="random" if k > 1 else "zeros", keep_output=False
-    )
+    common = dict(weight=weight, steps=steps, num_hypotheses=k, z_init="random" if k > 1 else "zeros", keep_output=False)  # fmt: skip
+    truth = torch.tensor([target], dtype=torch.float32)
     x_run = invert(forward, truth, lr=float(settings["lr_x"]), **common)
     z_run = invert(forward, truth, mapping=mapping, lr=float(settings["lr_z"]), **common)
+    return forward, zip(x_run, z_run)
+
+
+def hidden_joint_error(model: str, poses: torch.Tensor, target: list, observed: list[str]) -> float | None:
+    """Mean distance (skeleton units) of the hidden joints of ``K x D`` poses to the target's; None if no skeleton."""
+    skeleton = getattr(load_model(model), "skeleton", None)
+    if skeleton is None:
+        return None
+    hidden = [slot for slot, name in enumerate(skeleton.names) if name in BODY_JOINTS and name not in observed]
+    if not hidden:
+        return None
+    estimate, truth = positions(model, poses)[:, hidden], positions(model, torch.tensor([target]))[:, hidden]
+    return float(np.linalg.norm(estimate - truth, axis=-1).mean())
+
+
+def _summary(model: str, history: tuple, poses: tuple, target: list, observed: list[str]) -> str:
+    """The story line of a finished pose run: the loss comparison and the error on the hidden joints."""
+    errors = [hidden_joint_error(model, space_poses, target, observed) for space_poses in poses]
+    story = comparison(*history)
+    if None in errors:
+        return story
+    height = np.ptp(positions(model, torch.tensor([target]))[0][:, 1])
+    return (
+        f"{story} Hidden joints vs the ground truth: X {errors[0]:.2f}, Z {errors[1]:.2f} units "
+        f"(mean distance; the figure is {height:.0f} tall)."
+    )
+
+
+def _optimise(parts: dict, model: str, target: list, observed: list[str], settings: dict, stop, outcome: dict) -> Iterator[dict]:  # fmt: skip
+    """Advance the X and Z runs together: a light still and the status every ~0.4 s, the loss chart every
+    ~1.2 s, the 3D views and meshes at the end. ``outcome`` receives the closing message and story."""
+    device = device_outside_gpu_functions()
+    forward, pairs = _runs(model, target, observed, settings, device)
+    steps, guard = int(settings["steps"]), DivergenceGuard()
     history: tuple[list, list] = ([], [])
-    shown = 0.0
-    for x_step, z_step in zip(x_run, z_run):
-        history[0].append(float(x_step.losses.mean()))
-        history[1].append(float(z_step.losses.mean()))
-        last = x_step.index == steps or stop.is_set()
-        if last or time.monotonic() - shown > REFRESH_SECONDS:
-            shown = time.monotonic()
-            with torch.no_grad():
-                x_poses, z_poses = forward(x_step.x.to(device)).cpu(), forward(z_step.x.to(device)).cpu()
-            x_view, z_view = views(model, x_poses, z_poses, target, observed)
-            status = f"step {x_step.index}/{steps} · X {history[0][-1]:.5f} · Z {history[1][-1]:.5f}"
-            yield {
-                parts["x_view"]: x_view,
-                parts["z_view"]: z_view,
-                parts["chart"]: loss_figure(*history),
-                parts["status"]: status,
-            }
-        if last:
+    shown, charted, last = 0.0, 0.0, None
+    for pair in pairs:
+        if message := guard.check(pair):
+            if last is None:
+                raise ValueError(message)
+            outcome["message"] = message
             break
-    yield {parts["x_mesh"]: mesh_file(model, x_poses[0]), parts["z_mesh"]: mesh_file(model, z_poses[0])}
+        last = pair
+        history[0].append(float(pair[0].losses.mean()))
+        history[1].append(float(pair[1].losses.mean()))
+        if pair[0].index == steps or stop.is_set():
+            break
+        if time.monotonic() - shown > REFRESH_SECONDS:
+            shown = time.monotonic()
+            update = _live(parts, model, forward, pair, target, device, history, steps)
+            if shown - charted > CHART_SECONDS:
+                charted, update[parts["chart"]] = shown, loss_figure(*history)
+            yield update
+    if last is None:
+        return
+    with torch.no_grad():
+        poses = tuple(forward(step.x.to(device)).cpu() for step in last)
+    x_view, z_view = views(model, *poses, target, observed)
+    outcome["story"] = _summary(model, history, poses, target, observed)
+    yield {
+        **_live(parts, model, forward, last, target, device, history, steps),
+        parts["x_view"]: x_view, parts["z_view"]: z_view, parts["chart"]: loss_figure(*history),
+        parts["x_mesh"]: mesh_file(model, poses[0][0]), parts["z_mesh"]: mesh_file(model, poses[1][0]),
+    }  # fmt: skip
+
+
+def _live(parts: dict, model: str, forward, pair: tuple, target: list, device, history: tuple, steps: int) -> dict:
+    """The status and, with a skeleton, the live still of a step pair."""
+    update = {parts["status"]: f"Running · step {pair[0].index}/{steps} · X {history[0][-1]:.5f} · Z {history[1][-1]:.5f}"}  # fmt: skip
+    skeleton = getattr(forward, "skeleton", None)
+    if skeleton is not None:
+        with torch.no_grad():
+            x_points, z_points = (positions(model, forward(step.x.to(device)).cpu()) for step in pair)
+        target_points = positions(model, torch.tensor([target]))[0]
+        panes = [("X-space", x_points, X_COLOUR), ("Z-space (Θ)", z_points, Z_COLOUR)]
+        update[parts["live"]] = image_file(skeleton_png(skeleton, panes, target_points))
+    return update
 
 
 build_tab = build_pose_tab

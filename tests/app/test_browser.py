@@ -93,3 +93,110 @@ def test_run_mask_stream_stop_in_chromium(server, tmp_path):
         browser.close()
     print(f"first streamed frame {latency:.3f} s after Run")
     assert latency > 0  # the figure itself is measured by `python -m app.bench`, not asserted here
+
+
+PANES_LOADED = """() => ['x-image', 'z-image'].map(id => {
+  const image = document.querySelector(`#${id} img`);
+  return image ? {complete: image.complete, width: image.naturalWidth} : null;
+})"""
+
+
+def _browser(playwright):
+    assert Path(CHROMIUM).is_file(), "install Debian's chromium (apt-get install chromium)"
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+
+
+def _set_number(page, selector: str, value: str) -> None:
+    field = page.locator(selector)
+    field.fill(value)
+    field.press("Enter")
+
+
+def _upload(page, path: Path) -> None:
+    with page.expect_file_chooser() as chooser:
+        page.locator("#upload").click()
+    chooser.value.set_files(str(path))
+
+
+def test_ten_runs_in_a_row_every_final_image_loads(server):
+    """A face is shown first, with what the optimiser sees; then every Run ends with two loadable panes."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1250})
+        page.goto(server)
+        expect(page.locator("#notice")).to_contain_text(re.compile(r"face_\w+\.png"), timeout=30_000)
+        page.wait_for_function("() => document.querySelector('#seen img')?.naturalWidth > 0", timeout=10_000)
+        _set_number(page, "#steps input[type=number]", "4")
+        for attempt in range(10):
+            page.locator("#run").click()
+            expect(page.locator("#status")).to_contain_text("Done at step 4/4", timeout=60_000)
+            expect(page.locator("#run")).to_be_enabled(timeout=10_000)
+            page.wait_for_function(f"() => ({PANES_LOADED})().every(pane => pane && pane.complete)", timeout=10_000)
+            panes = page.evaluate(PANES_LOADED)
+            assert all(pane["width"] > 0 for pane in panes), f"run {attempt}: a broken final image {panes}"
+        assert "Done" in page.locator("#status").inner_text() and "target " not in page.locator("#status").inner_text()
+        browser.close()
+
+
+def test_bad_inputs_in_chromium(server, tmp_path):
+    """A text file named .png, a real upload (sample cleared, preview follows), a negative learning rate."""
+    from PIL import Image
+    from playwright.sync_api import expect, sync_playwright
+
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is not an image")
+    real = tmp_path / "square.png"
+    Image.new("RGB", (80, 80), (200, 30, 30)).save(real)
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1250})
+        page.goto(server)
+        expect(page.locator("#notice")).to_contain_text(re.compile(r"face_\w+\.png"), timeout=30_000)
+        seen_before = page.evaluate("() => document.querySelector('#seen img')?.src")
+        _upload(page, fake)
+        expect(page.locator("#notice")).to_contain_text("not a readable image", timeout=10_000)
+        expect(page.locator("#editor .pending, #notice .error")).to_have_count(0)
+        expect(page.locator("#sample input")).to_have_value(re.compile("Face"))  # the editor still holds it
+        _upload(page, real)
+        expect(page.locator("#notice")).to_contain_text("square.png", timeout=10_000)
+        expect(page.locator("#sample input")).to_have_value("")
+        page.wait_for_function(f"() => document.querySelector('#seen img')?.src !== {seen_before!r}", timeout=10_000)
+        _set_number(page, "#lr-x input", "-1")
+        page.locator("#run").click()
+        expect(page.locator("#status")).to_contain_text("learning rate must be a positive number", timeout=10_000)
+        expect(page.locator("#run")).to_be_enabled(timeout=10_000)
+        browser.close()
+
+
+# Records every step number the pose tab's status line shows, in order.
+POSE_WATCH_JS = """() => {
+  window.__pose_steps = [];
+  const node = document.getElementById('pose-status');
+  new MutationObserver(() => {
+    const match = /step (\\d+)\\//.exec(node.innerText);
+    if (match && window.__pose_steps.at(-1) !== Number(match[1])) window.__pose_steps.push(Number(match[1]));
+  }).observe(node, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_pose_tab_streams_live_until_done(server, tmp_path):
+    """The pose status counts steps while running (it used to freeze at step 21 until "Done")."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1250})
+        page.goto(server)
+        page.get_by_role("tab", name="3D pose").click()
+        expect(page.locator("#pose-run")).to_be_visible(timeout=10_000)
+        page.evaluate(POSE_WATCH_JS)
+        page.locator("#pose-run").click()
+        expect(page.locator("#pose-status")).to_contain_text("Done.", timeout=120_000)
+        steps = page.evaluate("() => window.__pose_steps")
+        assert len(steps) >= 2 and steps == sorted(steps), f"the status did not stream: {steps}"
+        expect(page.locator("#pose-status")).to_contain_text("Hidden joints vs the ground truth")
+        page.wait_for_function("() => document.querySelector('#pose-live img')?.naturalWidth > 0", timeout=10_000)
+        page.screenshot(path=str(tmp_path / "pose.png"), full_page=True)
+        browser.close()

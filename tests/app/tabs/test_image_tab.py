@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
@@ -83,7 +84,7 @@ def test_non_image_upload_gives_a_message(tab, tmp_path):
     path = tmp_path / "notes.png"
     path.write_text("this is not an image")
     update = tab.upload_target(str(path), MODEL)
-    assert tab.editor not in update and "not a readable image" in update[tab.notice]
+    assert "value" not in update[tab.editor] and "not a readable image" in update[tab.notice]  # editor unchanged
     assert "no file" in tab.upload_target(None, MODEL)[tab.notice]
 
 
@@ -233,3 +234,76 @@ def test_only_models_with_weights_are_listed_and_launch_flags(monkeypatch):
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
     assert (launcher.parse_args([]).host, launcher.parse_args([]).port) == ("0.0.0.0", 7999)
     assert launcher.parse_args(["--port", "8001"]).port == 8001
+
+
+def test_sample_and_upload_show_what_the_optimiser_sees_and_the_choice_follows(tab, tmp_path):
+    chosen = tab.choose_sample("face_008003", MODEL, "hide mouth")
+    assert Image.open(chosen[tab.seen]).size == (SIZE, SIZE)  # the preview comes with the sample, not later
+    path = tmp_path / "mine.png"
+    _face(5).save(path)
+    uploaded = tab.upload_target(str(path), MODEL, "none")
+    assert uploaded[tab.sample] is None and uploaded[tab.seen] != chosen[tab.seen]  # no stale sample name or preview
+    assert "value" not in tab.choose_sample(None, MODEL)[tab.notice]  # clearing the dropdown keeps the upload
+
+
+def test_default_sample_is_a_held_out_face_and_cats_are_labelled_out_of_distribution():
+    from app.targets import default_sample, sample_choices
+
+    assert default_sample().startswith("face_")
+    labels = [label for label, _ in sample_choices()]
+    faces = [index for index, label in enumerate(labels) if "in distribution" in label]
+    cats = [index for index, label in enumerate(labels) if "out of distribution" in label]
+    assert faces and cats and max(faces) < min(cats)
+
+
+def test_transparent_upload_and_non_image_api_target_are_explained(tab, tmp_path):
+    from gradio.components.image_editor import EditorData
+    from gradio.data_classes import FileData
+
+    clear = tmp_path / "clear.png"
+    Image.new("RGBA", (40, 40), (0, 0, 0, 0)).save(clear)
+    assert "fully transparent" in tab.upload_target(str(clear), MODEL)[tab.notice]
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(gr.Error, match="not a readable image"):
+        tab.editor.preprocess(EditorData(background=FileData(path=str(text)), layers=[], composite=None))
+
+
+def test_media_files_are_named_by_content_and_never_rewritten(tmp_path):
+    from app.media import image_file
+
+    first = image_file(_face(0), folder=tmp_path)
+    stamp = Path(first).stat().st_mtime_ns
+    assert image_file(_face(0), folder=tmp_path) == first and Path(first).stat().st_mtime_ns == stamp
+    assert image_file(_face(1), folder=tmp_path) != first
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        {Path(first).name, Path(image_file(_face(1), folder=tmp_path)).name}
+    )
+
+
+def test_an_unchanged_pane_is_not_sent_again(tab):
+    updates = _run(tab, _editor(_face()), "unchanged", steps=3)
+    frames = [update for update in updates if tab.x_caption in update]
+    assert tab.x_image in frames[0] and "Done" in frames[-1][tab.status]
+    assert tab.x_image not in frames[-1] and tab.z_image not in frames[-1]  # the last step's picture, not re-sent
+
+
+def test_a_run_ends_with_its_story_and_a_download(tab):
+    import csv
+
+    updates = _run(tab, _editor(_face()), "download", steps=5)
+    status = _statuses(tab, updates)[-1]
+    assert "lower than" in status or "end level" in status
+    files = updates[-1][tab.download]
+    strip, table = Image.open(files[0]), list(csv.reader(open(files[1])))
+    assert table[0] == ["step", "x_loss", "z_loss"] and [row[0] for row in table[1:]] == ["0", "1", "2", "3", "4", "5"]
+    assert strip.width == 4 * SIZE and strip.height > 2 * SIZE  # steps 0, 1, 2, 5 in two rows (X above Z)
+
+
+def test_domain_notice_only_far_above_the_training_faces():
+    from app.domain import TRAINING_FACE_LOSS, domain_notice
+
+    assert "far from what faces64 knows" in domain_notice("faces64", "mse+lpips", 200, 0.6, 0.5)
+    assert domain_notice("faces64", "mse+lpips", 200, TRAINING_FACE_LOSS, 0.9) == ""
+    assert domain_notice("faces64", "mse", 200, 0.6, 0.5) == ""  # thresholds hold for the default objective only
+    assert domain_notice("faces64", "mse+lpips", 20, 0.6, 0.5) == ""  # too short a run to judge

@@ -81,3 +81,14 @@ def test_panel_builds_and_computes_for_a_registered_model(monkeypatch, linear_mo
     updates = panel.compute("test-linear", [1.0, 2.0], None, 9, 2.0, "Surface", progress=lambda *a, **k: None)
     with pytest.raises(gr.Error, match="Cannot use this target"):
         list(updates)
+
+
+def test_status_counts_minima_in_plain_english():
+    from app.tabs.landscape import status_text
+
+    def surface(minima: int, roughness: float) -> dict:
+        score = {"roughness": roughness, "laplacian": 0.1, "local_minima": minima}
+        return {"coords": [0.0] * 5, "radius": 1.0, "reach": 1.0, "smoothness": score, "seconds": 0.1}
+
+    text = status_text({"x": surface(1, 0.5), "z": surface(3, 0.1)}, "")
+    assert "1 local minimum," in text and "3 local minima," in text and "Z surface is smoother" in text

@@ -1,0 +1,37 @@
+"""Streamed images as files named by their content, written once and never rewritten.
+
+Gradio turns a PIL image into a cache file by rewriting ``<hash>/image.png`` in place each time it
+is sent; when the same picture is sent twice (a run's last step, then its "done" frame) the browser
+can be reading the file while it is truncated and rewritten, and the response breaks
+(``h11 LocalProtocolError: Too much data for declared Content-Length``). Handing Gradio a path to a
+file that never changes avoids that: Gradio copies a path into its cache once per content, atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+MEDIA_DIR = Path(tempfile.gettempdir()) / "landscape-studio-media"
+
+
+def image_file(image: Image.Image, *, folder: Path | None = None) -> str:
+    """``image`` as a PNG file named by the SHA-256 of its bytes; an existing file is reused, never rewritten."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    data = buffer.getvalue()
+    folder = Path(folder or MEDIA_DIR)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+    if path.is_file():
+        return str(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(dir=folder, prefix=".staging-", suffix=".png")
+    with os.fdopen(handle, "wb") as staged:
+        staged.write(data)
+    os.replace(staging, path)  # atomic: a reader sees the whole file or none
+    return str(path)

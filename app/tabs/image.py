@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.runs import MAX_HYPOTHESES, MAX_STEPS, Frame, RunSettings, default_lrs, stream_run, warm_up
+from app.runs import MAX_HYPOTHESES, MAX_STEPS, Frame, RunSettings, default_lrs, encoder_result, stream_run, warm_up
 from app.session import SESSIONS, RunInProgress, session_id
 from app.targets import PRESETS, build_target, load_target, masked_view, sample_paths
 from engines.core.losses import lpips_available
@@ -63,6 +63,8 @@ class ImageTab:
     chart: gr.Plot
     x_gallery: gr.Gallery
     z_gallery: gr.Gallery
+    encoder_image: gr.Image
+    encoder_caption: gr.Markdown
 
     @property
     def run_inputs(self) -> list:
@@ -73,7 +75,7 @@ class ImageTab:
         return [
             self.status, self.seen, self.x_image, self.z_image, self.x_caption, self.z_caption, self.chart,
             self.x_gallery, self.z_gallery, self.run_button, self.hypotheses_button, self.stop_button,
-            self.sample, self.upload, self.model,
+            self.sample, self.upload, self.model, self.encoder_image, self.encoder_caption,
         ]  # fmt: skip
 
     def choose_sample(self, name: str, model: str) -> dict:
@@ -124,7 +126,12 @@ class ImageTab:
         try:
             settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
             target = build_target(editor, preset, target_size(settings.model))
-            yield {self.seen: masked_view(target), self.x_gallery: [], self.z_gallery: []}
+            yield {
+                self.seen: masked_view(target),
+                self.x_gallery: [],
+                self.z_gallery: [],
+                **self._encoder(target, settings),
+            }
             frame = None
             for frame in stream_run(target, settings, stop):
                 yield self._updates(frame)
@@ -137,6 +144,15 @@ class ImageTab:
         finally:
             SESSIONS.finish(key, stop)
         yield {**self._controls(running=False), **({self.status: message} if message else {})}
+
+    def _encoder(self, target, settings: RunSettings) -> dict:
+        """The Encoder pane: F(E(target)) in one forward pass (hidden when the model has no encoder)."""
+        result = encoder_result(target, settings.model, settings.loss)
+        if result is None:
+            return {self.encoder_image: gr.update(value=None, visible=False), self.encoder_caption: ""}
+        image, loss = result
+        text = f"**Encoder** · one forward pass · loss {loss:.5f}"
+        return {self.encoder_image: gr.update(value=image, visible=True), self.encoder_caption: text}
 
     def _updates(self, frame: Frame) -> dict:
         updates = {
@@ -225,9 +241,13 @@ def _results_column(model: str | None) -> dict:
             with gr.Column():
                 z_image = gr.Image(label="Z-space (Θ)", interactive=False, height=224, elem_id="z-image", format="png")
                 z_caption = gr.Markdown("**Z-space (Θ)** · step –", elem_id="z-caption", elem_classes="caption")
+            with gr.Column():  # the feed-forward baseline, for models that ship an encoder
+                encoder_image = gr.Image(label="Encoder (one pass)", interactive=False, height=224, elem_id="encoder-image", format="png")  # fmt: skip
+                encoder_caption = gr.Markdown("**Encoder** · –", elem_id="encoder-caption", elem_classes="caption")
         chart = gr.Plot(label="Loss vs step", elem_id="chart")
         parts = dict(run_button=run_button, hypotheses_button=hypotheses_button, stop_button=stop_button)
         parts.update(status=status, x_image=x_image, z_image=z_image, x_caption=x_caption, z_caption=z_caption)
+        parts.update(encoder_image=encoder_image, encoder_caption=encoder_caption)
         parts.update(_settings(model), chart=chart)
         with gr.Row():
             parts["x_gallery"] = gr.Gallery(

@@ -235,13 +235,13 @@ def _results_column(model: str | None) -> dict:
             stop_button = gr.Button("Stop", variant="stop", interactive=False, elem_id="stop")
         status = gr.Markdown("Ready.", elem_id="status")
         with gr.Row():
-            with gr.Column():
+            with gr.Column(min_width=180):
                 x_image = gr.Image(label="X-space", interactive=False, height=224, elem_id="x-image", format="png")
                 x_caption = gr.Markdown("**X-space** · step –", elem_id="x-caption", elem_classes="caption")
-            with gr.Column():
+            with gr.Column(min_width=180):
                 z_image = gr.Image(label="Z-space (Θ)", interactive=False, height=224, elem_id="z-image", format="png")
                 z_caption = gr.Markdown("**Z-space (Θ)** · step –", elem_id="z-caption", elem_classes="caption")
-            with gr.Column():  # the feed-forward baseline, for models that ship an encoder
+            with gr.Column(min_width=180):  # the feed-forward baseline, for models that ship an encoder
                 encoder_image = gr.Image(label="Encoder (one pass)", interactive=False, height=224, elem_id="encoder-image", format="png")  # fmt: skip
                 encoder_caption = gr.Markdown("**Encoder** · –", elem_id="encoder-caption", elem_classes="caption")
         chart = gr.Plot(label="Loss vs step", elem_id="chart")

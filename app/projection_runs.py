@@ -22,7 +22,7 @@ from app.gpu import gpu
 from app.runs import get_mapping
 from engines.core.device import default_device
 from engines.core.projection import METHODS, ProjectionConfig, ProjectionStep, fine_tune, predict_class, project
-from engines.core.transforms import TRANSFORMS
+from engines.core.transforms import TRANSFORMS, apply_transform, invert_transform, params_from_mask
 from engines.io.images import tensor_to_image
 from engines.models.registry import available_models, load_model
 
@@ -32,6 +32,7 @@ MAX_BUDGET = 20000
 MAX_POPULATION = 32
 MAX_FINE_TUNE_STEPS = 1000
 SPACES = ("x", "z")
+DISPLAY_SIDE = 160  # images smaller than this are enlarged (nearest) for display
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,12 +126,22 @@ def class_names(model_name: str) -> list[str]:
     return [str(index) for index in range(model.num_classes)] if getattr(model, "conditional", False) else []
 
 
-def predicted_class(model_name: str, image: Tensor) -> int | None:
-    """The class the model's classifier reads in ``1 x 3 x H x W`` (None for unconditional models)."""
+def predicted_class(model_name: str, image: Tensor, mask: Tensor | None = None) -> int | None:
+    """The class the model's classifier reads in ``1 x 3 x H x W``, framed on the object box ``mask``
+    (``1 x 1 x H x W``, as the projection frames it) when given; None for unconditional models."""
     model = load_model(model_name)
     if not getattr(model, "conditional", False) or getattr(model, "classifier", None) is None:
         return None
+    if mask is not None:
+        image = apply_transform(image, params_from_mask(mask))
     return int(predict_class(model, image.to(default_device()))[0])
+
+
+def shown(image: Tensor, side: int = DISPLAY_SIDE) -> Image.Image:
+    """``3 x H x W`` in [-1, 1] as a PIL image enlarged by a whole factor (nearest) to at least ``side`` px."""
+    picture = tensor_to_image(image)
+    factor = max(1, -(-side // picture.width))
+    return picture.resize((picture.width * factor, picture.height * factor), Image.Resampling.NEAREST)
 
 
 def population_gallery(step: ProjectionStep) -> list[tuple[Image.Image, str]]:
@@ -165,9 +176,9 @@ def device_projection(
             stage=step.stage,
             evaluations=step.evaluations,
             budget=settings.budget,
-            best=tensor_to_image(step.best_output[0]),
+            best=shown(step.best_output[0]),
             best_loss=float(step.best_loss[0]),
-            framed_target=tensor_to_image(step.transformed_target[0]),
+            framed_target=shown(step.transformed_target[0]),
             status=_status(step, settings, note),
             population=population_gallery(step) if refresh.due() or step.result is not None else None,
         )
@@ -191,10 +202,10 @@ def _final_frame(
     status = f"Done · {result.evaluations}/{settings.budget} forward passes · {result.loss_name} {loss:.4f}"
     return replace(
         frame,
-        best=tensor_to_image(result.output[0, best]),
+        best=shown(result.output[0, best]),
         best_loss=loss,
         status=" · ".join(part for part in (status, note) if part),
-        pasted=tensor_to_image(result.pasted[0, best]),
+        pasted=shown(result.pasted[0, best]),
         projected=projected,
         done=True,
     )
@@ -226,8 +237,6 @@ def device_fine_tune(
     image: Tensor, mask: Tensor | None, projected: Projected, steps: int
 ) -> Iterator[tuple[int, float, Image.Image, Image.Image | None]]:
     """Fine-tune a per-run copy of G on a finished projection: (step, loss, generation, pasted or None)."""
-    from engines.core.transforms import invert_transform
-
     device = default_device()
     model = load_model(projected.model, device)
     mapping = get_mapping(projected.model, device)[0] if projected.space == "z" else None
@@ -242,5 +251,5 @@ def device_fine_tune(
         if step.generator is not None:
             inside = torch.ones_like(image[:, :1]) if mask is None else (mask > 0.5).float()
             pasted = inside * invert_transform(step.output, phi) + (1 - inside) * image
-            pasted = tensor_to_image(pasted[0])
-        yield step.index, float(step.losses[0]), tensor_to_image(step.output[0]), pasted
+            pasted = shown(pasted[0])
+        yield step.index, float(step.losses[0]), shown(step.output[0]), pasted

@@ -127,7 +127,8 @@ class ProjectionTab:
             return {self.label: gr.update(choices=[], value=None, interactive=False, label="Class (unconditional)")}
         predicted = None
         if editor and editor.get("background") is not None:
-            predicted = predicted_class(model, build_target(editor, "none", _size(model)).image)
+            target = build_target(editor, "none", _size(model))
+            predicted = predicted_class(model, target.image, object_mask(target.weight))
         value = str(predicted if predicted is not None else 0)
         label = f"Class (classifier reads {predicted})" if predicted is not None else "Class"
         return {self.label: gr.update(choices=names, value=value, interactive=True, label=label)}
@@ -247,9 +248,15 @@ def _target_column(models: list[str]) -> dict:
             space = gr.Radio(SPACE_CHOICES, value="x", label="Space", elem_id="projection-space")
         transform = gr.Checkbox(False, label="Transform search (scale, shift, brightness)", elem_id="projection-transform")  # fmt: skip
         with gr.Row():
-            budget = gr.Slider(100, MAX_BUDGET, value=1800, step=100, label="Budget (forward passes)")
-            population = gr.Slider(2, MAX_POPULATION, value=12, step=1, label="Population / seeds K")
-        fine_tune_steps = gr.Slider(10, MAX_FINE_TUNE_STEPS, value=200, step=10, label="Fine-tune steps")
+            budget = gr.Slider(
+                100, MAX_BUDGET, value=1800, step=100, label="Budget (forward passes)", elem_id="projection-budget"
+            )
+            population = gr.Slider(
+                2, MAX_POPULATION, value=12, step=1, label="Population / seeds K", elem_id="projection-population"
+            )
+        fine_tune_steps = gr.Slider(
+            10, MAX_FINE_TUNE_STEPS, value=200, step=10, label="Fine-tune steps", elem_id="projection-fine-tune-steps"
+        )
     return dict(
         model=model, sample=sample, upload=upload, notice=notice, editor=editor, label=label, method=method,
         space=space, transform=transform, budget=budget, population=population, fine_tune_steps=fine_tune_steps,
@@ -284,7 +291,9 @@ def _wire(tab: ProjectionTab) -> None:
     loaded = [tab.editor, tab.notice, tab.label]
     tab.sample.change(tab.choose_sample, [tab.sample, tab.model], loaded, api_name=False)
     tab.upload.upload(tab.upload_target, [tab.upload, tab.model], loaded, api_name=False)
-    tab.model.change(tab.classes, [tab.editor, tab.model], [tab.label, tab.notice], api_name=False)
+    reading = dict(fn=tab.classes, inputs=[tab.editor, tab.model], outputs=[tab.label, tab.notice], api_name=False)
+    tab.model.change(**reading)
+    tab.editor.change(**reading, trigger_mode="always_last", show_progress="hidden", concurrency_limit=None)
 
 
 def build_tab() -> ProjectionTab:

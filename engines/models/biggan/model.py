@@ -4,8 +4,8 @@ The network is ``pytorch_pretrained_biggan.BigGAN(config)``; the weights come fr
 ``$BIGGAN_PATH`` holding ``config.json`` and ``pytorch_model.bin`` (the files the package's
 ``from_pretrained`` fetches, e.g. for ``biggan-deep-128``), read with ``torch.load(weights_only=True)``.
 Nothing is downloaded. The class embedding of a label is the model's ``embeddings`` linear layer applied
-to its one-hot vector; ``forward(z)`` uses the mean class embedding. BigGAN ships no classifier: the
-class comes from the user (``classifier`` scores every class alike, so class 0 is preselected).
+to its one-hot vector; ``forward(z)`` uses the mean class embedding. BigGAN ships no classifier
+(``classifier`` is None): the class is given by the user.
 """
 
 from __future__ import annotations
@@ -52,17 +52,6 @@ def biggan_available() -> bool:
     return True
 
 
-class UniformClassifier(nn.Module):
-    """``B x 3 x H x W`` -> ``B x num_classes`` zeros: no class preferred (BigGAN ships no classifier)."""
-
-    def __init__(self, num_classes: int):
-        super().__init__()
-        self.num_classes = num_classes
-
-    def forward(self, images: Tensor) -> Tensor:
-        return images.new_zeros(len(images), self.num_classes)
-
-
 class BigGANForward(ForwardModel):
     """F for BigGAN: ``forward_conditional(z: B x z_dim, c: B x z_dim) -> B x 3 x R x R`` in [-1, 1]."""
 
@@ -78,7 +67,7 @@ class BigGANForward(ForwardModel):
         self.input_dim = self.embedding_dim = config.z_dim
         self.num_classes = config.num_classes
         self.output_shape = (3, config.output_dim, config.output_dim)
-        self.classifier = UniformClassifier(config.num_classes)
+        self.classifier = None  # BigGAN ships no classifier: the class is given (ImageNet index)
 
     def class_embedding(self, labels: Tensor) -> Tensor:
         """``B`` class indices (long) -> ``B x z_dim``: ``embeddings`` applied to their one-hot vectors."""

@@ -71,7 +71,7 @@ def test_every_method_streams_and_ends_with_a_pasted_projection(tab, method):
     assert sum(tab.best in update for update in updates) >= 2
     assert "Done" in _statuses(tab, updates)[-1] and "forward passes" in _statuses(tab, updates)[-1]
     pasted = [update[tab.pasted] for update in updates if update.get(tab.pasted) is not None]
-    assert pasted and pasted[-1].size == (28, 28)
+    assert pasted and pasted[-1].size == (168, 168)  # 28 px enlarged 6× for display
     last = updates[-1]
     assert last[tab.run_button]["interactive"] and not last[tab.stop_button]["interactive"]
     assert last[tab.fine_tune_button]["interactive"]
@@ -169,3 +169,17 @@ def test_stream_projection_stops_before_the_first_step():
     stop.set()
     settings = ProjectionSettings(model=MODEL, method="adam", budget=96, population=4)
     assert list(stream_projection(torch.zeros(1, 3, 28, 28), None, settings, stop)) == []
+
+
+def test_the_class_is_read_inside_the_painted_box():
+    from app.projection_runs import predicted_class
+    from engines.core.transforms import apply_transform, params_from_mask
+
+    model = _tiny_digits().eval()
+    image = torch.rand(1, 3, 28, 28) * 2 - 1
+    mask = torch.zeros(1, 1, 28, 28)
+    mask[..., 3:15, 10:24] = 1
+    framed = apply_transform(image, params_from_mask(mask))
+    assert predicted_class(MODEL, image, mask) == int(model.classifier(framed).argmax(1))
+    assert predicted_class(MODEL, image) == int(model.classifier(image).argmax(1))
+    assert predicted_class(PLAIN, image) is None

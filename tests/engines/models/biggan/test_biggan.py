@@ -54,7 +54,7 @@ def test_loads_from_folder_and_matches_the_package_forward(tmp_path, monkeypatch
         mean = model(z)
     assert ours.shape == (3, 3, 16, 16) and torch.allclose(ours, theirs, atol=1e-5)
     assert torch.allclose(mean, model.forward_conditional(z, model.mean_embedding().expand(3, -1)))
-    assert model.classifier(ours).shape == (3, 5)
+    assert model.classifier is None  # no classifier ships with BigGAN: the class is given
 
 
 def test_class_embedding_is_the_embeddings_layer_on_one_hot(tmp_path):
@@ -86,3 +86,16 @@ def test_a_weights_file_that_runs_code_is_refused(tmp_path):
     (tmp_path / "pytorch_model.bin").write_bytes(pickle.dumps(RunsCode()))
     with pytest.raises(ValueError, match="weights-only"):
         read_biggan(tmp_path)
+
+
+def test_projection_runs_on_it_with_a_given_class(tmp_path):
+    from engines.core.projection import ProjectionConfig, project
+
+    tiny_folder(tmp_path)
+    model = BigGANForward(read_biggan(tmp_path)).eval().requires_grad_(False)
+    target = torch.rand(1, 3, 16, 16) * 2 - 1
+    config = ProjectionConfig(method="adam", budget=8, population=2, beta=0.0)
+    steps = list(project(model, target, labels=torch.tensor([2]), config=config))
+    result = steps[-1].result
+    assert result.class_embedding.shape == (1, 2, 8) and result.output.shape == (1, 2, 3, 16, 16)
+    assert not torch.allclose(result.class_embedding[0, 0], model.class_embedding(torch.tensor([2]))[0])

@@ -1,7 +1,7 @@
 """Landscape learning: training the mapping network Θ (Algorithm 1 of Liu et al., 2023).
 
 Each round, with Θ fixed, ``trajectories`` optimisation runs of ``steps`` steps start
-from z0 = 0 on random training targets and every visited z_t goes into an
+from z0 = 0 (or a random start) on random training targets and every visited z_t goes into an
 experience-replay buffer; then Θ takes ``updates_per_round`` AdamW steps on random
 buffer samples, minimising L(F(Θ(z)), y). ``online=True`` is the ablation that
 updates Θ after every z step instead. Rounds are checkpointed and resumable.
@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from engines.core import distributed
 from engines.core.device import module_device
-from engines.core.losses import get_loss
+from engines.core.losses import LossFn, get_loss
 from engines.core.optim import invert, make_optimizer
 from engines.io.checkpoint import flatten_optimizer_state, load_tensors, save_tensors, unflatten_optimizer_state
 
@@ -54,6 +54,8 @@ class TrainConfig:
     buffer_rounds: int = 10
     online: bool = False
     loss: str = "mse"
+    z_init: str = "zeros"
+    z_init_scale: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -62,6 +64,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be >= 1")
         if not (self.z_lr > 0 and self.mapping_lr > 0 and self.weight_decay >= 0):
             raise ValueError("learning rates must be positive and weight decay non-negative")
+        if self.z_init not in ("zeros", "random"):
+            raise ValueError(f"TrainConfig.z_init must be 'zeros' or 'random', got {self.z_init!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -141,6 +145,7 @@ class MappingTrainer:
         config: TrainConfig,
         *,
         weight_sampler: WeightSampler | None = None,
+        loss_fn: LossFn | None = None,
     ):
         if targets.shape[1:] != tuple(forward.output_shape):
             raise ValueError(f"targets have shape {tuple(targets.shape)}, expected N x {tuple(forward.output_shape)}")
@@ -149,7 +154,7 @@ class MappingTrainer:
         self.forward, self.targets, self.config = forward, targets.to(self.device), config
         self.mapping = mapping.to(self.device)
         self.weight_sampler = weight_sampler
-        self.loss_fn = get_loss(config.loss)
+        self.loss_fn = loss_fn if loss_fn is not None else get_loss(config.loss)
         self.optimizer = torch.optim.AdamW(mapping.parameters(), lr=config.mapping_lr, weight_decay=config.weight_decay)
         self.generator = torch.Generator().manual_seed(config.seed)
         probe = weight_sampler(targets[:1].cpu(), torch.Generator().manual_seed(0)) if weight_sampler else None
@@ -193,6 +198,7 @@ class MappingTrainer:
                 optimizer=self.config.z_optimizer,
                 lr=self.config.z_lr,
                 steps=self.config.steps,
+                z_init=self._start(len(targets)),
                 keep_output=False,
             )
             losses = []
@@ -203,6 +209,12 @@ class MappingTrainer:
         finally:
             self.mapping.requires_grad_(True)
         return distributed.mean_over_ranks(losses[0], len(index)), distributed.mean_over_ranks(losses[-1], len(index))
+
+    def _start(self, count: int) -> str | Tensor:
+        """Trajectory starts: z0 = 0, or ``z_init_scale`` × N(0, I) drawn from the trainer's generator."""
+        if self.config.z_init == "zeros":
+            return "zeros"
+        return self.config.z_init_scale * torch.randn(count, self.mapping.z_dim, generator=self.generator)
 
     def update(self) -> float:
         """``updates_per_round`` AdamW steps of Θ on random replay samples; returns the mean loss."""
@@ -221,7 +233,9 @@ class MappingTrainer:
     def online_round(self) -> tuple[float, float, float]:
         """Ablation: one set of trajectories where Θ is updated after every z step."""
         index, targets, weight = self._sample_targets()
-        z = torch.zeros(len(targets), self.mapping.z_dim, device=self.device, requires_grad=True)
+        start = self._start(len(targets))
+        z = torch.zeros(len(targets), self.mapping.z_dim) if isinstance(start, str) else start
+        z = z.to(self.device).requires_grad_(True)
         z_optimizer = make_optimizer(self.config.z_optimizer, [z], self.config.z_lr)
         losses = []
         for _ in range(self.config.steps):
@@ -271,7 +285,8 @@ class MappingTrainer:
 
     def load(self, path: Path) -> None:
         tensors, meta = load_tensors(path)
-        if _without_rounds(meta["train"]) != _without_rounds(self.config.to_dict()):
+        saved = TrainConfig.from_dict(meta["train"]).to_dict()  # settings added later take their defaults
+        if _without_rounds(saved) != _without_rounds(self.config.to_dict()):
             raise ValueError(f"{path} was written with different training settings: {meta['train']}")
         self.mapping.load_state_dict(
             {k.removeprefix("mapping."): v for k, v in tensors.items() if k.startswith("mapping.")}
@@ -305,16 +320,18 @@ def train_mapping(
     config: TrainConfig,
     *,
     weight_sampler: WeightSampler | None = None,
+    loss_fn: LossFn | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
 ) -> Iterator[RoundStats]:
     """Train ``mapping`` in place for ``config.rounds`` rounds; yields one :class:`RoundStats` per round.
 
     targets: ``N x output_shape`` training targets. weight_sampler(targets, generator) may return
-    per-target masks (e.g. random observed joints). With ``checkpoint_dir`` the state is saved
+    per-target masks (e.g. random observed joints). ``loss_fn`` replaces ``config.loss`` by a
+    callable ``(output, target, weight) -> per-item losses`` (e.g. the defense objective). With ``checkpoint_dir`` the state is saved
     after every round to ``checkpoint_dir/state.safetensors``; ``resume=True`` continues from it.
     """
-    trainer = MappingTrainer(forward, targets, mapping, config, weight_sampler=weight_sampler)
+    trainer = MappingTrainer(forward, targets, mapping, config, weight_sampler=weight_sampler, loss_fn=loss_fn)
     state_path = Path(checkpoint_dir) / "state.safetensors" if checkpoint_dir else None
     if resume and state_path is not None and state_path.is_file():
         trainer.load(state_path)

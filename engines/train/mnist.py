@@ -86,6 +86,25 @@ def attacked_training_images(net, images, labels, *, model: str, count: int, see
     return torch.cat(parts).reshape(count, -1), labels[pick]
 
 
+def identity_init(mapping, scale: float) -> None:
+    """Set a 3-layer LeakyReLU Θ (hidden = 2 × dim) to exactly ``Θ(z) = scale · z``.
+
+    Layer 1 splits z into (z, -z), layer 2 passes both on, layer 3 recombines them; the LeakyReLU
+    slopes cancel, so Algorithm 1 starts from X-space's own landscape (with step ``scale · z_lr``).
+    """
+    first, second, third = (module for module in mapping.net if isinstance(module, torch.nn.Linear))
+    dim, slope = first.in_features, mapping.config.negative_slope
+    if first.out_features != 2 * dim:
+        raise ValueError(f"identity init needs hidden = 2 x {dim}, got {first.out_features}")
+    eye = torch.eye(dim)
+    with torch.no_grad():
+        first.weight.copy_(torch.cat([eye, -eye]))
+        second.weight.copy_(torch.eye(2 * dim))
+        third.weight.copy_(torch.cat([eye, -eye], dim=1) * scale / (1 + slope**2))
+        for layer in (first, second, third):
+            layer.bias.zero_()
+
+
 def train_mnist_defense(args: argparse.Namespace) -> None:
     from engines.core.contrastive import ContrastiveLoss
     from engines.core.defense import DefenseConfig, ReversalForward, reversal_loss
@@ -102,9 +121,12 @@ def train_mnist_defense(args: argparse.Namespace) -> None:
     contrastive = ContrastiveLoss(net.embed, views=2, seed=args.seed)
     torch.manual_seed(args.seed)
     mapping = MappingNetwork(MappingConfig(z_dim=784, x_dim=784, hidden=args.hidden, layers=3))
-    with torch.no_grad():
-        mapping.net[-1].weight.mul_(args.output_scale)
-        mapping.net[-1].bias.zero_()
+    if args.init == "identity":
+        identity_init(mapping, args.output_scale)
+    else:
+        with torch.no_grad():
+            mapping.net[-1].weight.mul_(args.output_scale)
+            mapping.net[-1].bias.zero_()
     config = dataclasses.replace(train_config_from_args(args), z_init="random", z_init_scale=args.z_init_scale)
     loss_fn = reversal_loss(contrastive, defense.weight)
     for stats in train_mapping(ReversalForward(784), targets, mapping, config, loss_fn=loss_fn):
@@ -126,6 +148,7 @@ def add_defense_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", choices=["mnist-classifier", "mnist-classifier-robust"], default="mnist-classifier")
     parser.add_argument("--images", type=int, default=2000, help="attacked training images (targets)")
     parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--init", choices=["random", "identity"], default="random", help="Θ's starting point")
     parser.add_argument("--output-scale", type=float, default=0.1, help="scale of Θ's initial last layer")
     parser.add_argument("--weight", type=float, default=1.0, help="λ of λ‖r‖²")
     parser.add_argument("--x-lr", type=float, default=0.05, help="X-space (baseline) Adam rate saved with Θ")

@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from engines.core import distributed
 from engines.core.device import module_device
-from engines.core.losses import get_loss
+from engines.core.losses import LossFn, get_loss
 from engines.core.optim import invert, make_optimizer
 from engines.io.checkpoint import flatten_optimizer_state, load_tensors, save_tensors, unflatten_optimizer_state
 
@@ -146,6 +146,7 @@ class MappingTrainer:
         config: TrainConfig,
         *,
         weight_sampler: WeightSampler | None = None,
+        loss_fn: LossFn | None = None,
     ):
         if targets.shape[1:] != tuple(forward.output_shape):
             raise ValueError(f"targets have shape {tuple(targets.shape)}, expected N x {tuple(forward.output_shape)}")
@@ -154,7 +155,7 @@ class MappingTrainer:
         self.forward, self.targets, self.config = forward, targets.to(self.device), config
         self.mapping = mapping.to(self.device)
         self.weight_sampler = weight_sampler
-        self.loss_fn = get_loss(config.loss)
+        self.loss_fn = loss_fn if loss_fn is not None else get_loss(config.loss)
         self.optimizer = torch.optim.AdamW(mapping.parameters(), lr=config.mapping_lr, weight_decay=config.weight_decay)
         self.generator = torch.Generator().manual_seed(config.seed)
         probe = weight_sampler(targets[:1].cpu(), torch.Generator().manual_seed(0)) if weight_sampler else None
@@ -323,16 +324,18 @@ def train_mapping(
     config: TrainConfig,
     *,
     weight_sampler: WeightSampler | None = None,
+    loss_fn: LossFn | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
 ) -> Iterator[RoundStats]:
     """Train ``mapping`` in place for ``config.rounds`` rounds; yields one :class:`RoundStats` per round.
 
     targets: ``N x output_shape`` training targets. weight_sampler(targets, generator) may return
-    per-target masks (e.g. random observed joints). With ``checkpoint_dir`` the state is saved
+    per-target masks (e.g. random observed joints). ``loss_fn`` replaces ``config.loss`` by a
+    callable ``(output, target, weight) -> per-item losses`` (e.g. the defense objective). With ``checkpoint_dir`` the state is saved
     after every round to ``checkpoint_dir/state.safetensors``; ``resume=True`` continues from it.
     """
-    trainer = MappingTrainer(forward, targets, mapping, config, weight_sampler=weight_sampler)
+    trainer = MappingTrainer(forward, targets, mapping, config, weight_sampler=weight_sampler, loss_fn=loss_fn)
     state_path = Path(checkpoint_dir) / "state.safetensors" if checkpoint_dir else None
     if resume and state_path is not None and state_path.is_file():
         trainer.load(state_path)

@@ -30,7 +30,7 @@ from engines.core.losses import LOSSES, resolve_loss_name
 from engines.core.mapping import MappingConfig, MappingNetwork
 from engines.core.optim import OPTIMIZERS, Step, invert
 from engines.io.images import tensor_to_image
-from engines.models.registry import available_models, load_mapping, load_model
+from engines.models.registry import available_models, load_encoder, load_mapping, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +298,21 @@ def _frames(target: Target, settings: RunSettings, refresh_seconds: float, notic
 
 def _joined(*parts: str) -> str:
     return " · ".join(part for part in parts if part)
+
+
+def encoder_result(target: Target, model_name: str, loss: str) -> tuple[Image.Image, float] | None:
+    """The feed-forward baseline: F(E(target)) as an image and its loss on the known pixels, or None
+    when ``model_name`` ships no encoder (one forward pass, no steps)."""
+    try:
+        device = default_device()
+        forward, encoder = load_model(model_name, device), load_encoder(model_name, device)
+    except (FileNotFoundError, ValueError):
+        return None
+    with torch.no_grad():
+        image = target.image.to(device)
+        output = forward(encoder(image))
+        value = LOSSES[resolve_loss_name(loss)](output, image, target.weight.to(device))
+    return tensor_to_image(output[0].cpu()), float(value[0])
 
 
 def warm_up(model_name: str) -> None:

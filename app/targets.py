@@ -1,4 +1,5 @@
-"""Targets for the image tab: samples, uploads, the painted mask and the mask presets.
+"""Targets for the image tab: samples, uploads, the painted mask; the mask presets
+(:mod:`engines.io.masks`, shared with the hypotheses benchmark).
 
 The editor always holds the prepared target (the model's size, e.g. 64×64) upscaled
 ``EDIT_SCALE`` times with nearest-neighbour, so that painting is comfortable and the
@@ -19,10 +20,11 @@ from PIL import Image
 from torch import Tensor
 
 from engines.io.images import array_to_image, center_crop_resize, prepare_image, tensor_to_image, to_rgb
+from engines.io.masks import PRESETS as PRESETS  # re-exported for the image tab
+from engines.io.masks import preset_known
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 EDIT_SCALE = 4
-PRESETS = ("none", "keep centre", "hide mouth", "left half")
 PAINTED_FRACTION = 0.3  # a target pixel is unknown when at least this much of it is painted
 
 
@@ -140,22 +142,6 @@ def painted_unknown(layers: list, size: int) -> Tensor:
         coverage = np.asarray(_shrink(alpha, size), dtype=np.float32) / 255.0
         unknown |= torch.from_numpy(coverage >= PAINTED_FRACTION)
     return unknown
-
-
-def preset_known(preset: str, size: int) -> Tensor:
-    """``S x S`` float mask of a preset: 1 = known, 0 = unknown (hidden from the loss)."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown mask preset {preset!r}; choose from {PRESETS}")
-    known = torch.ones(size, size)
-    unit = size / 64  # regions are laid out for aligned 64×64 faces and scale with the size
-    if preset == "keep centre":
-        known.zero_()
-        known[round(16 * unit) : round(48 * unit), round(16 * unit) : round(48 * unit)] = 1
-    elif preset == "hide mouth":
-        known[round(40 * unit) : round(54 * unit), round(18 * unit) : round(46 * unit)] = 0
-    elif preset == "left half":
-        known[:, : size // 2] = 0
-    return known
 
 
 def build_target(value: dict | None, preset: str, size: int) -> Target:

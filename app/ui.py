@@ -21,7 +21,7 @@ mapping network Θ, x = Θ(z) (*landscape learning*, Liu et al., ICCV 2023). Pai
 to hide pixels from the loss; **Hypotheses** runs K random starts to show what the mask hides."""
 
 CSS = """
-#x-image img, #z-image img, #seen img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
+#x-image img, #z-image img, #encoder-image img, #seen img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
 #x-gallery img, #z-gallery img { image-rendering: pixelated; }
 .hypotheses .thumbnail-item { display: flex; flex-direction: column; aspect-ratio: auto; height: auto; }
 .hypotheses .thumbnail-item img { aspect-ratio: 1; width: 100%; height: auto; }

@@ -16,11 +16,20 @@ import gradio as gr
 
 from app.download import RunRecord
 from app.media import image_file
-from app.runs import MAX_HYPOTHESES, MAX_STEPS, Frame, RunSettings, default_lrs, stream_run, warm_up
+from app.runs import (
+    MAX_HYPOTHESES,
+    MAX_STEPS,
+    Frame,
+    RunSettings,
+    default_lrs,
+    encoder_result,
+    stream_run,
+    warm_up,
+)
 from app.session import SESSIONS, RunInProgress, session_id
 from app.targets import PRESETS, build_target, load_target, masked_view, sample_choices, sample_paths
 from engines.core.losses import lpips_available
-from engines.models.registry import available_models, load_model
+from engines.models.registry import available_models, get_spec, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +96,8 @@ class ImageTab:
     z_gallery: gr.Gallery
     download: gr.File
     target_id: gr.Textbox
+    encoder_image: gr.Image
+    encoder_caption: gr.Markdown
 
     @property
     def run_inputs(self) -> list:
@@ -98,6 +109,7 @@ class ImageTab:
             self.status, self.seen, self.x_image, self.z_image, self.x_caption, self.z_caption, self.chart,
             self.x_gallery, self.z_gallery, self.run_button, self.hypotheses_button, self.stop_button,
             self.sample, self.upload, self.model, self.download, self.target_id,
+            self.encoder_image, self.encoder_caption,
         ]  # fmt: skip
 
     def choose_sample(self, name: str | None, model: str, preset: str = "none") -> dict:
@@ -152,7 +164,12 @@ class ImageTab:
         try:
             settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
             target = build_target(editor, preset, target_size(settings.model))
-            yield {self.seen: image_file(masked_view(target)), self.x_gallery: [], self.z_gallery: []}
+            yield {
+                self.seen: image_file(masked_view(target)),
+                self.x_gallery: [],
+                self.z_gallery: [],
+                **self._encoder(target, settings),
+            }
             frame, sent = None, {}
             for frame in stream_run(target, settings, stop):
                 record.add(frame.step, frame.x_loss, frame.z_loss, frame.x_image, frame.z_image)
@@ -167,6 +184,15 @@ class ImageTab:
             SESSIONS.finish(key, stop)
         files = {self.download: record.write()} if record.losses else {}
         yield {**self._controls(running=False), **files, **({self.status: message} if message else {})}
+
+    def _encoder(self, target, settings: RunSettings) -> dict:
+        """The Encoder pane: F(E(target)) in one forward pass (hidden when the model has no encoder)."""
+        result = encoder_result(target, settings.model, settings.loss)
+        if result is None:
+            return {self.encoder_image: gr.update(value=None, visible=False), self.encoder_caption: ""}
+        image, loss = result
+        text = f"**Encoder** · one forward pass · loss {loss:.5f}"
+        return {self.encoder_image: gr.update(value=image_file(image), visible=True), self.encoder_caption: text}
 
     def _updates(self, frame: Frame, sent: dict) -> dict:
         """A frame's updates. Images go out as content-named files, and a pane whose picture has not
@@ -259,15 +285,19 @@ def _results_column(model: str | None) -> dict:
             stop_button = gr.Button("Stop", variant="stop", interactive=False, elem_id="stop")
         status = gr.Markdown("Ready.", elem_id="status")
         with gr.Row():
-            with gr.Column():
+            with gr.Column(min_width=180):
                 x_image = gr.Image(label="X-space", interactive=False, height=224, elem_id="x-image", format="png")
                 x_caption = gr.Markdown("**X-space** · step –", elem_id="x-caption", elem_classes="caption")
-            with gr.Column():
+            with gr.Column(min_width=180):
                 z_image = gr.Image(label="Z-space (Θ)", interactive=False, height=224, elem_id="z-image", format="png")
                 z_caption = gr.Markdown("**Z-space (Θ)** · step –", elem_id="z-caption", elem_classes="caption")
+            with gr.Column(min_width=180):  # the feed-forward baseline, for models that ship an encoder
+                encoder_image = gr.Image(label="Encoder (one pass)", interactive=False, height=224, elem_id="encoder-image", format="png")  # fmt: skip
+                encoder_caption = gr.Markdown("**Encoder** · –", elem_id="encoder-caption", elem_classes="caption")
         chart = gr.Plot(label="Loss vs step", elem_id="chart")
         parts = dict(run_button=run_button, hypotheses_button=hypotheses_button, stop_button=stop_button)
         parts.update(status=status, x_image=x_image, z_image=z_image, x_caption=x_caption, z_caption=z_caption)
+        parts.update(encoder_image=encoder_image, encoder_caption=encoder_caption)
         parts.update(_settings(model), chart=chart)
         gallery = dict(columns=4, height="auto", object_fit="contain", format="png", elem_classes="hypotheses")
         parts["x_gallery"] = gr.Gallery(label="X-space hypotheses", elem_id="x-gallery", **gallery)
@@ -309,7 +339,8 @@ def _landscape(tab: ImageTab) -> None:
 
 
 def build_image_tab() -> ImageTab:
-    models = available_models("image")
+    # unconditional models first (faces64 stays the default); class-conditional ones run with their mean class
+    models = sorted(available_models("image"), key=lambda name: get_spec(name).conditional)
     if models:
         warm_up(models[0])
     if not models:

@@ -12,7 +12,7 @@ import torch
 
 from engines.bench.common import add_common_arguments, device_figures, device_of
 from engines.core.evaluation import DEFAULT_Z_LR, X_LR_GRID, default_x_lr, run_space, sweep_x_lr
-from engines.core.losses import lpips_available, resolve_loss_name
+from engines.core.losses import get_loss, lpips_available, resolve_loss_name
 
 REPORT_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
@@ -37,6 +37,23 @@ def print_curves(x_loss: list[float], z_loss: list[float], label: str = "loss") 
         if step < len(x_loss):
             ratio = z_loss[step] / x_loss[step] if x_loss[step] else float("nan")
             print(f"{step:>6} | {x_loss[step]:>12.6f} | {z_loss[step]:>12.6f} | {ratio:.3f}")
+
+
+def encoder_figure(model: str, forward, targets, loss: str) -> float | None:
+    """Mean ``loss(F(E(y)), y)`` of the model's feed-forward encoder E over ``targets``; None without one."""
+    from engines.models.registry import load_encoder
+
+    try:
+        encoder = load_encoder(model, targets.device)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"no encoder baseline: {error}")
+        return None
+    with torch.no_grad():
+        return float(get_loss(loss)(forward(encoder(targets)), targets, None).mean())
+
+
+def first_step_below(losses: list[float], level: float) -> str:
+    return next((str(step) for step, value in enumerate(losses) if value <= level), "never")
 
 
 def run_inversion_bench(args: argparse.Namespace) -> dict:
@@ -82,6 +99,13 @@ def run_inversion_bench(args: argparse.Namespace) -> dict:
         "z_lr": z_lr,
         **device_figures(device),
     }
+    encoder = encoder_figure(args.model, forward, targets, loss)
+    if encoder is not None:
+        result["encoder_loss"] = encoder
+        print(
+            f"encoder (one forward pass): loss {encoder:.6f}; X reaches it at step "
+            f"{first_step_below(x_run.losses, encoder)}, Z at step {first_step_below(z_run.losses, encoder)}"
+        )
     if sweep:
         result["x_lr_sweep"] = {str(lr): value for lr, value in sweep.items()}
     print_inversion_checks(result)

@@ -38,8 +38,14 @@ def run_space(
     loss: str = "mse",
     weight: Tensor | None = None,
     per_step: Callable[[Step], dict[str, float]] | None = None,
+    num_hypotheses: int = 1,
+    z_init: str = "zeros",
+    seed: int = 0,
 ) -> SpaceRun:
     """Invert ``targets`` (``B x output_shape``) in one batch; record the mean loss after every step.
+
+    With ``num_hypotheses`` K > 1 (and ``z_init="random"``) each target gets K starts: the steps hold
+    ``B*K`` items, item ``b*K + k`` being hypothesis ``k`` of target ``b``.
 
     ``per_step(step)`` may add more per-step means (e.g. the full-pose error); they are
     collected in ``extra[name]`` as lists. Outputs are kept only for the last step. Runs on
@@ -53,6 +59,7 @@ def run_space(
         started = time.perf_counter()
         last = None
         options = dict(mapping=mapping, loss=loss, optimizer=optimizer, lr=lr, steps=steps)
+        options.update(num_hypotheses=num_hypotheses, z_init=z_init, seed=seed)
         for step in batched_invert(forward, targets, weight=weight, batch=batch, **options):
             losses.append(float(step.losses.mean()))
             for name, value in (per_step(step) if per_step else {}).items():

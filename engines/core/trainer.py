@@ -1,7 +1,8 @@
 """Landscape learning: training the mapping network Θ (Algorithm 1 of Liu et al., 2023).
 
 Each round, with Θ fixed, ``trajectories`` optimisation runs of ``steps`` steps start
-from z0 = 0 on random training targets and every visited z_t goes into an
+from z0 = 0 (or, with ``random_starts``, from random z0, so that distinct starts stay distinct
+hypotheses) on random training targets and every visited z_t goes into an
 experience-replay buffer; then Θ takes ``updates_per_round`` AdamW steps on random
 buffer samples, minimising L(F(Θ(z)), y). ``online=True`` is the ablation that
 updates Θ after every z step instead. Rounds are checkpointed and resumable.
@@ -29,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from engines.core import distributed
 from engines.core.device import module_device
-from engines.core.losses import get_loss
+from engines.core.losses import LossFn, get_loss
 from engines.core.optim import invert, make_optimizer
 from engines.io.checkpoint import flatten_optimizer_state, load_tensors, save_tensors, unflatten_optimizer_state
 
@@ -55,8 +56,12 @@ class TrainConfig:
     online: bool = False
     loss: str = "mse"
     seed: int = 0
+    random_starts: bool = False  # trajectories start from start_scale * N(0, I) instead of z0 = 0
+    start_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        if not self.start_scale > 0:
+            raise ValueError("TrainConfig.start_scale must be positive")
         for name in ("rounds", "trajectories", "steps", "updates_per_round", "batch_size", "buffer_rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1")
@@ -141,6 +146,7 @@ class MappingTrainer:
         config: TrainConfig,
         *,
         weight_sampler: WeightSampler | None = None,
+        loss_fn: LossFn | None = None,
     ):
         if targets.shape[1:] != tuple(forward.output_shape):
             raise ValueError(f"targets have shape {tuple(targets.shape)}, expected N x {tuple(forward.output_shape)}")
@@ -149,7 +155,7 @@ class MappingTrainer:
         self.forward, self.targets, self.config = forward, targets.to(self.device), config
         self.mapping = mapping.to(self.device)
         self.weight_sampler = weight_sampler
-        self.loss_fn = get_loss(config.loss)
+        self.loss_fn = loss_fn if loss_fn is not None else get_loss(config.loss)
         self.optimizer = torch.optim.AdamW(mapping.parameters(), lr=config.mapping_lr, weight_decay=config.weight_decay)
         self.generator = torch.Generator().manual_seed(config.seed)
         probe = weight_sampler(targets[:1].cpu(), torch.Generator().manual_seed(0)) if weight_sampler else None
@@ -179,9 +185,18 @@ class MappingTrainer:
         mine = self.ranks.shard(self.config.trajectories)
         return index[mine], targets[mine], weight[mine] if weight is not None else None
 
+    def _starts(self) -> Tensor | str:
+        """This rank's z0: ``"zeros"``, or ``start_scale * N(0, I)`` drawn for all trajectories (every rank)."""
+        if not self.config.random_starts:
+            return "zeros"
+        shape = (self.config.trajectories, self.mapping.z_dim)
+        starts = self.config.start_scale * torch.randn(shape, generator=self.generator)
+        return starts[self.ranks.shard(self.config.trajectories)].to(self.device)
+
     def collect(self) -> tuple[float, float]:
         """Run N trajectories of T steps with Θ fixed; store z_1..z_T. Returns start/end mean loss."""
         index, targets, weight = self._sample_targets()
+        starts = self._starts()
         self.mapping.requires_grad_(False)
         try:
             steps = invert(
@@ -193,6 +208,7 @@ class MappingTrainer:
                 optimizer=self.config.z_optimizer,
                 lr=self.config.z_lr,
                 steps=self.config.steps,
+                z_init=starts,
                 keep_output=False,
             )
             losses = []
@@ -221,7 +237,9 @@ class MappingTrainer:
     def online_round(self) -> tuple[float, float, float]:
         """Ablation: one set of trajectories where Θ is updated after every z step."""
         index, targets, weight = self._sample_targets()
-        z = torch.zeros(len(targets), self.mapping.z_dim, device=self.device, requires_grad=True)
+        starts = self._starts()
+        z = torch.zeros(len(targets), self.mapping.z_dim, device=self.device) if isinstance(starts, str) else starts
+        z.requires_grad_(True)
         z_optimizer = make_optimizer(self.config.z_optimizer, [z], self.config.z_lr)
         losses = []
         for _ in range(self.config.steps):
@@ -271,7 +289,8 @@ class MappingTrainer:
 
     def load(self, path: Path) -> None:
         tensors, meta = load_tensors(path)
-        if _without_rounds(meta["train"]) != _without_rounds(self.config.to_dict()):
+        saved = TrainConfig.from_dict(meta["train"]).to_dict()  # settings added since are at their defaults
+        if _without_rounds(saved) != _without_rounds(self.config.to_dict()):
             raise ValueError(f"{path} was written with different training settings: {meta['train']}")
         self.mapping.load_state_dict(
             {k.removeprefix("mapping."): v for k, v in tensors.items() if k.startswith("mapping.")}
@@ -305,16 +324,18 @@ def train_mapping(
     config: TrainConfig,
     *,
     weight_sampler: WeightSampler | None = None,
+    loss_fn: LossFn | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
 ) -> Iterator[RoundStats]:
     """Train ``mapping`` in place for ``config.rounds`` rounds; yields one :class:`RoundStats` per round.
 
     targets: ``N x output_shape`` training targets. weight_sampler(targets, generator) may return
-    per-target masks (e.g. random observed joints). With ``checkpoint_dir`` the state is saved
+    per-target masks (e.g. random observed joints). ``loss_fn`` replaces ``config.loss`` by a
+    callable ``(output, target, weight) -> per-item losses`` (e.g. the defense objective). With ``checkpoint_dir`` the state is saved
     after every round to ``checkpoint_dir/state.safetensors``; ``resume=True`` continues from it.
     """
-    trainer = MappingTrainer(forward, targets, mapping, config, weight_sampler=weight_sampler)
+    trainer = MappingTrainer(forward, targets, mapping, config, weight_sampler=weight_sampler, loss_fn=loss_fn)
     state_path = Path(checkpoint_dir) / "state.safetensors" if checkpoint_dir else None
     if resume and state_path is not None and state_path.is_file():
         trainer.load(state_path)

@@ -39,7 +39,7 @@ class ForwardModel(nn.Module):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered forward model: how to load it and its Θ (None when no Θ is shipped)."""
+    """A registered forward model: how to load it, its Θ and its feed-forward encoder (None when not shipped)."""
 
     name: str
     description: str
@@ -47,6 +47,8 @@ class ModelSpec:
     load: Callable[[], ForwardModel]
     load_mapping: Callable[[], nn.Module] | None = None
     available: Callable[[], bool] = lambda: True
+    load_encoder: Callable[[], nn.Module] | None = None
+    conditional: bool = False  # class-conditional: the model has ``forward_conditional(z, c)`` (see digits)
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -67,13 +69,16 @@ def _import_builtins() -> None:
             importlib.import_module(f"engines.models.{package.name}.registration")
 
 
-def available_models(output_kind: str | None = None) -> list[str]:
-    """Names of registered models whose weights are present (optionally of one kind)."""
+def available_models(output_kind: str | None = None, *, conditional: bool | None = None) -> list[str]:
+    """Names of registered models whose weights are present (optionally of one kind; ``conditional``
+    True / False keeps only class-conditional / unconditional models)."""
     _import_builtins()
     return sorted(
         name
         for name, spec in MODELS.items()
-        if (output_kind is None or spec.output_kind == output_kind) and spec.available()
+        if (output_kind is None or spec.output_kind == output_kind)
+        and (conditional is None or spec.conditional == conditional)
+        and spec.available()
     )
 
 
@@ -94,6 +99,22 @@ def load_mapping(name: str, device: str | torch.device | None = "cpu") -> nn.Mod
     return _load_mapping(name, device_key(device))
 
 
+def load_encoder(name: str, device: str | torch.device | None = "cpu") -> nn.Module:
+    """The feed-forward encoder E of model ``name`` (``output -> input``), eval mode, frozen, on ``device``.
+
+    Raises ``ValueError`` when the model has none and ``FileNotFoundError`` when its file is missing.
+    """
+    return _load_encoder(name, device_key(device))
+
+
+@functools.cache
+def _load_encoder(name: str, device: str) -> nn.Module:
+    spec = get_spec(name)
+    if spec.load_encoder is None:
+        raise ValueError(f"model {name!r} has no feed-forward encoder")
+    return spec.load_encoder().eval().requires_grad_(False).to(device)
+
+
 @functools.cache
 def _load_model(name: str, device: str) -> ForwardModel:
     model = get_spec(name).load()
@@ -111,3 +132,4 @@ def _load_mapping(name: str, device: str) -> nn.Module:
 # ``load_model.cache_clear()`` forgets every device's copy (tests register and drop tiny models).
 load_model.cache_clear = _load_model.cache_clear
 load_mapping.cache_clear = _load_mapping.cache_clear
+load_encoder.cache_clear = _load_encoder.cache_clear

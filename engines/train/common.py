@@ -34,6 +34,8 @@ def train_config_from_args(args: argparse.Namespace):
         online=args.online,
         loss=getattr(args, "loss", "mse"),
         seed=args.seed,
+        random_starts=getattr(args, "random_starts", False),
+        start_scale=getattr(args, "start_scale", 1.0),
     )
 
 

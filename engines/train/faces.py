@@ -200,6 +200,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     mapping.add_argument("--loss", default="mse")
     mapping.add_argument("--online", action="store_true", help="ablation: update Θ after every z step")
     mapping.add_argument("--seed", type=int, default=0)
+    mapping.add_argument(
+        "--random-starts", action="store_true", help="trajectories start from random z0 (keeps hypotheses apart)"
+    )
+    mapping.add_argument("--start-scale", type=float, default=1.0, help="z0 = SCALE * N(0, I) with --random-starts")
     mapping.add_argument("--validate", type=int, default=0, help="report Z losses on the last K training faces")
     mapping.add_argument("--validate-every", type=int, default=5)
     mapping.add_argument("--run-dir", default="runs", help="resumable checkpoints go to RUN_DIR/NAME/")

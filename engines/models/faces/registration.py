@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engines.io.checkpoint import assets_present
+from engines.models.faces.encoder import load_face_encoder
 from engines.models.faces.model import load_face_mapping, load_generator
 from engines.models.registry import ModelSpec, register_model
 
@@ -14,5 +15,6 @@ register_model(
         load=load_generator,
         load_mapping=load_face_mapping,
         available=lambda: assets_present("faces64_generator"),
+        load_encoder=load_face_encoder,
     )
 )

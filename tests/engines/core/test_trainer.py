@@ -88,6 +88,36 @@ def test_resume_is_bit_exact(tiny_model, tmp_path):
         assert torch.equal(a, b)
 
 
+def test_random_starts_put_random_z0_trajectories_in_the_buffer(tiny_model):
+    targets = training_targets(tiny_model)
+    spreads = {}
+    for random_starts in (False, True):
+        config = TrainConfig(rounds=1, random_starts=random_starts, start_scale=2.0, **SMALL)
+        trainer = MappingTrainer(tiny_model, targets, make_mapping(), config)
+        trainer.collect()
+        first_steps = trainer.buffer.z[: len(trainer.buffer)].view(6, 4, 8)[:, 0]  # z_1 of each trajectory
+        spreads[random_starts] = float(first_steps.std())
+    assert spreads[False] < 0.3  # one Adam step of lr 0.1 away from z0 = 0
+    assert 1.2 < spreads[True] < 3.0  # near 2 * N(0, I)
+    with pytest.raises(ValueError, match="start_scale"):
+        TrainConfig(random_starts=True, start_scale=0.0)
+
+
+def test_resume_with_random_starts_is_bit_exact(tiny_model, tmp_path):
+    targets = training_targets(tiny_model)
+    config = TrainConfig(rounds=2, random_starts=True, **SMALL)
+    straight = make_mapping()
+    list(train_mapping(tiny_model, targets, straight, config))
+    resumed = make_mapping()
+    first = train_mapping(tiny_model, targets, resumed, config, checkpoint_dir=tmp_path)
+    next(first)
+    first.close()
+    restarted = make_mapping(seed=123)
+    list(train_mapping(tiny_model, targets, restarted, config, checkpoint_dir=tmp_path, resume=True))
+    for a, b in zip(straight.parameters(), restarted.parameters()):
+        assert torch.equal(a, b)
+
+
 def test_weight_sampler_masks_are_stored(tiny_model):
     def sampler(targets, generator):
         weight = torch.ones(len(targets), 1, 8, 8)
@@ -125,3 +155,13 @@ def test_missing_checkpoint_says_what_to_put_where(tmp_path, monkeypatch):
     (tmp_path / "broken.json").write_text("{}")
     with pytest.raises(ValueError, match="not a readable safetensors"):
         load_tensors(resolve_asset("broken"))
+
+
+def test_mapping_command_line_passes_random_starts():
+    from engines.train import cli
+    from engines.train.common import train_config_from_args
+
+    args = cli.build_parser().parse_args(["mapping", "--random-starts", "--start-scale", "0.5"])
+    config = train_config_from_args(args)
+    assert config.random_starts and config.start_scale == 0.5
+    assert not train_config_from_args(cli.build_parser().parse_args(["mapping"])).random_starts

@@ -1,0 +1,99 @@
+"""``python -m engines.bench hypotheses``: K random starts per masked target, X-space vs Z-space, e.g.
+    python -m engines.bench hypotheses --model faces64 --data DIR --n 50 --k 8 --mask mouth \
+        --steps 200 --seed 0 --json OUT.json
+
+Each image is hidden by a mask preset of the app (``--mask mouth|left|centre``); both spaces start K
+hypotheses from random draws (one batch of ``n*K`` items) and optimise the loss on the known pixels.
+Reported per space: the visible loss (mean over images of the best of the K final losses, known pixels
+only) and the hidden diversity (mean over images, hidden pixels and colour channels of the standard
+deviation across the K final images, in [-1, 1] pixel units). Good hypotheses are diverse where
+nothing is known while still fitting what is.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch import Tensor
+
+from engines.bench.common import add_common_arguments, device_figures, device_of
+from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr, run_space
+from engines.core.losses import resolve_loss_name
+from engines.io.masks import MASK_NAMES, preset_known
+
+
+def hypothesis_figures(losses: Tensor, outputs: Tensor, known: Tensor, k: int) -> tuple[float, float]:
+    """Visible loss and hidden diversity of one space's final step.
+
+    losses: ``B*K`` final per-item losses; outputs: ``B*K x C x H x W``; known: ``H x W`` (1 = known).
+    Returns (mean over targets of the best-of-K loss, mean per-pixel std across the K in the hidden region).
+    """
+    best = losses.view(-1, k).min(dim=1).values.mean()
+    images = outputs.reshape(-1, k, *outputs.shape[1:])  # B x K x C x H x W
+    spread = images.std(dim=1, correction=0)  # B x C x H x W, population std over the K hypotheses
+    hidden = known.to(spread.device) == 0
+    return float(best), float(spread[..., hidden].mean())
+
+
+def run_hypotheses_bench(args: argparse.Namespace) -> dict:
+    from engines.io.images import list_images
+    from engines.models.registry import load_mapping, load_model
+
+    if args.k < 2:
+        raise SystemExit("--k must be at least 2 (diversity needs several hypotheses)")
+    torch.manual_seed(args.seed)
+    device = device_of(args)
+    forward, mapping = load_model(args.model, device), load_mapping(args.model, device)
+    paths = list_images(args.data)[: args.n]
+    if not paths:
+        raise SystemExit(f"no images in {args.data}")
+    targets = torch.stack([forward.prepare_target(path)[0] for path in paths]).to(device)
+    known = preset_known(args.mask, targets.shape[-1])
+    loss = resolve_loss_name("mse+lpips" if args.loss == "auto" else args.loss)
+    lrs = {
+        "x": args.x_lr if args.x_lr is not None else default_x_lr(args.model, args.optimizer),
+        "z": args.z_lr if args.z_lr is not None else DEFAULT_Z_LR.get(args.optimizer, 0.1),
+    }
+    print(
+        f"{args.model}: {len(paths)} images from {args.data}, mask {args.mask}, K={args.k} random starts, "
+        f"{args.steps} steps of {args.optimizer}, loss {loss}, X lr {lrs['x']}, Z lr {lrs['z']}"
+    )
+    result = {"model": args.model, "optimizer": args.optimizer, "loss": loss, "n": len(paths), "k": args.k}
+    result.update(mask=args.mask, steps=args.steps, seed=args.seed, x_lr=lrs["x"], z_lr=lrs["z"])
+    common = dict(optimizer=args.optimizer, loss=loss, steps=args.steps, num_hypotheses=args.k, z_init="random")
+    for space, space_mapping in (("x", None), ("z", mapping)):
+        run = run_space(
+            forward, targets, mapping=space_mapping, lr=lrs[space], weight=known[None, None], seed=args.seed, **common
+        )
+        visible, diversity = hypothesis_figures(run.last.losses, run.last.output, known, args.k)
+        result[f"{space}_visible_loss"], result[f"{space}_hidden_diversity"] = visible, diversity
+    result.update(device_figures(device))
+    print_hypothesis_checks(result)
+    return result
+
+
+def print_hypothesis_checks(result: dict) -> None:
+    for space in ("x", "z"):
+        print(
+            f"{space.upper()}: visible loss (best of {result['k']}) {result[f'{space}_visible_loss']:.6f}, "
+            f"hidden diversity {result[f'{space}_hidden_diversity']:.4f}"
+        )
+    diverse = result["z_hidden_diversity"] >= result["x_hidden_diversity"]
+    fits = result["z_visible_loss"] <= result["x_visible_loss"]
+    print(
+        f"Z {'at least as' if diverse else 'less'} diverse than X in the hidden region; "
+        f"Z {'fits' if fits else 'does not fit'} the known pixels at least as well as X"
+    )
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:
+    """Add ``hypotheses`` to ``python -m engines.bench``."""
+    hypotheses = commands.add_parser("hypotheses", help="K random starts on masked images: fit and diversity")
+    add_common_arguments(hypotheses, n=50)
+    hypotheses.add_argument("--k", type=int, default=8, help="hypotheses (random starts) per image")
+    hypotheses.add_argument("--mask", required=True, choices=list(MASK_NAMES), help="the app's mask presets")
+    hypotheses.add_argument(
+        "--loss", default="auto", choices=["auto", "mse", "l1", "mse+lpips"], help="auto = mse+lpips when available"
+    )
+    hypotheses.set_defaults(run=run_hypotheses_bench)

@@ -1,0 +1,110 @@
+"""Self-supervised contrastive loss on augmented views (SimCLR's NT-Xent), differentiable in the images.
+
+Used twice: to train a contrastive head F on a classifier's backbone, and at test time as the
+objective the adversarial defense lowers (Mao et al., ICCV 2021): an attacked image's augmented
+views disagree, and a reversal vector r that makes them agree again undoes much of the attack.
+Augmentations are random affine warps plus noise done with ``grid_sample``, so gradients flow to
+the pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugmentConfig:
+    """Random affine warp per view: shift (fraction of the image), rotation (radians), scale range, noise std."""
+
+    max_shift: float = 0.1
+    max_rotation: float = 0.2
+    min_scale: float = 0.9
+    max_scale: float = 1.1
+    noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (0 < self.min_scale <= self.max_scale) or self.max_shift < 0 or self.noise < 0:
+            raise ValueError("AugmentConfig needs 0 < min_scale <= max_scale and non-negative shift and noise")
+
+
+def augment(images: Tensor, *, config: AugmentConfig | None = None, generator: torch.Generator) -> Tensor:
+    """One random view of each image: ``B x C x H x W`` -> ``B x C x H x W`` (differentiable in ``images``)."""
+    config = config or AugmentConfig()
+    count = images.shape[0]
+
+    def uniform(low: float, high: float) -> Tensor:
+        return low + (high - low) * torch.rand(count, generator=generator)
+
+    angle = uniform(-config.max_rotation, config.max_rotation)
+    scale = uniform(config.min_scale, config.max_scale)
+    shift = torch.stack([uniform(-config.max_shift, config.max_shift) for _ in range(2)], dim=1) * 2
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], dim=1)
+    theta = torch.cat([theta, shift.unsqueeze(2)], dim=2).to(images)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    views = F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
+    if config.noise > 0:
+        views = views + config.noise * torch.randn(views.shape, generator=generator).to(views)
+    return views
+
+
+def nt_xent(embeddings: Tensor, temperature: float = 0.2) -> Tensor:
+    """Per-image NT-Xent loss of ``V x B x D`` embeddings (V >= 2 views of B images) -> ``B``.
+
+    Each view's positives are the other views of its image; every other view in the batch is a
+    negative. Lower means the views of each image agree more than views of different images.
+    """
+    views, count, _ = embeddings.shape
+    if views < 2:
+        raise ValueError(f"nt_xent needs at least 2 views, got {views}")
+    flat = F.normalize(embeddings.reshape(views * count, -1), dim=1)
+    logits = flat @ flat.T / temperature
+    eye = torch.eye(views * count, dtype=torch.bool, device=flat.device)
+    log_prob = logits - torch.logsumexp(logits.masked_fill(eye, -math.inf), dim=1, keepdim=True)
+    image_of = torch.arange(views * count, device=flat.device) % count
+    positive = (image_of[:, None] == image_of[None, :]) & ~eye
+    per_view = -(log_prob * positive).sum(1) / (views - 1)
+    return per_view.view(views, count).mean(0)
+
+
+class ContrastiveLoss(nn.Module):
+    """``images -> per-image NT-Xent`` of ``views`` random augmentations, embedded by ``embed``.
+
+    embed: ``N x C x H x W`` -> ``N x D`` (the contrastive head on the classifier's backbone).
+    Call with ``B x C x H x W`` images or flat ``B x (C*H*W)`` ones (reshaped to ``image_shape``);
+    returns ``B`` losses. The augmentations come from the module's own seeded generator.
+    """
+
+    def __init__(
+        self,
+        embed: nn.Module,
+        *,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        views: int = 2,
+        temperature: float = 0.2,
+        augment_config: AugmentConfig | None = None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.embed = embed
+        self.image_shape = tuple(image_shape)
+        self.views = views
+        self.temperature = temperature
+        self.augment_config = augment_config or AugmentConfig()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def reseed(self, seed: int) -> None:
+        self.generator.manual_seed(seed)
+
+    def forward(self, images: Tensor) -> Tensor:
+        images = images.reshape(-1, *self.image_shape)
+        stacked = torch.cat(
+            [augment(images, config=self.augment_config, generator=self.generator) for _ in range(self.views)]
+        )
+        embeddings = self.embed(stacked)
+        return nt_xent(embeddings.view(self.views, images.shape[0], -1), self.temperature)

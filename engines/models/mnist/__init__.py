@@ -1,0 +1,1 @@
+"""MNIST digit classifiers with a contrastive head, for the adversarial-defense application."""

@@ -1,0 +1,87 @@
+"""The adversarial-defense tab's handlers, driven directly with a tiny classifier and Θ registered."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+import engines.models.mnist.model as mnist_model
+from app.session import SESSIONS
+from app.tabs.defense import DRAWN, DefenseHandlers, build_defense_tab, drawing_to_digit, sample_digits
+from engines.core.mapping import MappingConfig, MappingNetwork
+from engines.models import registry
+from tests.engines.tiny_classifier import trained_tiny_classifier
+
+
+class Request:
+    def __init__(self, session_hash: str):
+        self.session_hash = session_hash
+
+
+@pytest.fixture
+def parts(monkeypatch):
+    registry.available_models()
+
+    def tiny_mapping():
+        torch.manual_seed(0)
+        return MappingNetwork(MappingConfig(z_dim=784, x_dim=784, hidden=32, layers=3))
+
+    spec = registry.ModelSpec("mnist-classifier", "tiny", "classifier", trained_tiny_classifier, tiny_mapping)
+    monkeypatch.setitem(registry.MODELS, "mnist-classifier", spec)
+    monkeypatch.setattr(mnist_model, "defense_settings", lambda name: {"weight": 0.1, "x_lr": 0.05, "z_lr": 0.1})
+    registry.load_model.cache_clear()
+    registry.load_mapping.cache_clear()
+    with gr.Blocks():
+        yield build_defense_tab()
+    registry.load_model.cache_clear()
+    registry.load_mapping.cache_clear()
+
+
+def test_samples_are_bundled_digits():
+    digits = sample_digits()
+    assert len(digits) == 10
+    assert all(value.shape == (28, 28) and 0 <= value.min() and value.max() <= 1 for value in digits.values())
+
+
+def test_a_drawing_becomes_a_centred_white_on_black_digit():
+    canvas = np.zeros((200, 200, 4), np.uint8)
+    canvas[20:180, 140:150] = (0, 0, 0, 255)  # a black vertical stroke near the right edge
+    digit = drawing_to_digit({"composite": canvas})
+    assert digit.shape == (28, 28) and digit.max() > 0.9
+    columns = np.nonzero(digit.sum(0))[0]
+    assert 10 <= columns.mean() <= 17  # centred
+    assert drawing_to_digit({"composite": np.zeros((50, 50, 4), np.uint8)}) is None
+
+
+def test_attack_then_defend_streams_both_spaces_and_reenables_controls(parts):
+    handlers = DefenseHandlers(parts)
+    name = next(iter(sample_digits()))
+    attacked = handlers.attack("mnist-classifier", name, None, "PGD L∞", 1.0)
+    adversarial = attacked[parts["adversarial"]]
+    assert len(adversarial) == 784 and "prediction" in attacked[parts["status"]]
+    updates = list(handlers.defend("mnist-classifier", adversarial, 3, Request("d1")))
+    assert updates[0][parts["stop_button"]]["interactive"] is True
+    views = [update for update in updates if parts["z_reversal"] in update]
+    assert views and views[-1][parts["status"]].startswith("step 3/3")
+    assert views[-1][parts["x_image"]].size == views[-1][parts["z_image"]].size
+    assert updates[-1][parts["status"]] == "Done." and updates[-1][parts["attack_button"]]["interactive"] is True
+    assert not SESSIONS.is_running("d1")
+
+
+def test_blank_drawing_and_missing_attack_give_messages(parts):
+    handlers = DefenseHandlers(parts)
+    assert "draw a digit" in handlers.attack("mnist-classifier", DRAWN, None, "PGD L2", 1.0)[parts["status"]]
+    assert "Attack first" in list(handlers.defend("mnist-classifier", [], 3, Request("d2")))[-1][parts["status"]]
+
+
+def test_stop_ends_the_defense_early(parts):
+    handlers = DefenseHandlers(parts)
+    adversarial = sample_digits()[next(iter(sample_digits()))].reshape(-1).tolist()
+    stream = handlers.defend("mnist-classifier", adversarial, 30, Request("d3"))
+    next(stream)
+    SESSIONS.stop("d3")
+    updates = list(stream)
+    assert updates[-1][parts["status"]] == "Stopped."
+    assert not SESSIONS.is_running("d3")

@@ -1,0 +1,45 @@
+import pytest
+import torch
+
+from engines.core.contrastive import AugmentConfig, ContrastiveLoss, augment, nt_xent
+
+
+def test_nt_xent_prefers_the_true_views():
+    generator = torch.Generator().manual_seed(0)
+    anchors = torch.randn(16, 8, generator=generator)
+    true_views = anchors + 0.1 * torch.randn(16, 8, generator=generator)
+    shuffled = true_views[torch.randperm(16, generator=generator)]
+    matched = nt_xent(torch.stack([anchors, true_views]))
+    mismatched = nt_xent(torch.stack([anchors, shuffled]))
+    assert matched.shape == (16,)
+    assert matched.mean() < mismatched.mean() - 1.0
+
+
+def test_nt_xent_needs_two_views():
+    with pytest.raises(ValueError, match="at least 2 views"):
+        nt_xent(torch.randn(1, 4, 8))
+
+
+def test_augment_keeps_shape_and_passes_gradients():
+    images = torch.rand(3, 1, 28, 28, requires_grad=True)
+    views = augment(images, config=AugmentConfig(noise=0.05), generator=torch.Generator().manual_seed(0))
+    assert views.shape == images.shape
+    assert not torch.equal(views, images)
+    views.sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_contrastive_loss_prefers_views_of_one_image_over_views_of_two():
+    """A head that embeds the image itself: views of the same image agree more than views of unrelated ones."""
+
+    def embed(images):
+        return images.flatten(1)
+
+    loss = ContrastiveLoss(embed, views=2, augment_config=AugmentConfig(max_shift=0.02, max_rotation=0.02), seed=0)
+    images = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    same = loss(images)
+    loss.reseed(0)
+    views = torch.stack([augment(images, config=loss.augment_config, generator=loss.generator) for _ in range(2)])
+    swapped = torch.stack([views[0], views[1].roll(1, dims=0)])
+    assert same.shape == (8,)
+    assert same.mean() < nt_xent(swapped.flatten(2), loss.temperature).mean()

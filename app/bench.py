@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from app.targets import fingerprint, sample_paths
+from app.targets import TARGET_ID_LABEL, fingerprint, sample_paths
 
 STEP_PATTERN = re.compile(r"step (\d+)")
 
@@ -41,6 +41,12 @@ def _step_of(caption: object) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def target_slot(client) -> int:
+    """Where /run's hidden target-fingerprint output sits among its outputs (found by label, not position)."""
+    returns = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/run"]["returns"]
+    return next(index for index, output in enumerate(returns) if output.get("label") == TARGET_ID_LABEL)
+
+
 def run_session(url: str, index: int, sample: Path, steps: int, model: str) -> SessionResult:
     """Submit one Run and time its stream."""
     from gradio_client import Client, handle_file
@@ -48,6 +54,7 @@ def run_session(url: str, index: int, sample: Path, steps: int, model: str) -> S
     result = SessionResult(index=index, sample=sample.stem)
     expected = fingerprint(Image.open(sample))
     client = Client(url, verbose=False, download_files=False)  # captions are enough
+    slot = target_slot(client)
     editor = {"background": handle_file(str(sample)), "layers": [], "composite": None}
     started = time.perf_counter()
     job = client.submit(editor, "none", model, "adam", steps, 0.1, 0.1, "mse", api_name="/run")
@@ -58,7 +65,7 @@ def run_session(url: str, index: int, sample: Path, steps: int, model: str) -> S
             times.append(time.perf_counter())
             result.steps_seen.append(step)
             statuses.append(status)
-            targets.append(str(outputs[-1] or ""))  # the run's target fingerprint (a hidden output)
+            targets.append(str(outputs[slot] or ""))  # the run's target fingerprint (a hidden output)
     job.result()
     if not times:
         result.error = f"no frames; last status {statuses[-1] if statuses else None!r}"

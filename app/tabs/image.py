@@ -27,7 +27,15 @@ from app.runs import (
     warm_up,
 )
 from app.session import SESSIONS, RunInProgress, session_id
-from app.targets import PRESETS, build_target, load_target, masked_view, sample_choices, sample_paths
+from app.targets import (
+    PRESETS,
+    TARGET_ID_LABEL,
+    build_target,
+    load_target,
+    masked_view,
+    sample_choices,
+    sample_paths,
+)
 from engines.core.losses import lpips_available
 from engines.models.registry import available_models, get_spec, load_model
 
@@ -305,7 +313,7 @@ def _results_column(model: str | None) -> dict:
         parts["download"] = gr.File(label="Download this run: PNG strip of X and Z at steps 0, 1, 2, 5, 10, 20, 50, "
                                     "100, 200… and the last, plus the loss curves as CSV", file_count="multiple",
                                     interactive=False, elem_id="download")  # fmt: skip
-        parts["target_id"] = gr.Textbox(visible=False, label="target fingerprint (for API clients)")
+        parts["target_id"] = gr.Textbox(visible=False, label=TARGET_ID_LABEL)
     return parts
 
 

@@ -233,3 +233,12 @@ def test_api_client_gets_the_apps_message_for_a_non_image(server, tmp_path):
     editor = {"background": handle_file(str(fake)), "layers": [], "composite": None}
     with pytest.raises(AppError, match="the target is not a readable image: send a PNG or JPEG"):
         client.predict(editor, "none", "faces64", "adam", 3, 0.1, 0.1, "mse", api_name="/run")
+
+
+def test_bench_client_sees_only_its_own_run(server):
+    """``app.bench`` finds the hidden target fingerprint by its label; a short run is isolated and in order."""
+    from app.bench import run_session
+    from app.targets import default_sample, sample_paths
+
+    result = run_session(server, 0, sample_paths()[default_sample()], 3, "faces64")
+    assert result.error == "" and result.steps_seen == [0, 1, 2, 3] and result.isolated

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from PIL import Image
 
 MEDIA_DIR = Path(tempfile.gettempdir()) / "landscape-studio-media"
+MAX_AGE_SECONDS = 600.0  # Gradio copies a returned file into its own cache at once; ours are then spare
+PRUNE_EVERY_SECONDS = 60.0
+_last_prune = {"at": -math.inf}
 
 
 def image_file(image: Image.Image, *, folder: Path | None = None) -> str:
@@ -28,10 +33,30 @@ def image_file(image: Image.Image, *, folder: Path | None = None) -> str:
     folder = Path(folder or MEDIA_DIR)
     path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
     if path.is_file():
-        return str(path)
+        try:
+            os.utime(path)  # in use again: not pruned for another MAX_AGE_SECONDS
+            return str(path)
+        except FileNotFoundError:  # pruned just now: write it again
+            pass
     folder.mkdir(parents=True, exist_ok=True)
+    if time.monotonic() - _last_prune["at"] > PRUNE_EVERY_SECONDS:
+        _last_prune["at"] = time.monotonic()
+        prune(folder)
     handle, staging = tempfile.mkstemp(dir=folder, prefix=".staging-", suffix=".png")
     with os.fdopen(handle, "wb") as staged:
         staged.write(data)
     os.replace(staging, path)  # atomic: a reader sees the whole file or none
     return str(path)
+
+
+def prune(folder: Path, max_age: float = MAX_AGE_SECONDS) -> int:
+    """Delete this module's files in ``folder`` older than ``max_age`` seconds (a long-lived server stays small)."""
+    removed, now = 0, time.time()
+    for path in Path(folder).glob("*.png"):
+        try:
+            if now - path.stat().st_mtime > max_age:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another thread pruned it first
+            continue
+    return removed

@@ -273,12 +273,23 @@ def test_media_files_are_named_by_content_and_never_rewritten(tmp_path):
     from app.media import image_file
 
     first = image_file(_face(0), folder=tmp_path)
-    stamp = Path(first).stat().st_mtime_ns
-    assert image_file(_face(0), folder=tmp_path) == first and Path(first).stat().st_mtime_ns == stamp
+    inode = Path(first).stat().st_ino
+    assert image_file(_face(0), folder=tmp_path) == first and Path(first).stat().st_ino == inode  # same file
     assert image_file(_face(1), folder=tmp_path) != first
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         {Path(first).name, Path(image_file(_face(1), folder=tmp_path)).name}
     )
+
+
+def test_old_media_files_are_pruned(tmp_path):
+    import os
+
+    from app.media import image_file, prune
+
+    old, fresh = image_file(_face(0), folder=tmp_path), image_file(_face(1), folder=tmp_path)
+    os.utime(old, (0, 0))  # written long ago
+    assert prune(tmp_path, max_age=3600) == 1
+    assert not Path(old).exists() and Path(fresh).exists()
 
 
 def test_an_unchanged_pane_is_not_sent_again(tab):

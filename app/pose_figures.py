@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from engines.models.pose.mesh import display_bones
 from engines.models.pose.skeleton import Skeleton
@@ -101,5 +101,5 @@ def skeleton_png(
             flat = project(pose, offset)
             for parent, child in bones:
                 draw.line([flat[parent], flat[child]], fill=colour, width=3 if len(poses) == 1 else 2)
-        draw.text((offset + 8, 6), title, fill="black")
+        draw.text((offset + 8, size - 22), title, fill=colour, font=ImageFont.load_default(size=15))
     return image

@@ -45,10 +45,10 @@ def sample_paths() -> dict[str, Path]:
 def sample_label(name: str) -> str:
     """How a sample is named in the dropdown: in-distribution faces apart from out-of-distribution cats."""
     kind, _, number = name.partition("_")
-    if kind == "face":
-        return f"Face {number} · held-out CelebA (in distribution)"
-    if kind == "cat":
-        return f"Cat {number.rpartition('_')[2]} · AFHQ (out of distribution: F knows only faces)"
+    if kind == "face":  # held-out CelebA faces: what F was made for
+        return f"Face {int(number)} (in-distribution)"
+    if kind == "cat":  # AFHQ cats: F knows only faces
+        return f"Cat {int(number.rpartition('_')[2])} (out-of-distribution)"
     return name
 
 

@@ -25,6 +25,7 @@ CSS = """
 #x-gallery img, #z-gallery img { image-rendering: pixelated; }
 .hypotheses .thumbnail-item { display: flex; flex-direction: column; aspect-ratio: auto; height: auto; }
 .hypotheses .thumbnail-item img { aspect-ratio: 1; width: 100%; height: auto; }
+.hypotheses .grid-wrap { height: auto !important; max-height: none; min-height: 0; }
 .hypotheses .caption-label { position: static; transform: none; max-width: none; background: none; padding: 2px 0; }
 .caption p { font-size: 0.95rem; margin: 0; }
 """

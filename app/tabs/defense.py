@@ -24,6 +24,7 @@ from PIL import Image
 
 from app.figures import X_COLOUR, Z_COLOUR
 from app.gpu import device_outside_gpu_functions
+from app.runs import DivergenceGuard
 from app.session import SESSIONS, RunInProgress, session_id
 from engines.core.attacks import pgd
 from engines.core.contrastive import ContrastiveLoss
@@ -243,8 +244,10 @@ class DefenseHandlers:
 
     def _stream(self, model: str, adversarial: np.ndarray, steps: int, stop) -> Iterator[dict]:
         x_run, z_run, batch = defense_runs(model, adversarial, steps)
-        shown = 0.0
+        shown, guard = 0.0, DivergenceGuard()  # the check every tab shares
         for x_step, z_step in zip(x_run, z_run):
+            if message := guard.check((x_step, z_step)):
+                raise ValueError(message)
             last = x_step.index == steps or stop.is_set()
             if last or time.monotonic() - shown > REFRESH_SECONDS:
                 shown = time.monotonic()

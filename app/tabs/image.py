@@ -55,7 +55,8 @@ def report_unreadable_targets(editor: gr.ImageEditor) -> gr.ImageEditor:
         try:
             return preprocess(payload)
         except Exception as error:
-            raise gr.Error(f"⚠ the target is not a readable image ({error}): send a PNG or JPEG") from error
+            logger.info("unreadable target: %s", error)  # the message names no server path
+            raise gr.Error("⚠ the target is not a readable image: send a PNG or JPEG") from error
 
     editor.preprocess = checked
     return editor
@@ -247,8 +248,8 @@ def _target_column(models: list[str]) -> dict:
     with gr.Column(scale=1, min_width=300):
         model = gr.Dropdown(models, value=models[0] if models else None, label="Forward model F")
         with gr.Row():
-            sample = gr.Dropdown(sample_choices(), value=None, label="Sample target", scale=2, elem_id="sample")
-            upload = gr.UploadButton("Upload image…", file_types=["image"], scale=1, elem_id="upload")
+            sample = gr.Dropdown(sample_choices(), value=None, label="Sample target", scale=3, elem_id="sample")
+            upload = gr.UploadButton("Upload…", file_types=["image"], scale=1, min_width=90, elem_id="upload")
         notice = gr.Markdown("Pick a sample or upload an image.", elem_id="notice")
         editor = gr.ImageEditor(
             type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",

@@ -28,7 +28,8 @@ SPACE_TITLES = {"x": "X-space (x optimised directly)", "z": "Z-space (x = Θ(z))
 VIEWS = ("Surface", "Contour")
 CONTOUR_LEVELS = 20
 EXPLAINER = (
-    "The landscape re-runs its own short optimisation (20 steps from zero, in each space) around the current "
+    f"The landscape re-runs its own short optimisation ({LandscapeConfig().steps} steps from zero, in each space) "
+    "around the current "
     "target, then plots the loss on the plane of the two directions that path moved most. **Roughness** says "
     "how far the surface is from one smooth bowl: 0 for a perfect bowl, higher for ripples, spikes and extra basins."
 )

@@ -141,7 +141,7 @@ def build_pose_tab() -> dict:
             preset = gr.Radio(list(PRESETS), value="upper body", label="Observed joints preset")
             groups = [gr.CheckboxGroup(list(joints), value=[j for j in joints if j in PRESETS["upper body"]], label=name)
                       for name, joints in LIMB_GROUPS.items()]  # fmt: skip
-            steps = gr.Slider(10, 500, value=200, step=10, label="Steps")
+            steps = gr.Slider(10, 500, value=200, step=10, label="Steps", elem_id="pose-steps")
             lr_x = gr.Number(value=0.1, label="X-space lr (Adam)")
             lr_z = gr.Number(value=0.05, label="Z-space lr (Adam)")
             hypotheses = gr.Slider(2, 16, value=6, step=1, label="Hypotheses (K)")
@@ -330,7 +330,7 @@ def _live(parts: dict, model: str, forward, pair: tuple, target: list, device, h
         with torch.no_grad():
             x_points, z_points = (positions(model, forward(step.x.to(device)).cpu()) for step in pair)
         target_points = positions(model, torch.tensor([target]))[0]
-        panes = [("X-space", x_points, X_COLOUR), ("Z-space (Θ)", z_points, Z_COLOUR)]
+        panes = [("X-space", x_points, X_COLOUR), ("Z-space", z_points, Z_COLOUR)]  # the still's font has no Θ
         update[parts["live"]] = image_file(skeleton_png(skeleton, panes, target_points))
     return update
 

@@ -112,6 +112,16 @@ def _set_number(page, selector: str, value: str) -> None:
     field.press("Enter")
 
 
+def _paint(page) -> None:
+    box = page.locator("#editor canvas").first.bounding_box()
+    start_x, start_y = box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.5
+    page.mouse.move(start_x, start_y)
+    page.mouse.down()
+    for offset in range(1, 11):
+        page.mouse.move(start_x + 8 * offset, start_y + 2 * offset)
+    page.mouse.up()
+
+
 def _upload(page, path: Path) -> None:
     with page.expect_file_chooser() as chooser:
         page.locator("#upload").click()
@@ -142,7 +152,7 @@ def test_ten_runs_in_a_row_every_final_image_loads(server):
 
 
 def test_bad_inputs_in_chromium(server, tmp_path):
-    """A text file named .png, a real upload (sample cleared, preview follows), a negative learning rate."""
+    """A stroke painted at once, a text file named .png, a real upload (sample cleared, preview follows), lr < 0."""
     from PIL import Image
     from playwright.sync_api import expect, sync_playwright
 
@@ -155,6 +165,10 @@ def test_bad_inputs_in_chromium(server, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1250})
         page.goto(server)
         expect(page.locator("#notice")).to_contain_text(re.compile(r"face_\w+\.png"), timeout=30_000)
+        page.wait_for_function("() => document.querySelector('#seen img')?.naturalWidth > 0", timeout=10_000)
+        seen_before = page.evaluate("() => document.querySelector('#seen img')?.src")
+        _paint(page)  # straight away, without picking the brush first: the stroke must count
+        page.wait_for_function(f"() => document.querySelector('#seen img')?.src !== {seen_before!r}", timeout=10_000)
         seen_before = page.evaluate("() => document.querySelector('#seen img')?.src")
         _upload(page, fake)
         expect(page.locator("#notice")).to_contain_text("not a readable image", timeout=10_000)
@@ -164,6 +178,11 @@ def test_bad_inputs_in_chromium(server, tmp_path):
         expect(page.locator("#notice")).to_contain_text("square.png", timeout=10_000)
         expect(page.locator("#sample input")).to_have_value("")
         page.wait_for_function(f"() => document.querySelector('#seen img')?.src !== {seen_before!r}", timeout=10_000)
+        _set_number(page, "#steps input[type=number]", "0")
+        page.locator("#run").click()
+        expect(page.locator("#status")).to_contain_text("steps must be a whole number from 1", timeout=10_000)
+        expect(page.locator("#run")).to_be_enabled(timeout=10_000)
+        _set_number(page, "#steps input[type=number]", "5")
         _set_number(page, "#lr-x input", "-1")
         page.locator("#run").click()
         expect(page.locator("#status")).to_contain_text("learning rate must be a positive number", timeout=10_000)
@@ -192,6 +211,7 @@ def test_pose_tab_streams_live_until_done(server, tmp_path):
         page.goto(server)
         page.get_by_role("tab", name="3D pose").click()
         expect(page.locator("#pose-run")).to_be_visible(timeout=10_000)
+        _set_number(page, "#pose-steps input[type=number]", "100")
         page.evaluate(POSE_WATCH_JS)
         page.locator("#pose-run").click()
         expect(page.locator("#pose-status")).to_contain_text("Done.", timeout=120_000)
@@ -201,3 +221,15 @@ def test_pose_tab_streams_live_until_done(server, tmp_path):
         page.wait_for_function("() => document.querySelector('#pose-live img')?.naturalWidth > 0", timeout=10_000)
         page.screenshot(path=str(tmp_path / "pose.png"), full_page=True)
         browser.close()
+
+
+def test_api_client_gets_the_apps_message_for_a_non_image(server, tmp_path):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is not an image")
+    client = Client(server, verbose=False)
+    editor = {"background": handle_file(str(fake)), "layers": [], "composite": None}
+    with pytest.raises(AppError, match="the target is not a readable image: send a PNG or JPEG"):
+        client.predict(editor, "none", "faces64", "adam", 3, 0.1, 0.1, "mse", api_name="/run")

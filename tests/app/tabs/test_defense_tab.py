@@ -85,3 +85,11 @@ def test_stop_ends_the_defense_early(parts):
     updates = list(stream)
     assert updates[-1][parts["status"]] == "Stopped."
     assert not SESSIONS.is_running("d3")
+
+
+def test_a_diverging_reversal_is_reported_not_done(parts, monkeypatch):
+    monkeypatch.setattr(mnist_model, "defense_settings", lambda name: {"weight": 0.1, "x_lr": 1e12, "z_lr": 0.1})
+    handlers = DefenseHandlers(parts)
+    adversarial = sample_digits()[next(iter(sample_digits()))].reshape(-1).tolist()
+    updates = list(handlers.defend("mnist-classifier", adversarial, 20, Request("d4")))
+    assert "X-space diverged" in updates[-1][parts["status"]] and not SESSIONS.is_running("d4")

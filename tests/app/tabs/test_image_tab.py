@@ -251,8 +251,8 @@ def test_default_sample_is_a_held_out_face_and_cats_are_labelled_out_of_distribu
 
     assert default_sample().startswith("face_")
     labels = [label for label, _ in sample_choices()]
-    faces = [index for index, label in enumerate(labels) if "in distribution" in label]
-    cats = [index for index, label in enumerate(labels) if "out of distribution" in label]
+    faces = [index for index, label in enumerate(labels) if label.endswith("(in-distribution)")]
+    cats = [index for index, label in enumerate(labels) if label.startswith("Cat") and "out-of" in label]
     assert faces and cats and max(faces) < min(cats)
 
 
@@ -304,6 +304,8 @@ def test_domain_notice_only_far_above_the_training_faces():
     from app.domain import TRAINING_FACE_LOSS, domain_notice
 
     assert "far from what faces64 knows" in domain_notice("faces64", "mse+lpips", 200, 0.6, 0.5)
-    assert domain_notice("faces64", "mse+lpips", 200, TRAINING_FACE_LOSS, 0.9) == ""
+    assert "harder than 9 in 10 training faces" in domain_notice("faces64", "mse+lpips", 200, 0.26, 0.25)  # a cat
+    assert domain_notice("faces64", "mse+lpips", 200, 0.13, 0.15) == ""  # a held-out face
+    assert "harder than" in domain_notice("faces64", "mse+lpips", 200, TRAINING_FACE_LOSS, 0.9)
     assert domain_notice("faces64", "mse", 200, 0.6, 0.5) == ""  # thresholds hold for the default objective only
     assert domain_notice("faces64", "mse+lpips", 20, 0.6, 0.5) == ""  # too short a run to judge

@@ -65,7 +65,18 @@ def run(model, folder, out, *extra):
     ("method", "transform", "space"), [("basincma", "spatial+color", "z"), ("adam", "none", "x"), ("cma", "color", "x")]
 )
 def test_projection_bench_json_interface(tiny_projection_model, folder, tmp_path, capsys, method, transform, space):
-    args = ["--method", method, "--transform", transform, "--space", space, "--inner-steps", "4"]
+    args = [
+        "--method",
+        method,
+        "--transform",
+        transform,
+        "--space",
+        space,
+        "--inner-steps",
+        "4",
+        "--final-members",
+        "2",
+    ]
     report = run(tiny_projection_model, folder, tmp_path / "out.json", *args)
     assert KEYS <= set(report)
     assert (report["method"], report["transform"], report["space"]) == (method, transform, space)

@@ -59,6 +59,11 @@ class BatchedCMA:
             strategy.tell(samples, row.tolist())
         self._asked = None
 
+    def inject(self, points: Tensor) -> None:
+        """Make ``B x D`` points (one per target) part of the next population (pycma's ``inject``)."""
+        for strategy, point in zip(self.strategies, points.detach().cpu().double().numpy()):
+            strategy.inject([point], force=True)
+
     @property
     def mean(self) -> Tensor:
         """``B x D`` current distribution means."""

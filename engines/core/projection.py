@@ -95,6 +95,8 @@ class ProjectionConfig:
     budget: generator forward passes per target. population: K (seeds of Adam/L-BFGS, CMA's population).
     inner_steps: Adam steps per BasinCMA / transform-search sample (M). final_fraction: share of the
     (post-transform) budget for BasinCMA's final Adam; cma+adam gives CMA half and Adam half.
+    final_members: how many of each target's best members the final Adam refines (None = all K; the
+    others are reported as found), so fewer members get more steps each.
     transform_fraction: share of the budget for stage 1 of the transform search.
     z_lr / class_lr: Adam learning rates of z and of the class embedding c; lbfgs_lr: L-BFGS's.
     sigma: CMA's initial step over z; transform_sigma: over the transform's search vector.
@@ -109,6 +111,7 @@ class ProjectionConfig:
     population: int = 18
     inner_steps: int = 30
     final_fraction: float = 0.25
+    final_members: int | None = None
     transform_fraction: float = 0.3
     z_lr: float = 0.05
     class_lr: float = 0.01
@@ -135,6 +138,8 @@ class ProjectionConfig:
             raise ValueError("final_fraction and transform_fraction must be in [0, 1)")
         if min(self.z_lr, self.class_lr, self.lbfgs_lr, self.sigma, self.transform_sigma) <= 0:
             raise ValueError("learning rates and CMA step sizes must be positive")
+        if self.final_members is not None and not 1 <= self.final_members <= self.population:
+            raise ValueError(f"final_members must be in [1, {self.population}] or None")
         if self.truncation is not None and self.truncation <= 0:
             raise ValueError("truncation must be positive or None")
 
@@ -147,10 +152,13 @@ def budget_plan(config: ProjectionConfig) -> dict[str, int]:
 
     Keys: ``transform_generations``, ``transform_steps`` (stage 1: generations × K × steps),
     ``generations`` (CMA / BasinCMA), ``inner_steps`` (BasinCMA's M), ``adam_steps`` (per member:
-    Adam, L-BFGS's limit, cma+adam's Adam, BasinCMA's final Adam), ``planned`` (total).
+    Adam, L-BFGS's limit, cma+adam's Adam, BasinCMA's final Adam), ``final_members`` (members that take
+    the final Adam steps), ``planned`` (total).
     """
     population = config.population
+    refined = config.final_members or population
     plan = {"transform_generations": 0, "transform_steps": 0, "generations": 0, "inner_steps": 0, "adam_steps": 0}
+    plan["final_members"] = population if config.method in ("adam", "lbfgs") else refined
     remaining = config.budget
     if config.transform != "none":
         share = int(config.budget * config.transform_fraction)
@@ -166,14 +174,15 @@ def budget_plan(config: ProjectionConfig) -> dict[str, int]:
         plan["generations"] = remaining // population
     elif config.method == "cma+adam":
         plan["generations"] = max(1, remaining // 2 // population)
-        plan["adam_steps"] = (remaining - plan["generations"] * population) // population
+        plan["adam_steps"] = (remaining - plan["generations"] * population) // refined
     else:
-        final = int(remaining * config.final_fraction) // population
-        inner = max(1, min(config.inner_steps, (remaining - final * population) // population))
+        final = int(remaining * config.final_fraction) // refined
+        inner = max(1, min(config.inner_steps, (remaining - final * refined) // population))
         plan["inner_steps"], plan["adam_steps"] = inner, final
-        plan["generations"] = max(1, (remaining - final * population) // (population * inner))
+        plan["generations"] = max(1, (remaining - final * refined) // (population * inner))
+        plan["adam_steps"] = max(0, remaining - plan["generations"] * population * inner) // refined  # the rest
     used = plan["transform_generations"] * population * plan["transform_steps"]
-    used += plan["generations"] * population * max(1, plan["inner_steps"]) + plan["adam_steps"] * population
+    used += plan["generations"] * population * max(1, plan["inner_steps"]) + plan["adam_steps"] * plan["final_members"]
     plan["planned"] = used
     return plan
 
@@ -280,6 +289,14 @@ class _Members:
         index = (order + torch.arange(batch, device=order.device)[:, None] * members).flatten()
         pick = lambda value: None if value is None else value[index]  # noqa: E731
         return _Members(z=self.z[index], c=pick(self.c), loss=self.loss[index], output=pick(self.output))
+
+    def slice(self, batch: int, start: int, stop: int) -> _Members:
+        """Members ``start:stop`` of every target (rows stay grouped by target)."""
+
+        def cut(value: Tensor | None) -> Tensor | None:
+            return None if value is None else value.view(batch, -1, *value.shape[1:])[:, start:stop].flatten(0, 1)
+
+        return _Members(z=cut(self.z), c=cut(self.c), loss=cut(self.loss), output=cut(self.output))
 
     @staticmethod
     def join(first: _Members, second: _Members, batch: int) -> _Members:
@@ -524,8 +541,11 @@ def _run_method(
             limit = problem.evaluations + plan["adam_steps"] * members
             yield from _lbfgs(problem, start, target_rep, weight_rep, limit)
         return start
-    means = torch.zeros(batch, z_dim, device=target.device) if z_start is None else z_start
-    search = BatchedCMA(means, sigma=config.sigma, population=members, seed=seed)
+    search = BatchedCMA(
+        torch.zeros(batch, z_dim, device=target.device), sigma=config.sigma, population=members, seed=seed
+    )
+    if z_start is not None:  # the transform search's best z joins the first population
+        search.inject(z_start)
     best = _Members.start(torch.zeros(batch * members, z_dim, device=target.device), c_rep)
     if config.method == "basincma":
         yield from _basin_cma(
@@ -535,9 +555,10 @@ def _run_method(
         yield from _cma(problem, search, c_rep, target_rep, weight_rep, plan["generations"], best)
     if config.method == "cma" or plan["adam_steps"] == 0:
         return best
-    refined = _Members.start(best.z, best.c)
-    yield from _adam(problem, refined, target_rep, weight_rep, plan["adam_steps"], "final")
-    return refined
+    count = plan["final_members"]  # ``best`` is sorted: its first ``count`` members per target are the best
+    refined = _Members.start(best.slice(batch, 0, count).z, best.slice(batch, 0, count).c)
+    yield from _adam(problem, refined, _repeat(target, count), _repeat(weight, count), plan["adam_steps"], "final")
+    return _Members.join(refined, best.slice(batch, count, members), batch)
 
 
 def predict_class(generator: nn.Module, images: Tensor) -> Tensor:

@@ -190,3 +190,12 @@ def test_masked_lpips_and_weights():
     loss, name = make_projection_loss()
     assert name == "l1+10*lpips"
     assert loss(changed, image, None).shape == (2,)
+
+
+def test_final_adam_can_refine_only_the_best_members(tiny_model, tiny_targets):
+    config = dict(method="basincma", budget=200, population=4, inner_steps=5, final_fraction=0.5, final_members=1)
+    plan = budget_plan(ProjectionConfig(**config))
+    assert plan["final_members"] == 1 and plan["adam_steps"] >= 100 // 1 - 5 and plan["planned"] <= 200
+    _, result = run(tiny_model, tiny_targets[:2], **config, **L1)
+    assert result.output.shape[:2] == (2, 4) and result.evaluations == plan["planned"]
+    assert bool((result.losses[:, 0] <= result.losses[:, 1:].min(1).values).all())  # the refined one leads

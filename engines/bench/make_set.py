@@ -1,0 +1,91 @@
+"""Misaligned test sets for the projection benchmark (written as PNG files; never committed):
+
+    python -m engines.bench.make_set faces --out DIR --first 8001 --count 10 --seed 0
+    python -m engines.bench.make_set digits --out DIR --split test --count 10 --seed 0
+
+faces: CelebA photos ``first .. first+count-1`` (8001–9000 is the test split), each cut as a square
+window of random side (0.75–1.2 × the photo's width, edges replicated where it leaves the photo) at a
+random offset: faces off-centre and rescaled. digits: MNIST digits of ``split`` scaled 0.7–1.2×, shifted,
+dimmed to 40–85 % brightness, on a black 36 × 36 canvas
+(digits drawn at random from the split, which is stored sorted by label).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from engines.io.data import data_path
+
+CANVAS = 36
+
+
+def misaligned_face(photo: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A square window of side 0.75–1.2 × the photo's width at a random offset (edges replicated)."""
+    array = np.asarray(photo.convert("RGB"))
+    height, width = array.shape[:2]
+    side = int(round(width * rng.uniform(0.75, 1.2)))
+    pad = side
+    padded = np.pad(array, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    centre_x = width / 2 + rng.uniform(-0.18, 0.18) * width
+    centre_y = height / 2 + rng.uniform(-0.18, 0.18) * width
+    left, top = int(round(centre_x - side / 2)) + pad, int(round(centre_y - side / 2)) + pad
+    return Image.fromarray(padded[top : top + side, left : left + side])
+
+
+def misaligned_digit(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """A 28 × 28 digit scaled 0.7–1.2×, dimmed, pasted at a random place on a black canvas."""
+    side = int(round(28 * rng.uniform(0.7, 1.2)))
+    scaled = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BILINEAR), dtype=np.float64)
+    scaled *= rng.uniform(0.4, 0.85)
+    canvas = np.zeros((CANVAS, CANVAS))
+    left, top = (int(rng.integers(0, CANVAS - side + 1)) for _ in range(2))
+    canvas[top : top + side, left : left + side] = scaled
+    return Image.fromarray(canvas.round().clip(0, 255).astype(np.uint8), mode="L")
+
+
+def make_set(kind: str, out: Path, *, count: int, seed: int, first: int = 8001, split: str = "test") -> list[Path]:
+    """Write ``count`` misaligned images into ``out``; returns their paths."""
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    if kind == "faces":
+        for number in range(first, first + count):
+            with Image.open(data_path("celeba") / f"{number:06d}.jpg") as photo:
+                image = misaligned_face(photo, rng)
+            paths.append(out / f"face_{number:06d}.png")
+            image.save(paths[-1])
+    elif kind == "digits":
+        with np.load(data_path("mnist.npz")) as mnist:
+            digits, labels = mnist[f"x_{split}"], mnist[f"y_{split}"]
+        chosen = rng.permutation(len(digits))[:count]  # the file is sorted by label: draw across classes
+        for order, index in enumerate(chosen):
+            paths.append(out / f"digit_{order:04d}_{split}{index:05d}_label{int(labels[index])}.png")
+            misaligned_digit(digits[index], rng).save(paths[-1])
+    else:
+        raise ValueError(f"unknown set {kind!r}; choose faces or digits")
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m engines.bench.make_set",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("kind", choices=["faces", "digits"])
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first", type=int, default=8001, help="faces: first CelebA number (8001+ = test split)")
+    parser.add_argument("--split", default="test", choices=["train", "test"], help="digits: MNIST split")
+    args = parser.parse_args(argv)
+    paths = make_set(args.kind, args.out, count=args.count, seed=args.seed, first=args.first, split=args.split)
+    print(f"wrote {len(paths)} images to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,7 @@ from app.runs import MAX_HYPOTHESES, MAX_STEPS, Frame, RunSettings, default_lrs,
 from app.session import SESSIONS, RunInProgress, session_id
 from app.targets import PRESETS, build_target, load_target, masked_view, sample_paths
 from engines.core.losses import lpips_available
-from engines.models.registry import available_models, load_model
+from engines.models.registry import available_models, get_spec, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -268,7 +268,8 @@ def _landscape(tab: ImageTab) -> None:
 
 
 def build_image_tab() -> ImageTab:
-    models = available_models("image")
+    # unconditional models first (faces64 stays the default); class-conditional ones run with their mean class
+    models = sorted(available_models("image"), key=lambda name: get_spec(name).conditional)
     if models:
         warm_up(models[0])
     if not models:

@@ -47,6 +47,7 @@ class ModelSpec:
     load: Callable[[], ForwardModel]
     load_mapping: Callable[[], nn.Module] | None = None
     available: Callable[[], bool] = lambda: True
+    conditional: bool = False  # class-conditional: the model has ``forward_conditional(z, c)`` (see digits)
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -67,13 +68,16 @@ def _import_builtins() -> None:
             importlib.import_module(f"engines.models.{package.name}.registration")
 
 
-def available_models(output_kind: str | None = None) -> list[str]:
-    """Names of registered models whose weights are present (optionally of one kind)."""
+def available_models(output_kind: str | None = None, *, conditional: bool | None = None) -> list[str]:
+    """Names of registered models whose weights are present (optionally of one kind; ``conditional``
+    True / False keeps only class-conditional / unconditional models)."""
     _import_builtins()
     return sorted(
         name
         for name, spec in MODELS.items()
-        if (output_kind is None or spec.output_kind == output_kind) and spec.available()
+        if (output_kind is None or spec.output_kind == output_kind)
+        and (conditional is None or spec.conditional == conditional)
+        and spec.available()
     )
 
 

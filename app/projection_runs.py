@@ -1,0 +1,240 @@
+"""Projection runs (pix2latent) as a stream of display frames, and fine-tuning after one.
+
+No Gradio here: :func:`stream_projection` yields plain :class:`ProjectionFrame` objects (PIL images,
+numbers) that the Projection tab turns into component updates, so tests can drive a run without a
+browser. What a later Fine-tune needs of a finished run is kept as plain lists (:class:`Projected`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from app.gpu import gpu
+from app.runs import _Throttle, get_mapping
+from engines.core.device import default_device
+from engines.core.projection import METHODS, ProjectionConfig, ProjectionStep, fine_tune, predict_class, project
+from engines.core.transforms import TRANSFORMS, apply_transform, invert_transform, params_from_mask
+from engines.io.images import tensor_to_image
+from engines.models.registry import available_models, load_model
+
+logger = logging.getLogger(__name__)
+
+MAX_BUDGET = 20000
+MAX_POPULATION = 32
+MAX_FINE_TUNE_STEPS = 1000
+SPACES = ("x", "z")
+DISPLAY_SIDE = 160  # images smaller than this are enlarged (nearest) for display
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectionSettings:
+    """What one projection does; validated so that bad UI input becomes a clear ``ValueError``.
+
+    label: the class to start from (None = the model's classifier decides); budget: generator
+    forward passes per target; population: seeds / CMA population K.
+    """
+
+    model: str
+    method: str = "basincma"
+    space: str = "x"
+    transform: str = "none"
+    label: int | None = None
+    budget: int = 1800
+    population: int = 12
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in available_models("image"):
+            raise ValueError(f"model {self.model!r} is not available; present: {available_models('image')}")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
+        if self.space not in SPACES:
+            raise ValueError(f"space must be 'x' or 'z', got {self.space!r}")
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"unknown transform {self.transform!r}; choose from {TRANSFORMS}")
+        if not (isinstance(self.population, int) and 2 <= self.population <= MAX_POPULATION):
+            raise ValueError(f"population must be a whole number from 2 to {MAX_POPULATION}, got {self.population!r}")
+        if not (isinstance(self.budget, int) and 2 * self.population <= self.budget <= MAX_BUDGET):
+            raise ValueError(
+                f"budget must be a whole number from 2 × population ({2 * self.population}) to {MAX_BUDGET}, "
+                f"got {self.budget!r}"
+            )
+
+    def config(self) -> ProjectionConfig:
+        return ProjectionConfig(
+            method=self.method, transform=self.transform, budget=self.budget, population=self.population
+        )
+
+
+@dataclass(frozen=True)
+class Projected:
+    """A finished projection as plain data (fits ``gr.State``): the best member's z, c and φ*."""
+
+    model: str
+    space: str
+    z: list[float]
+    class_embedding: list[float] | None
+    transform: list[float]
+
+
+@dataclass(frozen=True)
+class ProjectionFrame:
+    """One streamed step for display. ``population`` is None when not refreshed this frame.
+
+    best: the best generation so far (generator frame); framed_target: the target under the current φ;
+    pasted: on the last frame, the projection pasted into the original image.
+    """
+
+    stage: str
+    evaluations: int
+    budget: int
+    best: Image.Image
+    best_loss: float
+    framed_target: Image.Image
+    status: str
+    population: list[tuple[Image.Image, str]] | None = None
+    pasted: Image.Image | None = None
+    projected: Projected | None = None
+    done: bool = False
+
+
+def class_names(model_name: str) -> list[str]:
+    """The class choices of a conditional model (``"0"``, ``"1"``, ...); empty for unconditional ones."""
+    model = load_model(model_name)
+    return [str(index) for index in range(model.num_classes)] if getattr(model, "conditional", False) else []
+
+
+def predicted_class(model_name: str, image: Tensor, mask: Tensor | None = None) -> int | None:
+    """The class the model's classifier reads in ``1 x 3 x H x W``, framed on the object box ``mask``
+    (``1 x 1 x H x W``, as the projection frames it) when given; None for unconditional models."""
+    model = load_model(model_name)
+    if not getattr(model, "conditional", False) or getattr(model, "classifier", None) is None:
+        return None
+    if mask is not None:
+        image = apply_transform(image, params_from_mask(mask))
+    return int(predict_class(model, image.to(default_device()))[0])
+
+
+def shown(image: Tensor, side: int = DISPLAY_SIDE) -> Image.Image:
+    """``3 x H x W`` in [-1, 1] as a PIL image enlarged by a whole factor (nearest) to at least ``side`` px."""
+    picture = tensor_to_image(image)
+    factor = max(1, -(-side // picture.width))
+    return picture.resize((picture.width * factor, picture.height * factor), Image.Resampling.NEAREST)
+
+
+def population_gallery(step: ProjectionStep) -> list[tuple[Image.Image, str]]:
+    """Target 0's population of a step as (image, caption); empty when the step kept none."""
+    if step.population is None:
+        return []
+    losses = step.losses[0].tolist()
+    return [(tensor_to_image(image), f"#{k} {losses[k]:.4f}") for k, image in enumerate(step.population[0])]
+
+
+def _status(step: ProjectionStep, settings: ProjectionSettings, note: str) -> str:
+    stage = {"transform": "transform search", "search": settings.method, "final": "final Adam"}.get(step.stage)
+    parts = [f"{stage or step.stage} · {step.evaluations}/{settings.budget} forward passes", note]
+    return " · ".join(part for part in parts if part)
+
+
+@gpu
+def device_projection(
+    image: Tensor, mask: Tensor | None, settings: ProjectionSettings, refresh_seconds: float = 0.5
+) -> Iterator[ProjectionFrame]:
+    """The frames of one projection of ``1 x 3 x H x W`` (object ``mask`` ``1 x 1 x H x W`` or None)."""
+    device = default_device()
+    model = load_model(settings.model, device)
+    mapping, note = get_mapping(settings.model, device) if settings.space == "z" else (None, "")
+    labels = None if settings.label is None else torch.tensor([settings.label])
+    steps = project(
+        model, image, mask=mask, mapping=mapping, labels=labels, config=settings.config(), seed=settings.seed
+    )
+    refresh = _Throttle(refresh_seconds)
+    for step in steps:
+        frame = ProjectionFrame(
+            stage=step.stage,
+            evaluations=step.evaluations,
+            budget=settings.budget,
+            best=shown(step.best_output[0]),
+            best_loss=float(step.best_loss[0]),
+            framed_target=shown(step.transformed_target[0]),
+            status=_status(step, settings, note),
+            population=population_gallery(step) if refresh.due() or step.result is not None else None,
+        )
+        yield frame if step.result is None else _final_frame(frame, step, settings, note)
+
+
+def _final_frame(
+    frame: ProjectionFrame, step: ProjectionStep, settings: ProjectionSettings, note: str
+) -> ProjectionFrame:
+    result = step.result
+    best = int(result.best_index[0])
+    c = result.class_embedding
+    projected = Projected(
+        model=settings.model,
+        space=settings.space,
+        z=result.z[0, best].tolist(),
+        class_embedding=None if c is None else c[0, best].tolist(),
+        transform=result.transform[0].tolist(),
+    )
+    loss = float(result.original_losses[0, best])
+    status = f"Done · {result.evaluations}/{settings.budget} forward passes · {result.loss_name} {loss:.4f}"
+    return replace(
+        frame,
+        best=shown(result.output[0, best]),
+        best_loss=loss,
+        status=" · ".join(part for part in (status, note) if part),
+        pasted=shown(result.pasted[0, best]),
+        projected=projected,
+        done=True,
+    )
+
+
+def stream_projection(
+    image: Tensor, mask: Tensor | None, settings: ProjectionSettings, stop: threading.Event, **options
+) -> Iterator[ProjectionFrame]:
+    """Frames of :func:`device_projection` until done or stopped (``stop`` is checked before every step)."""
+    last = None
+    for frame in until_stopped(device_projection(image, mask, settings, **options), stop):
+        last = frame
+        yield frame
+    if last is not None and not last.done:
+        yield replace(last, status=f"Stopped at {last.evaluations}/{settings.budget} forward passes", done=True)
+
+
+def until_stopped(frames: Iterator, stop: threading.Event) -> Iterator:
+    """The items of ``frames`` until it ends or ``stop`` is set (checked before every item); closes it."""
+    try:
+        while not stop.is_set() and (frame := next(frames, None)) is not None:
+            yield frame
+    finally:
+        frames.close()
+
+
+@gpu
+def device_fine_tune(
+    image: Tensor, mask: Tensor | None, projected: Projected, steps: int
+) -> Iterator[tuple[int, float, Image.Image, Image.Image | None]]:
+    """Fine-tune a per-run copy of G on a finished projection: (step, loss, generation, pasted or None)."""
+    device = default_device()
+    model = load_model(projected.model, device)
+    mapping = get_mapping(projected.model, device)[0] if projected.space == "z" else None
+    phi = torch.tensor([projected.transform])
+    c = None if projected.class_embedding is None else torch.tensor([projected.class_embedding])
+    tuning = fine_tune(
+        model, torch.tensor([projected.z]), image, mask=mask, mapping=mapping, class_embedding=c, transform=phi,
+        steps=steps,
+    )  # fmt: skip
+    for step in tuning:
+        pasted = None
+        if step.generator is not None:
+            inside = torch.ones_like(image[:, :1]) if mask is None else (mask > 0.5).float()
+            pasted = inside * invert_transform(step.output, phi) + (1 - inside) * image
+            pasted = shown(pasted[0])
+        yield step.index, float(step.losses[0]), shown(step.output[0]), pasted

@@ -1,0 +1,314 @@
+"""The "Projection" tab (pix2latent): project a photo into a (class-conditional) generator with gradient
+and CMA-ES methods, optionally searching a scale / shift / brightness transform of the target.
+
+:class:`ProjectionTab` holds the components; its methods are the event handlers. The runs themselves
+happen in :mod:`app.projection_runs`, which knows nothing of Gradio.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import torch
+
+from app.projection_runs import (
+    MAX_BUDGET,
+    MAX_FINE_TUNE_STEPS,
+    MAX_POPULATION,
+    Projected,
+    ProjectionFrame,
+    ProjectionSettings,
+    class_names,
+    device_fine_tune,
+    predicted_class,
+    stream_projection,
+    until_stopped,
+)
+from app.session import SESSIONS, RunInProgress, session_id
+from app.targets import SAMPLES_DIR, build_target, load_target
+from engines.models.registry import available_models, get_spec, load_model
+
+logger = logging.getLogger(__name__)
+
+TITLE, ORDER = "Projection", 30  # after "3D pose" (see app.ui.tab_modules)
+PROJECTION_SAMPLES = SAMPLES_DIR / "projection"
+METHOD_CHOICES = [("Adam", "adam"), ("L-BFGS", "lbfgs"), ("CMA", "cma"), ("CMA+Adam", "cma+adam"), ("BasinCMA", "basincma")]  # fmt: skip
+SPACE_CHOICES = [("X (generator input)", "x"), ("Z (through Θ)", "z")]
+
+
+def projection_samples() -> dict[str, Path]:
+    """Bundled projection targets by name (misaligned MNIST test digits, off-centre CelebA test faces)."""
+    return {path.stem: path for path in sorted(PROJECTION_SAMPLES.glob("*.png"))}
+
+
+def object_mask(weight: torch.Tensor) -> torch.Tensor | None:
+    """``1 x 1 x S x S`` object mask: the bounding box of the painted (weight 0) pixels; None when none is painted."""
+    painted = weight[0, 0] == 0
+    if not bool(painted.any()):
+        return None
+    rows, cols = torch.nonzero(painted, as_tuple=True)
+    mask = torch.zeros_like(weight)
+    mask[0, 0, int(rows.min()) : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1] = 1
+    return mask
+
+
+def _size(model: str) -> int:
+    """Side of the square images ``model`` makes."""
+    try:
+        return int(load_model(model).output_shape[-1])
+    except (ValueError, FileNotFoundError) as error:
+        raise ValueError(f"model {model!r} cannot be loaded: {error}") from error
+
+
+@dataclass(eq=False)
+class ProjectionTab:
+    """The components of the Projection tab, and its event handlers."""
+
+    model: gr.Dropdown
+    sample: gr.Dropdown
+    upload: gr.UploadButton
+    notice: gr.Markdown
+    editor: gr.ImageEditor
+    label: gr.Dropdown
+    method: gr.Dropdown
+    space: gr.Radio
+    transform: gr.Checkbox
+    budget: gr.Slider
+    population: gr.Slider
+    fine_tune_steps: gr.Slider
+    run_button: gr.Button
+    stop_button: gr.Button
+    fine_tune_button: gr.Button
+    status: gr.Markdown
+    best: gr.Image
+    framed: gr.Image
+    pasted: gr.Image
+    gallery: gr.Gallery
+    projected: gr.State
+
+    @property
+    def run_inputs(self) -> list:
+        return [self.editor, self.model, self.label, self.method, self.space, self.transform, self.budget, self.population]  # fmt: skip
+
+    @property
+    def outputs(self) -> list:
+        return [
+            self.status, self.best, self.framed, self.pasted, self.gallery, self.projected, self.run_button,
+            self.stop_button, self.fine_tune_button, self.sample, self.upload, self.model,
+        ]  # fmt: skip
+
+    def choose_sample(self, name: str, model: str) -> dict:
+        """A bundled sample into the editor, its predicted class preselected."""
+        return self._load(projection_samples().get(name), model)
+
+    def upload_target(self, file: Any, model: str) -> dict:
+        """An uploaded file into the editor, or a clear message when it is not a usable image."""
+        return self._load(file, model)
+
+    def _load(self, source: Any, model: str) -> dict:
+        try:
+            value, notice = load_target(source, _size(model))
+        except ValueError as error:
+            return {self.notice: f"⚠ {error}"}
+        return {self.editor: value, self.notice: notice, **self.classes(value, model)}
+
+    def classes(self, editor: dict | None, model: str) -> dict:
+        """The class dropdown for ``model``: its classes, the classifier's reading of the target preselected."""
+        try:
+            names = class_names(model)
+        except (ValueError, FileNotFoundError) as error:
+            return {self.notice: f"⚠ model {model!r} cannot be loaded: {error}"}
+        if not names:
+            return {self.label: gr.update(choices=[], value=None, interactive=False, label="Class (unconditional)")}
+        predicted = None
+        if editor and editor.get("background") is not None:
+            target = build_target(editor, "none", _size(model))
+            predicted = predicted_class(model, target.image, object_mask(target.weight))
+        value = str(predicted if predicted is not None else 0)
+        label = f"Class (classifier reads {predicted})" if predicted is not None else "Class"
+        return {self.label: gr.update(choices=names, value=value, interactive=True, label=label)}
+
+    def run(self, editor, model, label, method, space, transform, budget, population, request: gr.Request = None) -> Iterator[dict]:  # fmt: skip
+        """Run: project the target, streaming the best generation, the population and the framed target."""
+        key = session_id(request)
+        try:
+            stop = SESSIONS.start(key)
+        except RunInProgress as error:
+            yield {self.status: f"⚠ {error}"}
+            return
+        message, projected = None, None
+        yield {**self._controls(running=True, tunable=False), self.status: "Starting…", self.pasted: None}
+        try:
+            settings = ProjectionSettings(
+                model=model, method=method, space=space, transform="spatial+color" if transform else "none",
+                label=None if label in (None, "") else int(label), budget=_whole(budget), population=_whole(population),
+            )  # fmt: skip
+            target = build_target(editor, "none", _size(model))
+            frame = None
+            for frame in stream_projection(target.image, object_mask(target.weight), settings, stop):
+                projected = frame.projected or projected
+                yield self._updates(frame)
+            message = "Stopped before the first step." if frame is None else None
+        except ValueError as error:
+            message = f"⚠ {error}"
+        except Exception as error:  # shown and logged, so the page stays usable
+            logger.exception("projection failed")
+            message = f"⚠ internal error: {error!r}"
+        finally:
+            SESSIONS.finish(key, stop)
+        state = asdict(projected) if projected else None
+        done = {**self._controls(running=False, tunable=state is not None), self.projected: state}
+        yield {**done, **({self.status: message} if message else {})}
+
+    def fine_tune(self, editor, state, steps, request: gr.Request = None) -> Iterator[dict]:
+        """Fine-tune a per-run copy of G's weights on the last projection (λ‖θ−θ0‖², the shared model untouched)."""
+        key = session_id(request)
+        try:
+            stop = SESSIONS.start(key)
+        except RunInProgress as error:
+            yield {self.status: f"⚠ {error}"}
+            return
+        message = "Fine-tuned."
+        yield {**self._controls(running=True, tunable=False), self.status: "Fine-tuning…"}
+        try:
+            if not state:
+                raise ValueError("run a projection first")
+            projected = Projected(**state)
+            target = build_target(editor, "none", _size(projected.model))
+            tuning = device_fine_tune(target.image, object_mask(target.weight), projected, _whole(steps))
+            for index, loss, output, pasted in until_stopped(tuning, stop):
+                status = f"Fine-tuning · step {index}/{steps} · loss {loss:.4f}"
+                yield {self.best: output, self.status: status, **({self.pasted: pasted} if pasted else {})}
+        except ValueError as error:
+            message = f"⚠ {error}"
+        except Exception as error:
+            logger.exception("fine-tuning failed")
+            message = f"⚠ internal error: {error!r}"
+        finally:
+            SESSIONS.finish(key, stop)
+        yield {**self._controls(running=False, tunable=bool(state)), self.status: message}
+
+    def stop(self, request: gr.Request = None) -> None:
+        """Ask this session's run to end after its current step."""
+        SESSIONS.stop(session_id(request))
+
+    def _updates(self, frame: ProjectionFrame) -> dict:
+        updates = {self.best: frame.best, self.framed: frame.framed_target}
+        updates[self.status] = f"{frame.status} · best loss {frame.best_loss:.4f}"
+        if frame.population is not None:
+            updates[self.gallery] = frame.population
+        if frame.pasted is not None:
+            updates[self.pasted] = frame.pasted
+        return updates
+
+    def _controls(self, *, running: bool, tunable: bool) -> dict:
+        idle = gr.update(interactive=not running)
+        return {
+            self.run_button: idle,
+            self.sample: idle,
+            self.upload: idle,
+            self.model: idle,
+            self.stop_button: gr.update(interactive=running),
+            self.fine_tune_button: gr.update(interactive=tunable and not running),
+        }
+
+
+def _whole(value: Any) -> Any:
+    """A slider's float as an int when it is whole; anything else passes on to validation."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Layout and wiring of the tab.
+
+
+def _target_column(models: list[str]) -> dict:
+    default = "digits" if "digits" in models else (models[0] if models else None)
+    with gr.Column(scale=1, min_width=300):
+        model = gr.Dropdown(models, value=default, label="Generator G", elem_id="projection-model")
+        with gr.Row():
+            sample = gr.Dropdown(list(projection_samples()), value=None, label="Sample", scale=2, elem_id="projection-sample")  # fmt: skip
+            upload = gr.UploadButton("Upload image…", file_types=["image"], scale=1, elem_id="projection-upload")
+        notice = gr.Markdown("Pick a sample or upload an image.", elem_id="projection-notice")
+        editor = gr.ImageEditor(
+            type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
+            brush=gr.Brush(colors=["#00c0ff"], color_mode="fixed", default_size=12), eraser=gr.Eraser(default_size=12),
+            label="Target: paint over the object (its box is the object mask; nothing painted = whole image)",
+            height=300, elem_id="projection-editor", canvas_size=(256, 256),
+        )  # fmt: skip
+        label = gr.Dropdown([], value=None, label="Class", elem_id="projection-class", interactive=False)
+        with gr.Row():
+            method = gr.Dropdown(METHOD_CHOICES, value="basincma", label="Method", elem_id="projection-method")
+            space = gr.Radio(SPACE_CHOICES, value="x", label="Space", elem_id="projection-space")
+        transform = gr.Checkbox(False, label="Transform search (scale, shift, brightness)", elem_id="projection-transform")  # fmt: skip
+        with gr.Row():
+            budget = gr.Slider(
+                100, MAX_BUDGET, value=1800, step=100, label="Budget (forward passes)", elem_id="projection-budget"
+            )
+            population = gr.Slider(
+                2, MAX_POPULATION, value=12, step=1, label="Population / seeds K", elem_id="projection-population"
+            )
+        fine_tune_steps = gr.Slider(
+            10, MAX_FINE_TUNE_STEPS, value=200, step=10, label="Fine-tune steps", elem_id="projection-fine-tune-steps"
+        )
+    return dict(
+        model=model, sample=sample, upload=upload, notice=notice, editor=editor, label=label, method=method,
+        space=space, transform=transform, budget=budget, population=population, fine_tune_steps=fine_tune_steps,
+    )  # fmt: skip
+
+
+def _results_column() -> dict:
+    with gr.Column(scale=2):
+        with gr.Row():
+            run_button = gr.Button("Project", variant="primary", elem_id="projection-run")
+            stop_button = gr.Button("Stop", variant="stop", interactive=False, elem_id="projection-stop")
+            fine_tune_button = gr.Button("Fine-tune", interactive=False, elem_id="projection-fine-tune")
+        status = gr.Markdown("Ready.", elem_id="projection-status")
+        with gr.Row():
+            image = dict(interactive=False, height=200, format="png")
+            best = gr.Image(label="Best generation (generator frame)", elem_id="projection-best", **image)
+            framed = gr.Image(label="Transformed target", elem_id="projection-framed", **image)
+            pasted = gr.Image(label="Projection pasted into the original", elem_id="projection-pasted", **image)
+        gallery = gr.Gallery(label="Population", columns=6, height=260, format="png", elem_id="projection-gallery")
+    return dict(
+        run_button=run_button, stop_button=stop_button, fine_tune_button=fine_tune_button, status=status,
+        best=best, framed=framed, pasted=pasted, gallery=gallery,
+    )  # fmt: skip
+
+
+def _wire(tab: ProjectionTab) -> None:
+    running = dict(outputs=tab.outputs, show_progress="hidden")
+    tab.run_button.click(tab.run, tab.run_inputs, api_name="project", **running)
+    tuning = [tab.editor, tab.projected, tab.fine_tune_steps]
+    tab.fine_tune_button.click(tab.fine_tune, tuning, api_name="fine_tune", **running)
+    tab.stop_button.click(tab.stop, None, None, api_name="project_stop", concurrency_limit=None, show_progress="hidden")
+    loaded = [tab.editor, tab.notice, tab.label]
+    tab.sample.change(tab.choose_sample, [tab.sample, tab.model], loaded, api_name=False)
+    tab.upload.upload(tab.upload_target, [tab.upload, tab.model], loaded, api_name=False)
+    reading = dict(fn=tab.classes, inputs=[tab.editor, tab.model], outputs=[tab.label, tab.notice], api_name=False)
+    tab.model.change(**reading)
+    tab.editor.change(**reading, trigger_mode="always_last", show_progress="hidden", concurrency_limit=None)
+
+
+def build_tab() -> ProjectionTab:
+    models = available_models("image")
+    conditional = [name for name in models if get_spec(name).conditional]
+    if not models:
+        gr.Markdown("⚠ No image model weights found: train `digits` or `faces64` first (see the README).")
+    gr.Markdown(
+        "Project a photo into a generator (pix2latent, Huh et al. 2020): gradient (Adam, L-BFGS) or CMA-ES "
+        "searches, BasinCMA mixing both, optionally over a transform of the target. "
+        + (f"Class-conditional: {', '.join(conditional)}." if conditional else "")
+    )
+    with gr.Row():
+        parts = _target_column(conditional + [name for name in models if name not in conditional])
+        parts.update(_results_column())
+    tab = ProjectionTab(**parts, projected=gr.State(None))
+    _wire(tab)
+    return tab

@@ -1,0 +1,1 @@
+"""biggan: BigGAN (pytorch-pretrained-biggan's architecture) from a local folder, class-conditional."""

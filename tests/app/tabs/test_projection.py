@@ -1,0 +1,185 @@
+"""The Projection tab's handlers, called directly (no browser) on a tiny random conditional digits model."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app.projection_runs import ProjectionSettings, stream_projection
+from app.session import SESSIONS
+from app.tabs.projection import ProjectionTab, build_tab, object_mask, projection_samples
+from app.targets import EDIT_SCALE
+from engines.models.digits.model import DigitsClassifier, DigitsConfig, DigitsGenerator
+from engines.models.registry import ModelSpec, register_model
+from tests.conftest import TinyImageModel
+
+MODEL, PLAIN = "tiny_projection_digits", "tiny_projection_plain"
+
+
+def _tiny_digits() -> DigitsGenerator:
+    torch.manual_seed(0)
+    return DigitsGenerator(DigitsConfig(latent_dim=8, embedding_dim=4, channels=(8, 4, 4)), DigitsClassifier(width=4))
+
+
+def _tiny_plain() -> TinyImageModel:
+    torch.manual_seed(0)
+    return TinyImageModel(input_dim=8, size=28)
+
+
+register_model(ModelSpec(name=MODEL, description="tiny", output_kind="image", load=_tiny_digits, conditional=True))
+register_model(ModelSpec(name=PLAIN, description="tiny", output_kind="image", load=_tiny_plain))
+
+
+@pytest.fixture(scope="module")
+def tab() -> ProjectionTab:
+    with gr.Blocks():
+        return build_tab()
+
+
+def _editor(painted: tuple[slice, slice] | None = None) -> dict:
+    """A 28×28 'digit' enlarged as the editor holds it; ``painted`` marks the object in a layer."""
+    small = np.zeros((28, 28, 3), np.uint8)
+    small[8:20, 12:16] = 200
+    background = np.asarray(Image.fromarray(small).resize((28 * EDIT_SCALE,) * 2, Image.Resampling.NEAREST).convert("RGBA"))  # fmt: skip
+    layer = np.zeros_like(background)
+    if painted is not None:
+        layer[painted[0], painted[1]] = (0, 192, 255, 255)
+    return {"background": background, "layers": [layer], "composite": background}
+
+
+def _run(tab: ProjectionTab, editor, session: str, **settings) -> list[dict]:
+    values = dict(model=MODEL, label="3", method="basincma", space="x", transform=False, budget=96, population=4)
+    values |= settings
+    request = SimpleNamespace(session_hash=session)
+    return list(tab.run(editor, *values.values(), request=request))
+
+
+def _statuses(tab: ProjectionTab, updates: list[dict]) -> list[str]:
+    return [str(update[tab.status]) for update in updates if tab.status in update]
+
+
+@pytest.mark.parametrize("method", ["adam", "lbfgs", "cma", "cma+adam", "basincma"])
+def test_every_method_streams_and_ends_with_a_pasted_projection(tab, method):
+    updates = _run(tab, _editor(), f"method-{method}", method=method)
+    assert not updates[0][tab.run_button]["interactive"] and updates[0][tab.stop_button]["interactive"]
+    assert sum(tab.best in update for update in updates) >= 2
+    assert "Done" in _statuses(tab, updates)[-1] and "forward passes" in _statuses(tab, updates)[-1]
+    pasted = [update[tab.pasted] for update in updates if update.get(tab.pasted) is not None]
+    assert pasted and pasted[-1].size == (168, 168)  # 28 px enlarged 6× for display
+    last = updates[-1]
+    assert last[tab.run_button]["interactive"] and not last[tab.stop_button]["interactive"]
+    assert last[tab.fine_tune_button]["interactive"]
+    state = last[tab.projected]
+    assert len(state["z"]) == 8 and len(state["class_embedding"]) == 4 and len(state["transform"]) == 5
+    assert not SESSIONS.is_running(f"method-{method}")
+
+
+def test_population_gallery_and_transformed_target_stream(tab):
+    updates = _run(tab, _editor((slice(20, 90), slice(40, 72))), "gallery", transform=True, budget=200)
+    galleries = [update[tab.gallery] for update in updates if tab.gallery in update]
+    assert galleries and len(galleries[0]) == 4 and all(isinstance(caption, str) for _, caption in galleries[0])
+    framed = [update[tab.framed] for update in updates if tab.framed in update]
+    assert any(np.asarray(image).std() > 0 for image in framed)
+    assert any("transform search" in status for status in _statuses(tab, updates))
+
+
+def test_z_space_without_a_trained_mapping_says_so(tab):
+    statuses = _statuses(tab, _run(tab, _editor(), "z-space", space="z", method="adam"))
+    assert any("random, untrained Θ" in status for status in statuses)
+
+
+def test_bad_inputs_become_messages_and_leave_controls_usable(tab):
+    for editor, settings, expected in [
+        (None, {}, "no target image"),
+        (_editor(), {"budget": 4}, "budget"),
+        (_editor(), {"population": 1}, "population"),
+        (_editor(), {"model": "nope"}, "nope"),
+        (_editor(), {"label": "10"}, "label"),
+    ]:
+        updates = _run(tab, editor, "bad", **settings)
+        assert expected in _statuses(tab, updates)[-1] and "⚠" in _statuses(tab, updates)[-1]
+        assert updates[-1][tab.run_button]["interactive"] and not updates[-1][tab.fine_tune_button]["interactive"]
+        assert not SESSIONS.is_running("bad")
+
+
+def test_stop_ends_the_run_and_a_second_run_is_refused_while_one_goes(tab):
+    request = SimpleNamespace(session_hash="stop")
+    values = (MODEL, "3", "adam", "x", False, 2000, 4)
+    run = tab.run(_editor(), *values, request=request)
+    next(run), next(run)
+    second = list(tab.run(_editor(), *values, request=request))
+    assert "already going" in _statuses(tab, second)[0]
+    tab.stop(request)
+    rest = list(run)
+    assert "Stopped at" in _statuses(tab, rest)[-1] and rest[-1][tab.run_button]["interactive"]
+    assert not SESSIONS.is_running("stop")
+
+
+def test_fine_tune_streams_a_copy_and_leaves_the_shared_model(tab):
+    from engines.models.registry import load_model
+
+    state = _run(tab, _editor(), "tune", method="adam")[-1][tab.projected]
+    before = [parameter.clone() for parameter in load_model(MODEL).parameters()]
+    request = SimpleNamespace(session_hash="tune")
+    updates = list(tab.fine_tune(_editor(), state, 5, request=request))
+    assert any("step 4/5" in status for status in _statuses(tab, updates))
+    assert any(update.get(tab.pasted) is not None for update in updates)
+    assert _statuses(tab, updates)[-1] == "Fine-tuned." and updates[-1][tab.run_button]["interactive"]
+    assert all(torch.equal(a, b) for a, b in zip(before, load_model(MODEL).parameters()))
+    refused = list(tab.fine_tune(_editor(), None, 5, request=request))
+    assert "run a projection first" in _statuses(tab, refused)[-1]
+
+
+def test_class_choices_preselect_the_classifier_reading(tab):
+    model = _tiny_digits().eval()
+    from app.targets import build_target
+
+    expected = int(model.classifier(build_target(_editor(), "none", 28).image).argmax(1))
+    update = tab.classes(_editor(), MODEL)[tab.label]
+    assert update["choices"] == [str(k) for k in range(10)] and update["value"] == str(expected)
+    assert f"reads {expected}" in update["label"]
+    plain = tab.classes(_editor(), PLAIN)[tab.label]
+    assert plain["choices"] == [] and not plain["interactive"]
+
+
+def test_samples_load_with_a_class(tab):
+    samples = projection_samples()
+    assert any(name.startswith("digit_") for name in samples) and any(name.startswith("face_") for name in samples)
+    update = tab.choose_sample(next(iter(samples)), MODEL)
+    assert update[tab.editor]["background"].size == (28 * EDIT_SCALE,) * 2 and tab.label in update
+    assert "⚠" in tab.upload_target(None, MODEL)[tab.notice]
+
+
+def test_object_mask_is_the_painted_box():
+    weight = torch.ones(1, 1, 8, 8)
+    assert object_mask(weight) is None
+    weight[0, 0, 2, 3] = weight[0, 0, 5, 1] = 0
+    mask = object_mask(weight)
+    assert mask.sum() == 4 * 3 and mask[0, 0, 2:6, 1:4].min() == 1
+
+
+def test_stream_projection_stops_before_the_first_step():
+    stop = threading.Event()
+    stop.set()
+    settings = ProjectionSettings(model=MODEL, method="adam", budget=96, population=4)
+    assert list(stream_projection(torch.zeros(1, 3, 28, 28), None, settings, stop)) == []
+
+
+def test_the_class_is_read_inside_the_painted_box():
+    from app.projection_runs import predicted_class
+    from engines.core.transforms import apply_transform, params_from_mask
+
+    model = _tiny_digits().eval()
+    image = torch.rand(1, 3, 28, 28) * 2 - 1
+    mask = torch.zeros(1, 1, 28, 28)
+    mask[..., 3:15, 10:24] = 1
+    framed = apply_transform(image, params_from_mask(mask))
+    assert predicted_class(MODEL, image, mask) == int(model.classifier(framed).argmax(1))
+    assert predicted_class(MODEL, image) == int(model.classifier(image).argmax(1))
+    assert predicted_class(PLAIN, image) is None

@@ -71,7 +71,7 @@ def test_algorithm_1_trains_theta_on_the_reversal_objective_from_random_starts()
     images, _ = bar_images(8, seed=6)
     mapping = MappingNetwork(MappingConfig(z_dim=784, x_dim=784, hidden=16, layers=3))
     config = TrainConfig(
-        rounds=2, trajectories=4, steps=2, updates_per_round=2, batch_size=4, z_init="random", z_init_scale=0.1
+        rounds=2, trajectories=4, steps=2, updates_per_round=2, batch_size=4, random_starts=True, start_scale=0.1
     )
     before = [parameter.clone() for parameter in mapping.parameters()]
     loss_fn = reversal_loss(contrastive_of(net), 0.1)

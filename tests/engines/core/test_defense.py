@@ -78,5 +78,5 @@ def test_algorithm_1_trains_theta_on_the_reversal_objective_from_random_starts()
     stats = list(train_mapping(ReversalForward(784), images.flatten(1), mapping, config, loss_fn=loss_fn))
     assert len(stats) == 2 and all(torch.isfinite(torch.tensor(s.update_loss)) for s in stats)
     assert any(not torch.equal(a, b) for a, b in zip(before, mapping.parameters()))
-    with pytest.raises(ValueError, match="z_init"):
-        TrainConfig(z_init="ones")
+    with pytest.raises(ValueError, match="start_scale"):
+        TrainConfig(random_starts=True, start_scale=0.0)

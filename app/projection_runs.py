@@ -8,18 +8,16 @@ browser. What a later Fine-tune needs of a finished run is kept as plain lists (
 from __future__ import annotations
 
 import logging
-import math
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 from PIL import Image
 from torch import Tensor
 
 from app.gpu import gpu
-from app.runs import get_mapping
+from app.runs import _Throttle, get_mapping
 from engines.core.device import default_device
 from engines.core.projection import METHODS, ProjectionConfig, ProjectionStep, fine_tune, predict_class, project
 from engines.core.transforms import TRANSFORMS, apply_transform, invert_transform, params_from_mask
@@ -105,19 +103,6 @@ class ProjectionFrame:
     pasted: Image.Image | None = None
     projected: Projected | None = None
     done: bool = False
-
-
-@dataclass
-class _Throttle:
-    interval: float
-    last: float = field(default=-math.inf)
-
-    def due(self) -> bool:
-        now = time.monotonic()
-        if now - self.last >= self.interval:
-            self.last = now
-            return True
-        return False
 
 
 def class_names(model_name: str) -> list[str]:

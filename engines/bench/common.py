@@ -21,6 +21,22 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, n: int) -> None:
     add_device_argument(parser)
 
 
+def add_mapping_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mapping", type=Path, default=None, help="a Θ file (.safetensors + .json) instead of the model's shipped Θ"
+    )
+
+
+def mapping_of(args: argparse.Namespace, device):
+    """Θ for the benchmark: ``--mapping FILE`` when given, else the model's shipped Θ (eval, frozen, on ``device``)."""
+    from engines.core.mapping import load_mapping_file
+    from engines.models.registry import load_mapping
+
+    if getattr(args, "mapping", None) is None:
+        return load_mapping(args.model, device)
+    return load_mapping_file(args.mapping).eval().requires_grad_(False).to(device)
+
+
 def device_of(args: argparse.Namespace):
     """The resolved ``--device`` of a benchmark's arguments (auto when absent)."""
     return resolve_device(getattr(args, "device", "auto"))

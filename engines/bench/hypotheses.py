@@ -17,7 +17,7 @@ import argparse
 import torch
 from torch import Tensor
 
-from engines.bench.common import add_common_arguments, device_figures, device_of
+from engines.bench.common import add_common_arguments, add_mapping_argument, device_figures, device_of, mapping_of
 from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr, run_space
 from engines.core.losses import resolve_loss_name
 from engines.io.masks import MASK_NAMES, preset_known
@@ -38,13 +38,13 @@ def hypothesis_figures(losses: Tensor, outputs: Tensor, known: Tensor, k: int) -
 
 def run_hypotheses_bench(args: argparse.Namespace) -> dict:
     from engines.io.images import list_images
-    from engines.models.registry import load_mapping, load_model
+    from engines.models.registry import load_model
 
     if args.k < 2:
         raise SystemExit("--k must be at least 2 (diversity needs several hypotheses)")
     torch.manual_seed(args.seed)
     device = device_of(args)
-    forward, mapping = load_model(args.model, device), load_mapping(args.model, device)
+    forward, mapping = load_model(args.model, device), mapping_of(args, device)
     paths = list_images(args.data)[: args.n]
     if not paths:
         raise SystemExit(f"no images in {args.data}")
@@ -61,6 +61,7 @@ def run_hypotheses_bench(args: argparse.Namespace) -> dict:
     )
     result = {"model": args.model, "optimizer": args.optimizer, "loss": loss, "n": len(paths), "k": args.k}
     result.update(mask=args.mask, steps=args.steps, seed=args.seed, x_lr=lrs["x"], z_lr=lrs["z"])
+    result["mapping"] = str(args.mapping or "shipped")
     common = dict(optimizer=args.optimizer, loss=loss, steps=args.steps, num_hypotheses=args.k, z_init="random")
     for space, space_mapping in (("x", None), ("z", mapping)):
         run = run_space(
@@ -91,6 +92,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     """Add ``hypotheses`` to ``python -m engines.bench``."""
     hypotheses = commands.add_parser("hypotheses", help="K random starts on masked images: fit and diversity")
     add_common_arguments(hypotheses, n=50)
+    add_mapping_argument(hypotheses)
     hypotheses.add_argument("--k", type=int, default=8, help="hypotheses (random starts) per image")
     hypotheses.add_argument("--mask", required=True, choices=list(MASK_NAMES), help="the app's mask presets")
     hypotheses.add_argument(

@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from engines.bench.common import add_common_arguments, device_figures, device_of
+from engines.bench.common import add_common_arguments, add_mapping_argument, device_figures, device_of, mapping_of
 from engines.core.evaluation import DEFAULT_Z_LR, X_LR_GRID, default_x_lr, run_space, sweep_x_lr
 from engines.core.losses import get_loss, lpips_available, resolve_loss_name
 
@@ -58,11 +58,11 @@ def first_step_below(losses: list[float], level: float) -> str:
 
 def run_inversion_bench(args: argparse.Namespace) -> dict:
     from engines.io.images import list_images
-    from engines.models.registry import load_mapping, load_model
+    from engines.models.registry import load_model
 
     torch.manual_seed(args.seed)
     device = device_of(args)
-    forward, mapping = load_model(args.model, device), load_mapping(args.model, device)
+    forward, mapping = load_model(args.model, device), mapping_of(args, device)
     paths = list_images(args.data)[: args.n]
     if not paths:
         raise SystemExit(f"no images in {args.data}")
@@ -97,6 +97,7 @@ def run_inversion_bench(args: argparse.Namespace) -> dict:
         "z_seconds_per_step": z_time,
         "x_lr": x_lr,
         "z_lr": z_lr,
+        "mapping": str(args.mapping or "shipped"),
         **device_figures(device),
     }
     encoder = encoder_figure(args.model, forward, targets, loss)
@@ -135,6 +136,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     """Add ``inversion`` to ``python -m engines.bench``."""
     inversion = commands.add_parser("inversion", help="X vs Z inversion of a folder of images")
     add_common_arguments(inversion, n=100)
+    add_mapping_argument(inversion)
     inversion.add_argument(
         "--loss",
         default="auto",

@@ -51,9 +51,8 @@ def summarise(values: Tensor | None) -> dict[str, float] | None:
 
 
 def config_from_args(args: argparse.Namespace) -> ProjectionConfig:
-    extra = {
-        name: getattr(args, name) for name in ("inner_steps", "z_lr", "sigma", "truncation") if getattr(args, name)
-    }
+    names = ("inner_steps", "z_lr", "sigma", "truncation", "final_fraction", "final_members", "transform_sigma")
+    extra = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     return ProjectionConfig(
         method=args.method, transform=args.transform, budget=args.budget, population=args.seeds, **extra
     )
@@ -138,5 +137,8 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--z-lr", type=float, default=None, help="Adam lr of z (default 0.05)")
     parser.add_argument("--sigma", type=float, default=None, help="CMA's initial step over z (default 1.0)")
     parser.add_argument("--truncation", type=float, default=None, help="clamp |z| to this after each step")
+    parser.add_argument("--final-fraction", type=float, default=None, help="BasinCMA's final-Adam share (0.25)")
+    parser.add_argument("--final-members", type=int, default=None, help="members the final Adam refines (all)")
+    parser.add_argument("--transform-sigma", type=float, default=None, help="CMA's initial step over φ (0.15)")
     add_device_argument(parser)
     parser.set_defaults(run=run_projection_bench)

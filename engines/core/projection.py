@@ -704,6 +704,8 @@ def project(
     if config.transform != "none":
         stage = _search_transform(problem, target, weight, phi, c0, plan, seed)
         phi, z_start, c0 = yield from stream.relay(stage, phi)
+        if labels is None and c0 is not None:  # the classifier reads the target again, now aligned by φ*
+            c0 = initial_class_embedding(generator, apply_transform(target, phi), None)
     framed_target, framed_weight = apply_transform(target, phi), transform_mask(weight, phi)
     members = yield from stream.relay(_run_method(problem, framed_target, framed_weight, c0, z_start, plan, seed), phi)
     result = _result(problem, members, target, weight, mask, phi, loss_name)

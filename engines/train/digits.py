@@ -35,6 +35,12 @@ def train_generator(args: argparse.Namespace) -> None:
     model_config = DigitsConfig(
         latent_dim=args.latent_dim, embedding_dim=args.embedding_dim, channels=tuple(args.channels)
     )
+    initial = None
+    if args.init:
+        from engines.io.checkpoint import load_tensors
+
+        initial, meta = load_tensors(Path(args.init))
+        model_config = DigitsConfig.from_dict(meta["model"])
     train_config = DigitsGANConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -43,11 +49,13 @@ def train_generator(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     started, path = time.time(), ASSETS_DIR / "digits_generator.safetensors"
-    progress = tqdm(train_digits_gan(images, labels, model_config, train_config), total=args.epochs, unit="epoch")
+    records = train_digits_gan(images, labels, model_config, train_config, initial=initial)
+    progress = tqdm(records, total=args.epochs, unit="epoch")
     for record in progress:
         progress.set_postfix({k: f"{v:.3f}" for k, v in record.items() if isinstance(v, float)})
         net = record["net"].eval()
         extra = {"train": train_config.to_dict(), "epoch": record["epoch"], "seconds": round(time.time() - started)}
+        extra["init"] = args.init
         save_digits_net(Path(args.run_dir) / "digits_generator.safetensors", net, model_config, extra)
         save_class_grid(net, model_config, Path(args.run_dir) / "digits_samples.png")
         net.train()
@@ -134,6 +142,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     generator.add_argument("--discriminator-width", type=int, default=32)
     generator.add_argument("--seed", type=int, default=0)
     generator.add_argument("--run-dir", default="runs", help="per-epoch snapshots go here")
+    generator.add_argument("--init", default=None, help="continue from this generator (.safetensors); fresh D")
     generator.set_defaults(run=train_generator)
 
     classifier = commands.add_parser("digits-classifier", help="train the digits classifier on MNIST train")

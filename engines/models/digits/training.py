@@ -62,11 +62,20 @@ class ProjectionDiscriminator(nn.Module):
 
 
 def train_digits_gan(
-    images: Tensor, labels: Tensor, model_config: DigitsConfig, train_config: DigitsGANConfig
+    images: Tensor,
+    labels: Tensor,
+    model_config: DigitsConfig,
+    train_config: DigitsGANConfig,
+    *,
+    initial: dict[str, Tensor] | None = None,
 ) -> Iterator[dict]:
-    """Train G(z, c) on ``N x 1 x 28 x 28`` digits with labels ``N``; yields per-epoch losses and ``net``."""
+    """Train G(z, c) on ``N x 1 x 28 x 28`` digits with labels ``N``; yields per-epoch losses and ``net``.
+
+    ``initial``: a generator state to continue from (the discriminator starts afresh)."""
     torch.manual_seed(train_config.seed)
     generator = DigitsNet(model_config)
+    if initial is not None:
+        generator.load_state_dict(initial)
     discriminator = ProjectionDiscriminator(train_config.discriminator_width)
     betas = (0.0, 0.99)
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=train_config.lr, betas=betas)

@@ -29,8 +29,8 @@ ATTACK_BUDGETS = {
         "linf": AttackConfig(norm="linf", epsilon=0.15, steps=20, step_size=0.02),
     },
     "mnist-classifier-robust": {
-        "l2": AttackConfig(norm="l2", epsilon=3.0, steps=20, step_size=0.3),
-        "linf": AttackConfig(norm="linf", epsilon=0.3, steps=20, step_size=0.03),
+        "l2": AttackConfig(norm="l2", epsilon=2.5, steps=20, step_size=0.25),
+        "linf": AttackConfig(norm="linf", epsilon=0.25, steps=20, step_size=0.025),
     },
 }
 

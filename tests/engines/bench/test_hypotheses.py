@@ -54,3 +54,22 @@ def test_hypothesis_figures_best_of_k_and_hidden_spread():
     assert diversity == pytest.approx(0.5)  # population std of {-0.5, 0.5}
     _, none = hypothesis_figures(losses, torch.zeros(4, 3, 4, 4), known, k=2)
     assert none == 0
+
+
+def test_mapping_flag_swaps_theta_for_both_benchmarks(tiny_registered, image_folder, tmp_path):  # noqa: F811
+    from engines.core.mapping import MappingConfig, MappingNetwork
+    from engines.io.checkpoint import save_tensors
+
+    torch.manual_seed(7)
+    theta = MappingNetwork(MappingConfig(z_dim=8, x_dim=8, hidden=16))
+    path = tmp_path / "theta.safetensors"
+    save_tensors(path, dict(theta.state_dict()), {"kind": "mapping", "mapping": theta.config.to_dict()})
+    shipped = _bench(tiny_registered, image_folder, tmp_path / "a.json", "--mask", "mouth")
+    swapped = _bench(tiny_registered, image_folder, tmp_path / "b.json", "--mask", "mouth", "--mapping", str(path))
+    assert shipped["mapping"] == "shipped" and swapped["mapping"] == str(path)
+    assert shipped["x_visible_loss"] == swapped["x_visible_loss"]  # X-space does not use Θ
+    assert shipped["z_visible_loss"] != swapped["z_visible_loss"]
+    out = tmp_path / "inversion.json"
+    arguments = ["inversion", "--model", tiny_registered, "--data", str(image_folder), "--n", "2", "--steps", "3"]
+    bench.main([*arguments, "--mapping", str(path), "--json", str(out)])
+    assert json.loads(out.read_text())["mapping"] == str(path)

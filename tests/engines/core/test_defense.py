@@ -61,3 +61,22 @@ def test_defense_config_validates_and_round_trips():
     assert DefenseConfig.from_dict({**config.to_dict(), "unknown": 1}) == config
     with pytest.raises(ValueError):
         DefenseConfig(x_lr=0)
+
+
+def test_algorithm_1_trains_theta_on_the_reversal_objective_from_random_starts():
+    from engines.core.defense import ReversalForward
+    from engines.core.trainer import TrainConfig, train_mapping
+
+    net = trained_tiny_classifier()
+    images, _ = bar_images(8, seed=6)
+    mapping = MappingNetwork(MappingConfig(z_dim=784, x_dim=784, hidden=16, layers=3))
+    config = TrainConfig(
+        rounds=2, trajectories=4, steps=2, updates_per_round=2, batch_size=4, random_starts=True, start_scale=0.1
+    )
+    before = [parameter.clone() for parameter in mapping.parameters()]
+    loss_fn = reversal_loss(contrastive_of(net), 0.1)
+    stats = list(train_mapping(ReversalForward(784), images.flatten(1), mapping, config, loss_fn=loss_fn))
+    assert len(stats) == 2 and all(torch.isfinite(torch.tensor(s.update_loss)) for s in stats)
+    assert any(not torch.equal(a, b) for a, b in zip(before, mapping.parameters()))
+    with pytest.raises(ValueError, match="start_scale"):
+        TrainConfig(random_starts=True, start_scale=0.0)

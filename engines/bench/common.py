@@ -37,6 +37,31 @@ def mapping_of(args: argparse.Namespace, device):
     return load_mapping_file(args.mapping).eval().requires_grad_(False).to(device)
 
 
+def image_bench_inputs(args: argparse.Namespace) -> tuple:
+    """What the image benchmarks share, seeded with ``--seed``: (device, F, Θ, targets), the targets being
+    the first ``--n`` images of ``--data`` as ``n x C x H x W`` on the device. Exits when there are none."""
+    import torch
+
+    from engines.io.images import list_images
+    from engines.models.registry import load_model
+
+    torch.manual_seed(args.seed)
+    device = device_of(args)
+    forward, mapping = load_model(args.model, device), mapping_of(args, device)
+    paths = list_images(args.data)[: args.n]
+    if not paths:
+        raise SystemExit(f"no images in {args.data}")
+    return device, forward, mapping, torch.stack([forward.prepare_target(path)[0] for path in paths]).to(device)
+
+
+def learning_rates(args: argparse.Namespace) -> tuple[float, float]:
+    """X- and Z-space learning rates: ``--x-lr`` / ``--z-lr``, else the documented defaults."""
+    from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr
+
+    x_lr = args.x_lr if args.x_lr is not None else default_x_lr(args.model, args.optimizer)
+    return x_lr, args.z_lr if args.z_lr is not None else DEFAULT_Z_LR.get(args.optimizer, 0.1)
+
+
 def device_of(args: argparse.Namespace):
     """The resolved ``--device`` of a benchmark's arguments (auto when absent)."""
     return resolve_device(getattr(args, "device", "auto"))

@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import argparse
 
-import torch
 from torch import Tensor
 
-from engines.bench.common import add_common_arguments, add_mapping_argument, device_figures, device_of, mapping_of
-from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr, run_space
+from engines.bench.common import (
+    add_common_arguments,
+    add_mapping_argument,
+    device_figures,
+    image_bench_inputs,
+    learning_rates,
+)
+from engines.core.evaluation import run_space
 from engines.core.losses import resolve_loss_name
 from engines.io.masks import MASK_NAMES, preset_known
 
@@ -37,29 +42,17 @@ def hypothesis_figures(losses: Tensor, outputs: Tensor, known: Tensor, k: int) -
 
 
 def run_hypotheses_bench(args: argparse.Namespace) -> dict:
-    from engines.io.images import list_images
-    from engines.models.registry import load_model
-
     if args.k < 2:
         raise SystemExit("--k must be at least 2 (diversity needs several hypotheses)")
-    torch.manual_seed(args.seed)
-    device = device_of(args)
-    forward, mapping = load_model(args.model, device), mapping_of(args, device)
-    paths = list_images(args.data)[: args.n]
-    if not paths:
-        raise SystemExit(f"no images in {args.data}")
-    targets = torch.stack([forward.prepare_target(path)[0] for path in paths]).to(device)
+    device, forward, mapping, targets = image_bench_inputs(args)
     known = preset_known(args.mask, targets.shape[-1])
     loss = resolve_loss_name("mse+lpips" if args.loss == "auto" else args.loss)
-    lrs = {
-        "x": args.x_lr if args.x_lr is not None else default_x_lr(args.model, args.optimizer),
-        "z": args.z_lr if args.z_lr is not None else DEFAULT_Z_LR.get(args.optimizer, 0.1),
-    }
+    lrs = dict(zip("xz", learning_rates(args)))
     print(
-        f"{args.model}: {len(paths)} images from {args.data}, mask {args.mask}, K={args.k} random starts, "
+        f"{args.model}: {len(targets)} images from {args.data}, mask {args.mask}, K={args.k} random starts, "
         f"{args.steps} steps of {args.optimizer}, loss {loss}, X lr {lrs['x']}, Z lr {lrs['z']}"
     )
-    result = {"model": args.model, "optimizer": args.optimizer, "loss": loss, "n": len(paths), "k": args.k}
+    result = {"model": args.model, "optimizer": args.optimizer, "loss": loss, "n": len(targets), "k": args.k}
     result.update(mask=args.mask, steps=args.steps, seed=args.seed, x_lr=lrs["x"], z_lr=lrs["z"])
     result["mapping"] = str(args.mapping or "shipped")
     common = dict(optimizer=args.optimizer, loss=loss, steps=args.steps, num_hypotheses=args.k, z_init="random")

@@ -10,8 +10,14 @@ import time
 
 import torch
 
-from engines.bench.common import add_common_arguments, add_mapping_argument, device_figures, device_of, mapping_of
-from engines.core.evaluation import DEFAULT_Z_LR, X_LR_GRID, default_x_lr, run_space, sweep_x_lr
+from engines.bench.common import (
+    add_common_arguments,
+    add_mapping_argument,
+    device_figures,
+    image_bench_inputs,
+    learning_rates,
+)
+from engines.core.evaluation import X_LR_GRID, run_space, sweep_x_lr
 from engines.core.losses import get_loss, lpips_available, resolve_loss_name
 
 REPORT_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -57,25 +63,15 @@ def first_step_below(losses: list[float], level: float) -> str:
 
 
 def run_inversion_bench(args: argparse.Namespace) -> dict:
-    from engines.io.images import list_images
-    from engines.models.registry import load_model
-
-    torch.manual_seed(args.seed)
-    device = device_of(args)
-    forward, mapping = load_model(args.model, device), mapping_of(args, device)
-    paths = list_images(args.data)[: args.n]
-    if not paths:
-        raise SystemExit(f"no images in {args.data}")
-    targets = torch.stack([forward.prepare_target(path)[0] for path in paths]).to(device)
+    device, forward, mapping, targets = image_bench_inputs(args)
     loss = resolve_loss_name("mse+lpips" if args.loss == "auto" else args.loss)
-    x_lr = args.x_lr if args.x_lr is not None else default_x_lr(args.model, args.optimizer)
-    z_lr = args.z_lr if args.z_lr is not None else DEFAULT_Z_LR.get(args.optimizer, 0.1)
+    x_lr, z_lr = learning_rates(args)
     common = dict(optimizer=args.optimizer, loss=loss)
     sweep = None
     if args.sweep_x_lr:
         x_lr, sweep = sweep_x_lr(forward, targets, steps=args.steps, **common)
     print(
-        f"{args.model}: {len(paths)} images from {args.data}, {args.steps} steps of {args.optimizer}, "
+        f"{args.model}: {len(targets)} images from {args.data}, {args.steps} steps of {args.optimizer}, "
         f"loss {loss}{'' if lpips_available() else ' (LPIPS backbone not available)'}, X lr {x_lr}, Z lr {z_lr}"
     )
     if sweep:
@@ -89,7 +85,7 @@ def run_inversion_bench(args: argparse.Namespace) -> dict:
         "model": args.model,
         "optimizer": args.optimizer,
         "loss": loss,
-        "n": len(paths),
+        "n": len(targets),
         "steps": args.steps,
         "x_loss": x_run.losses,
         "z_loss": z_run.losses,

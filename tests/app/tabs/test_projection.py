@@ -162,6 +162,10 @@ def test_object_mask_is_the_painted_box():
     weight[0, 0, 2, 3] = weight[0, 0, 5, 1] = 0
     mask = object_mask(weight)
     assert mask.sum() == 4 * 3 and mask[0, 0, 2:6, 1:4].min() == 1
+    digit = -torch.ones(1, 3, 8, 8)
+    digit[..., 1:3, 4:7] = 0.8
+    assert object_mask(torch.ones(1, 1, 8, 8), digit)[0, 0].nonzero().tolist() == [[1, 4], [1, 5], [1, 6], [2, 4], [2, 5], [2, 6]]  # fmt: skip
+    assert torch.equal(object_mask(weight, digit), mask)  # painting wins
 
 
 def test_stream_projection_stops_before_the_first_step():

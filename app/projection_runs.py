@@ -30,6 +30,7 @@ MAX_BUDGET = 20000
 MAX_POPULATION = 32
 MAX_FINE_TUNE_STEPS = 1000
 SPACES = ("x", "z")
+CLASSIFIER_EXTENT = 0.75
 DISPLAY_SIDE = 160  # images smaller than this are enlarged (nearest) for display
 
 
@@ -113,13 +114,32 @@ def class_names(model_name: str) -> list[str]:
 
 def predicted_class(model_name: str, image: Tensor, mask: Tensor | None = None) -> int | None:
     """The class the model's classifier reads in ``1 x 3 x H x W``, framed on the object box ``mask``
-    (``1 x 1 x H x W``, as the projection frames it) when given; None for unconditional models."""
+    (``1 x 1 x H x W``; default: :func:`foreground_box`) and contrast-stretched; None for unconditional models."""
     model = load_model(model_name)
     if not getattr(model, "conditional", False) or getattr(model, "classifier", None) is None:
         return None
-    if mask is not None:
-        image = apply_transform(image, params_from_mask(mask))
+    mask = mask if mask is not None else foreground_box(image)
+    if mask is not None:  # the box, squared, fills the middle 3/4 of the frame (as MNIST centres its digits)
+        phi = params_from_mask(mask, object_extent=CLASSIFIER_EXTENT)
+        phi[:, :2] = phi[:, :2].amax(dim=1, keepdim=True)
+        image = apply_transform(image, phi)
+    low, high = image.amin(), image.amax()  # contrast stretched to [-1, 1]: dimmed targets read as well
+    image = (image - low) / (high - low) * 2 - 1 if high > low else image
     return int(predict_class(model, image.to(default_device()))[0])
+
+
+def foreground_box(image: Tensor, threshold: float = 0.25) -> Tensor | None:
+    """``1 x 1 x H x W`` box around the pixels of ``1 x 3 x H x W`` that differ from the border's median
+    colour by more than ``threshold`` (e.g. a digit on black), or None when there are none."""
+    border = torch.cat([image[..., 0, :], image[..., -1, :], image[..., :, 0], image[..., :, -1]], dim=-1)
+    background = border.median(dim=-1).values[..., None, None]
+    differs = (image - background).abs().amax(dim=1)[0] > threshold
+    if not bool(differs.any()):
+        return None
+    rows, cols = torch.nonzero(differs, as_tuple=True)
+    mask = torch.zeros_like(image[:, :1])
+    mask[0, 0, int(rows.min()) : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1] = 1
+    return mask
 
 
 def shown(image: Tensor, side: int = DISPLAY_SIDE) -> Image.Image:

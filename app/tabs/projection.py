@@ -25,6 +25,7 @@ from app.projection_runs import (
     ProjectionSettings,
     class_names,
     device_fine_tune,
+    foreground_box,
     predicted_class,
     stream_projection,
     until_stopped,
@@ -46,11 +47,12 @@ def projection_samples() -> dict[str, Path]:
     return {path.stem: path for path in sorted(PROJECTION_SAMPLES.glob("*.png"))}
 
 
-def object_mask(weight: torch.Tensor) -> torch.Tensor | None:
-    """``1 x 1 x S x S`` object mask: the bounding box of the painted (weight 0) pixels; None when none is painted."""
+def object_mask(weight: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor | None:
+    """``1 x 1 x S x S`` object mask: the bounding box of the painted (weight 0) pixels; when none is painted,
+    the box of ``image``'s foreground (:func:`foreground_box`, e.g. a digit on black), else None (whole image)."""
     painted = weight[0, 0] == 0
     if not bool(painted.any()):
-        return None
+        return None if image is None else foreground_box(image)
     rows, cols = torch.nonzero(painted, as_tuple=True)
     mask = torch.zeros_like(weight)
     mask[0, 0, int(rows.min()) : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1] = 1
@@ -128,7 +130,7 @@ class ProjectionTab:
         predicted = None
         if editor and editor.get("background") is not None:
             target = build_target(editor, "none", _size(model))
-            predicted = predicted_class(model, target.image, object_mask(target.weight))
+            predicted = predicted_class(model, target.image, object_mask(target.weight, target.image))
         value = str(predicted if predicted is not None else 0)
         label = f"Class (classifier reads {predicted})" if predicted is not None else "Class"
         return {self.label: gr.update(choices=names, value=value, interactive=True, label=label)}
@@ -150,7 +152,7 @@ class ProjectionTab:
             )  # fmt: skip
             target = build_target(editor, "none", _size(model))
             frame = None
-            for frame in stream_projection(target.image, object_mask(target.weight), settings, stop):
+            for frame in stream_projection(target.image, object_mask(target.weight, target.image), settings, stop):
                 projected = frame.projected or projected
                 yield self._updates(frame)
             message = "Stopped before the first step." if frame is None else None
@@ -180,7 +182,7 @@ class ProjectionTab:
                 raise ValueError("run a projection first")
             projected = Projected(**state)
             target = build_target(editor, "none", _size(projected.model))
-            tuning = device_fine_tune(target.image, object_mask(target.weight), projected, _whole(steps))
+            tuning = device_fine_tune(target.image, object_mask(target.weight, target.image), projected, _whole(steps))
             for index, loss, output, pasted in until_stopped(tuning, stop):
                 status = f"Fine-tuning · step {index}/{steps} · loss {loss:.4f}"
                 yield {self.best: output, self.status: status, **({self.pasted: pasted} if pasted else {})}
@@ -239,7 +241,7 @@ def _target_column(models: list[str]) -> dict:
         editor = gr.ImageEditor(
             type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
             brush=gr.Brush(colors=["#00c0ff"], color_mode="fixed", default_size=12), eraser=gr.Eraser(default_size=12),
-            label="Target: paint over the object (its box is the object mask; nothing painted = whole image)",
+            label="Target: paint over the object (its box is the object mask; nothing painted = the box of what differs from the border)",
             height=300, elem_id="projection-editor", canvas_size=(256, 256),
         )  # fmt: skip
         label = gr.Dropdown([], value=None, label="Class", elem_id="projection-class", interactive=False)

@@ -137,10 +137,10 @@ def test_fine_tune_streams_a_copy_and_leaves_the_shared_model(tab):
 
 
 def test_class_choices_preselect_the_classifier_reading(tab):
-    model = _tiny_digits().eval()
+    from app.projection_runs import predicted_class
     from app.targets import build_target
 
-    expected = int(model.classifier(build_target(_editor(), "none", 28).image).argmax(1))
+    expected = predicted_class(MODEL, build_target(_editor(), "none", 28).image)
     update = tab.classes(_editor(), MODEL)[tab.label]
     assert update["choices"] == [str(k) for k in range(10)] and update["value"] == str(expected)
     assert f"reads {expected}" in update["label"]
@@ -162,6 +162,10 @@ def test_object_mask_is_the_painted_box():
     weight[0, 0, 2, 3] = weight[0, 0, 5, 1] = 0
     mask = object_mask(weight)
     assert mask.sum() == 4 * 3 and mask[0, 0, 2:6, 1:4].min() == 1
+    digit = -torch.ones(1, 3, 8, 8)
+    digit[..., 1:3, 4:7] = 0.8
+    assert object_mask(torch.ones(1, 1, 8, 8), digit)[0, 0].nonzero().tolist() == [[1, 4], [1, 5], [1, 6], [2, 4], [2, 5], [2, 6]]  # fmt: skip
+    assert torch.equal(object_mask(weight, digit), mask)  # painting wins
 
 
 def test_stream_projection_stops_before_the_first_step():
@@ -172,14 +176,24 @@ def test_stream_projection_stops_before_the_first_step():
 
 
 def test_the_class_is_read_inside_the_painted_box():
-    from app.projection_runs import predicted_class
+    from app.projection_runs import foreground_box, predicted_class
     from engines.core.transforms import apply_transform, params_from_mask
 
     model = _tiny_digits().eval()
     image = torch.rand(1, 3, 28, 28) * 2 - 1
     mask = torch.zeros(1, 1, 28, 28)
     mask[..., 3:15, 10:24] = 1
-    framed = apply_transform(image, params_from_mask(mask))
+    phi = params_from_mask(mask, object_extent=0.75)
+    phi[:, :2] = phi[:, :2].amax(dim=1, keepdim=True)
+    framed = apply_transform(image, phi)
+    framed = (framed - framed.amin()) / (framed.amax() - framed.amin()) * 2 - 1
     assert predicted_class(MODEL, image, mask) == int(model.classifier(framed).argmax(1))
-    assert predicted_class(MODEL, image) == int(model.classifier(image).argmax(1))
+    digit = -torch.ones(1, 3, 28, 28)
+    digit[..., 4:10, 16:20] = 1
+    box = foreground_box(digit)
+    assert box.sum() == 6 * 4 and box[0, 0, 4:10, 16:20].min() == 1
+    phi = params_from_mask(box, object_extent=0.75)
+    phi[:, :2] = phi[:, :2].amax(dim=1, keepdim=True)
+    assert predicted_class(MODEL, digit) == int(model.classifier(apply_transform(digit, phi)).argmax(1))
+    assert foreground_box(-torch.ones(1, 3, 8, 8)) is None
     assert predicted_class(PLAIN, image) is None

@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m engines.bench {inversion,pose,landscape} ...`` (one module per benchmark).
+"""Benchmarks: ``python -m engines.bench {inversion,hypotheses,pose,landscape} ...`` (one module per benchmark).
 
 inversion: X-space vs Z-space on a folder of images, e.g.
     python -m engines.bench inversion --model faces64 --data DIR --n 100 --steps 200 \

@@ -1,4 +1,4 @@
-"""Training CLI: ``python -m engines.train {generator,mapping,pose-prior,pose-mapping} ...`` (see ``--help``).
+"""Training CLI: ``python -m engines.train {generator,mapping,encoder,pose-prior,pose-mapping} ...`` (see ``--help``).
 
 One module per model's commands (e.g. :mod:`engines.train.faces`), found by :func:`command_modules`.
 The exact command that produced each shipped asset is recorded in assets/manifest.json.

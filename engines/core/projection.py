@@ -492,6 +492,7 @@ def _search_transform(
     config, batch, members = problem.config, problem.batch, problem.config.population
     kind = config.transform
     search = BatchedCMA(params_to_search(phi0, kind), sigma=config.transform_sigma, population=members, seed=seed + 7)
+    search.inject(params_to_search(phi0, kind))  # φ0 itself is a candidate: φ* never loses to it unseen
     target_rep, weight_rep = _repeat(target, members), _repeat(weight, members)
     z_dim = problem.mapping.z_dim if problem.mapping is not None else problem.generator.input_dim
     best_phi = phi0.clone()

@@ -492,6 +492,7 @@ def _search_transform(
     config, batch, members = problem.config, problem.batch, problem.config.population
     kind = config.transform
     search = BatchedCMA(params_to_search(phi0, kind), sigma=config.transform_sigma, population=members, seed=seed + 7)
+    search.inject(params_to_search(phi0, kind))  # φ0 itself is a candidate: φ* never loses to it unseen
     target_rep, weight_rep = _repeat(target, members), _repeat(weight, members)
     z_dim = problem.mapping.z_dim if problem.mapping is not None else problem.generator.input_dim
     best_phi = phi0.clone()
@@ -704,6 +705,8 @@ def project(
     if config.transform != "none":
         stage = _search_transform(problem, target, weight, phi, c0, plan, seed)
         phi, z_start, c0 = yield from stream.relay(stage, phi)
+        if labels is None and c0 is not None:  # the classifier reads the target again, now aligned by φ*
+            c0 = initial_class_embedding(generator, apply_transform(target, phi), None)
     framed_target, framed_weight = apply_transform(target, phi), transform_mask(weight, phi)
     members = yield from stream.relay(_run_method(problem, framed_target, framed_weight, c0, z_start, plan, seed), phi)
     result = _result(problem, members, target, weight, mask, phi, loss_name)

@@ -6,53 +6,16 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from engines.bench import cli as bench
 from engines.bench import make_set
 from engines.bench import projection as projection_bench
-from engines.core.mapping import MappingConfig, MappingNetwork
-from engines.models.registry import ModelSpec, load_mapping, load_model, register_model
-from tests.conftest import TinyImageModel
+from tests.engines.bench import test_cli
+
+tiny_registered, image_folder = test_cli.tiny_registered, test_cli.image_folder  # fixtures: a tiny model, a folder
 
 KEYS = {"model", "method", "transform", "space", "n", "budget", "evaluations", "seconds_per_image", "l1", "l2", "lpips"}
-
-
-class TinyUploads(TinyImageModel):
-    def prepare_target(self, source):
-        from engines.io.images import prepare_image
-
-        prepared = prepare_image(source, 8)
-        return prepared.tensor, prepared.notice
-
-
-@pytest.fixture(scope="module")
-def tiny_projection_model():
-    def load():
-        torch.manual_seed(0)
-        return TinyUploads()
-
-    def load_theta():
-        torch.manual_seed(1)
-        return MappingNetwork(MappingConfig(z_dim=8, x_dim=8, hidden=16))
-
-    register_model(
-        ModelSpec(name="tiny-projection", description="test", output_kind="image", load=load, load_mapping=load_theta)
-    )
-    yield "tiny-projection"
-    load_model.cache_clear()
-    load_mapping.cache_clear()
-
-
-@pytest.fixture
-def folder(tmp_path):
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 255, (30, 50, 3), dtype=np.uint8)).save(tmp_path / "b.png")
-    Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8)).save(tmp_path / "a.jpg")
-    Image.fromarray(rng.integers(0, 255, (16, 16, 4), dtype=np.uint8), mode="RGBA").save(tmp_path / "c.png")
-    (tmp_path / "notes.txt").write_text("not an image")
-    return tmp_path
 
 
 def run(model, folder, out, *extra):
@@ -64,7 +27,7 @@ def run(model, folder, out, *extra):
 @pytest.mark.parametrize(
     ("method", "transform", "space"), [("basincma", "spatial+color", "z"), ("adam", "none", "x"), ("cma", "color", "x")]
 )
-def test_projection_bench_json_interface(tiny_projection_model, folder, tmp_path, capsys, method, transform, space):
+def test_projection_bench_json_interface(tiny_registered, image_folder, tmp_path, capsys, method, transform, space):
     args = [
         "--method",
         method,
@@ -77,7 +40,7 @@ def test_projection_bench_json_interface(tiny_projection_model, folder, tmp_path
         "--final-members",
         "2",
     ]
-    report = run(tiny_projection_model, folder, tmp_path / "out.json", *args)
+    report = run(tiny_registered, image_folder, tmp_path / "out.json", *args)
     assert KEYS <= set(report)
     assert (report["method"], report["transform"], report["space"]) == (method, transform, space)
     assert report["n"] == 2 and report["budget"] == 96 and 0.75 * 96 <= report["evaluations"] <= 96
@@ -89,9 +52,9 @@ def test_projection_bench_json_interface(tiny_projection_model, folder, tmp_path
     assert "L1 mean/best" in printed and method in printed
 
 
-def test_lpips_is_null_when_unavailable(tiny_projection_model, folder, tmp_path, monkeypatch, capsys):
+def test_lpips_is_null_when_unavailable(tiny_registered, image_folder, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(projection_bench, "masked_lpips", lambda: None)
-    report = run(tiny_projection_model, folder, tmp_path / "out.json", "--method", "adam")
+    report = run(tiny_registered, image_folder, tmp_path / "out.json", "--method", "adam")
     assert report["lpips"] is None and report["l1"]["best_of_seeds"] > 0
     assert "n/a" in capsys.readouterr().out
 

@@ -199,3 +199,15 @@ def test_final_adam_can_refine_only_the_best_members(tiny_model, tiny_targets):
     _, result = run(tiny_model, tiny_targets[:2], **config, **L1)
     assert result.output.shape[:2] == (2, 4) and result.evaluations == plan["planned"]
     assert bool((result.losses[:, 0] <= result.losses[:, 1:].min(1).values).all())  # the refined one leads
+
+
+def test_a_conditional_generator_runs_the_transform_search_with_its_classifier():
+    generator = TinyConditional()
+    with torch.no_grad():
+        target = generator.forward_conditional(torch.zeros(2, 4), generator.class_embedding(torch.tensor([2, 1])))
+    steps, result = run(
+        generator, target, method="basincma", transform="spatial+color", budget=160, population=4, inner_steps=4, **L1
+    )
+    assert {step.stage for step in steps} == {"transform", "search", "final", "done"}
+    assert result.class_embedding.shape == (2, 4, 3) and steps[-1].class_embedding.shape == (2, 3)
+    assert result.best("class_embedding").argmax(1).tolist() == [2, 1]  # classifier's class, kept by the search

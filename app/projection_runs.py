@@ -31,6 +31,7 @@ MAX_POPULATION = 32
 MAX_FINE_TUNE_STEPS = 1000
 SPACES = ("x", "z")
 CLASSIFIER_EXTENT = 0.75
+OBJECT_EXTENT = 0.75  # the object box fills this share of the generator frame at the transform search's start
 DISPLAY_SIDE = 160  # images smaller than this are enlarged (nearest) for display
 
 
@@ -70,7 +71,11 @@ class ProjectionSettings:
 
     def config(self) -> ProjectionConfig:
         return ProjectionConfig(
-            method=self.method, transform=self.transform, budget=self.budget, population=self.population
+            method=self.method,
+            transform=self.transform,
+            budget=self.budget,
+            population=self.population,
+            object_extent=OBJECT_EXTENT,
         )
 
 

@@ -135,7 +135,8 @@ def predicted_class(model_name: str, image: Tensor, mask: Tensor | None = None) 
 
 def foreground_box(image: Tensor, threshold: float = 0.25) -> Tensor | None:
     """``1 x 1 x H x W`` box around the pixels of ``1 x 3 x H x W`` that differ from the border's median
-    colour by more than ``threshold`` (e.g. a digit on black), or None when there are none."""
+    colour by more than ``threshold`` (e.g. a digit on black); None when there are none or the box is the
+    whole image (e.g. a photo)."""
     border = torch.cat([image[..., 0, :], image[..., -1, :], image[..., :, 0], image[..., :, -1]], dim=-1)
     background = border.median(dim=-1).values[..., None, None]
     differs = (image - background).abs().amax(dim=1)[0] > threshold
@@ -144,7 +145,7 @@ def foreground_box(image: Tensor, threshold: float = 0.25) -> Tensor | None:
     rows, cols = torch.nonzero(differs, as_tuple=True)
     mask = torch.zeros_like(image[:, :1])
     mask[0, 0, int(rows.min()) : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1] = 1
-    return mask
+    return None if bool(mask.all()) else mask
 
 
 def shown(image: Tensor, side: int = DISPLAY_SIDE) -> Image.Image:

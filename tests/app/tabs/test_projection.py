@@ -196,4 +196,6 @@ def test_the_class_is_read_inside_the_painted_box():
     phi[:, :2] = phi[:, :2].amax(dim=1, keepdim=True)
     assert predicted_class(MODEL, digit) == int(model.classifier(apply_transform(digit, phi)).argmax(1))
     assert foreground_box(-torch.ones(1, 3, 8, 8)) is None
+    photo = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert foreground_box(photo) is None
     assert predicted_class(PLAIN, image) is None

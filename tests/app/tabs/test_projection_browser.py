@@ -33,7 +33,7 @@ def test_project_fine_tune_and_stop_in_chromium(server, tmp_path):  # noqa: F811
         page.locator("#projection-sample input").click()
         page.get_by_role("option", name=SAMPLE).click()
         expect(page.locator("#projection-notice")).to_contain_text(SAMPLE, timeout=30_000)
-        expect(page.locator("#projection-class")).to_contain_text("classifier reads", timeout=30_000)
+        expect(page.locator("#projection-class")).to_contain_text("classifier reads 7", timeout=30_000)
         page.locator("#projection-transform input").check()
         _set_number(page, "projection-budget", 600)
         _set_number(page, "projection-population", 6)

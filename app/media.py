@@ -60,3 +60,17 @@ def prune(folder: Path, max_age: float = MAX_AGE_SECONDS) -> int:
         except FileNotFoundError:  # another thread pruned it first
             continue
     return removed
+
+
+def as_files(updates: dict) -> dict:
+    """``updates`` with every PIL image (alone or as a gallery's ``(image, caption)`` items) replaced by its
+    content-named file, so a streamed picture is never rewritten while the browser reads it."""
+
+    def convert(value):
+        if isinstance(value, Image.Image):
+            return image_file(value)
+        if isinstance(value, list) and value and all(isinstance(item, tuple) for item in value):
+            return [(convert(item[0]), *item[1:]) for item in value]
+        return value
+
+    return {component: convert(value) for component, value in updates.items()}

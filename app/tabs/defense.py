@@ -24,6 +24,7 @@ from PIL import Image
 
 from app.figures import X_COLOUR, Z_COLOUR
 from app.gpu import device_outside_gpu_functions
+from app.media import as_files
 from app.runs import DivergenceGuard
 from app.session import SESSIONS, RunInProgress, session_id
 from engines.core.attacks import pgd
@@ -200,14 +201,18 @@ class DefenseHandlers:
             return {parts["status"]: f"⚠ {error}"}
         probabilities = classify(model, torch.as_tensor(adversarial).view(1, 1, 28, 28))[0]
         verdict = "fooled" if attacked != clean else "not fooled"
-        return {
-            parts["status"]: f"clean prediction **{clean}** → attacked prediction **{attacked}** ({verdict})",
-            parts["clean_image"]: picture(digit),
-            parts["adversarial_image"]: picture(adversarial),
-            parts["attacked_chart"]: probability_figure(probabilities, title=f"attacked: {attacked}", colour="gray"),
-            parts["adversarial"]: adversarial.reshape(-1).tolist(),
-            parts["defend_button"]: gr.update(interactive=True),
-        }
+        return as_files(
+            {
+                parts["status"]: f"clean prediction **{clean}** → attacked prediction **{attacked}** ({verdict})",
+                parts["clean_image"]: picture(digit),
+                parts["adversarial_image"]: picture(adversarial),
+                parts["attacked_chart"]: probability_figure(
+                    probabilities, title=f"attacked: {attacked}", colour="gray"
+                ),
+                parts["adversarial"]: adversarial.reshape(-1).tolist(),
+                parts["defend_button"]: gr.update(interactive=True),
+            }
+        )
 
     def stop(self, request: gr.Request = None) -> None:
         SESSIONS.stop(session_id(request))
@@ -225,7 +230,8 @@ class DefenseHandlers:
         message = "Done."
         yield {**self._controls(running=True), status: "Starting…"}
         try:
-            yield from self._stream(model, np.asarray(adversarial, np.float32), int(steps), stop)
+            for updates in self._stream(model, np.asarray(adversarial, np.float32), int(steps), stop):
+                yield as_files(updates)
             message = "Stopped." if stop.is_set() else "Done."
         except (ValueError, FileNotFoundError) as error:
             message = f"⚠ {error}"

@@ -16,6 +16,7 @@ from typing import Any
 import gradio as gr
 import torch
 
+from app.media import as_files
 from app.projection_runs import (
     MAX_BUDGET,
     MAX_FINE_TUNE_STEPS,
@@ -185,7 +186,7 @@ class ProjectionTab:
             tuning = device_fine_tune(target.image, object_mask(target.weight, target.image), projected, _whole(steps))
             for index, loss, output, pasted in until_stopped(tuning, stop):
                 status = f"Fine-tuning · step {index}/{steps} · loss {loss:.4f}"
-                yield {self.best: output, self.status: status, **({self.pasted: pasted} if pasted else {})}
+                yield as_files({self.best: output, self.status: status, **({self.pasted: pasted} if pasted else {})})
         except ValueError as error:
             message = f"⚠ {error}"
         except Exception as error:
@@ -206,7 +207,7 @@ class ProjectionTab:
             updates[self.gallery] = frame.population
         if frame.pasted is not None:
             updates[self.pasted] = frame.pasted
-        return updates
+        return as_files(updates)
 
     def _controls(self, *, running: bool, tunable: bool) -> dict:
         idle = gr.update(interactive=not running)
@@ -248,7 +249,7 @@ def _target_column(models: list[str]) -> dict:
         with gr.Row():
             method = gr.Dropdown(METHOD_CHOICES, value="basincma", label="Method", elem_id="projection-method")
             space = gr.Radio(SPACE_CHOICES, value="x", label="Space", elem_id="projection-space")
-        transform = gr.Checkbox(False, label="Transform search (scale, shift, brightness)", elem_id="projection-transform")  # fmt: skip
+        transform = gr.Checkbox(True, label="Transform search (scale, shift, brightness)", elem_id="projection-transform")  # fmt: skip
         with gr.Row():
             budget = gr.Slider(
                 100, MAX_BUDGET, value=1800, step=100, label="Budget (forward passes)", elem_id="projection-budget"

@@ -6,6 +6,7 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import engines.models.mnist.model as mnist_model
 from app.session import SESSIONS
@@ -65,7 +66,7 @@ def test_attack_then_defend_streams_both_spaces_and_reenables_controls(parts):
     assert updates[0][parts["stop_button"]]["interactive"] is True
     views = [update for update in updates if parts["z_reversal"] in update]
     assert views and views[-1][parts["status"]].startswith("step 3/3")
-    assert views[-1][parts["x_image"]].size == views[-1][parts["z_image"]].size
+    assert Image.open(views[-1][parts["x_image"]]).size == Image.open(views[-1][parts["z_image"]]).size
     assert updates[-1][parts["status"]] == "Done." and updates[-1][parts["attack_button"]]["interactive"] is True
     assert not SESSIONS.is_running("d1")
 

@@ -71,7 +71,7 @@ def test_every_method_streams_and_ends_with_a_pasted_projection(tab, method):
     assert sum(tab.best in update for update in updates) >= 2
     assert "Done" in _statuses(tab, updates)[-1] and "forward passes" in _statuses(tab, updates)[-1]
     pasted = [update[tab.pasted] for update in updates if update.get(tab.pasted) is not None]
-    assert pasted and pasted[-1].size == (168, 168)  # 28 px enlarged 6× for display
+    assert pasted and Image.open(pasted[-1]).size == (168, 168)  # a content-named file: 28 px enlarged 6×
     last = updates[-1]
     assert last[tab.run_button]["interactive"] and not last[tab.stop_button]["interactive"]
     assert last[tab.fine_tune_button]["interactive"]
@@ -83,9 +83,13 @@ def test_every_method_streams_and_ends_with_a_pasted_projection(tab, method):
 def test_population_gallery_and_transformed_target_stream(tab):
     updates = _run(tab, _editor((slice(20, 90), slice(40, 72))), "gallery", transform=True, budget=200)
     galleries = [update[tab.gallery] for update in updates if tab.gallery in update]
-    assert galleries and len(galleries[0]) == 4 and all(isinstance(caption, str) for _, caption in galleries[0])
+    assert (
+        galleries
+        and len(galleries[0]) == 4
+        and all(isinstance(caption, str) and Image.open(path).width > 0 for path, caption in galleries[0])
+    )
     framed = [update[tab.framed] for update in updates if tab.framed in update]
-    assert any(np.asarray(image).std() > 0 for image in framed)
+    assert any(np.asarray(Image.open(path)).std() > 0 for path in framed)
     assert any("transform search" in status for status in _statuses(tab, updates))
 
 

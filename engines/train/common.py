@@ -39,6 +39,33 @@ def train_config_from_args(args: argparse.Namespace):
     )
 
 
+def add_algorithm1_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    rounds: int,
+    trajectories: int,
+    steps: int,
+    z_lr: float,
+    mapping_lr: float,
+    weight_decay: float,
+    updates: int,
+    batch_size: int,
+    buffer_rounds: int,
+) -> None:
+    """The flags :func:`train_config_from_args` reads, with a command's own defaults (``--online``, ``--seed`` too)."""
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--trajectories", type=int, default=trajectories)
+    parser.add_argument("--steps", type=int, default=steps, help="T, steps per trajectory")
+    parser.add_argument("--z-lr", type=float, default=z_lr)
+    parser.add_argument("--mapping-lr", type=float, default=mapping_lr)
+    parser.add_argument("--weight-decay", type=float, default=weight_decay)
+    parser.add_argument("--updates", type=int, default=updates, help="Θ updates per round")
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--buffer-rounds", type=int, default=buffer_rounds)
+    parser.add_argument("--online", action="store_true", help="the ablation: update Θ after every z step")
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """``--device`` and ``--out`` of a Θ training command."""
     add_device_argument(parser)

@@ -14,7 +14,13 @@ import torch
 from tqdm import tqdm
 
 from engines.io.checkpoint import ASSETS_DIR, register_asset
-from engines.train.common import add_run_arguments, command_line, start_processes, train_config_from_args
+from engines.train.common import (
+    add_algorithm1_arguments,
+    add_run_arguments,
+    command_line,
+    start_processes,
+    train_config_from_args,
+)
 
 MNIST_LICENCE = "MNIST (LeCun, Cortes, Burges), usually cited CC BY-SA 3.0"
 MNIST_TRAIN = "../shared/data/mnist.npz x_train/y_train (60,000 digits)"
@@ -153,18 +159,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     mapping = commands.add_parser("digits-mapping", help="train Θ for digits with Algorithm 1 (MNIST train)")
     mapping.add_argument("--targets", type=int, default=4096, help="random MNIST train digits used as targets")
-    mapping.add_argument("--rounds", type=int, default=20)
-    mapping.add_argument("--trajectories", type=int, default=128)
-    mapping.add_argument("--steps", type=int, default=20)
-    mapping.add_argument("--z-lr", type=float, default=0.1)
-    mapping.add_argument("--mapping-lr", type=float, default=1e-3)
-    mapping.add_argument("--weight-decay", type=float, default=0.1)
-    mapping.add_argument("--updates", type=int, default=50, help="Θ updates per round")
-    mapping.add_argument("--batch-size", type=int, default=128)
-    mapping.add_argument("--buffer-rounds", type=int, default=10)
+    add_algorithm1_arguments(
+        mapping,
+        rounds=20,
+        trajectories=128,
+        steps=20,
+        z_lr=0.1,
+        mapping_lr=1e-3,
+        weight_decay=0.1,
+        updates=50,
+        batch_size=128,
+        buffer_rounds=10,
+    )
     mapping.add_argument("--hidden", type=int, default=512)
-    mapping.add_argument("--online", action="store_true")
-    mapping.add_argument("--seed", type=int, default=0)
     mapping.add_argument("--run-dir", default="runs")
     add_run_arguments(mapping)
     mapping.set_defaults(run=train_digits_mapping)

@@ -15,7 +15,13 @@ from tqdm import tqdm
 
 from engines.core.device import add_device_argument, resolve_device
 from engines.io.checkpoint import ASSETS_DIR, register_asset, save_tensors
-from engines.train.common import add_run_arguments, command_line, start_processes, train_config_from_args
+from engines.train.common import (
+    add_algorithm1_arguments,
+    add_run_arguments,
+    command_line,
+    start_processes,
+    train_config_from_args,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -186,20 +192,21 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     mapping = commands.add_parser("mapping", help="train Θ for a registered model with Algorithm 1")
     mapping.add_argument("--model", default="faces64")
     mapping.add_argument("--name", default="faces64_mapping", help="asset name to write in assets/")
-    mapping.add_argument("--rounds", type=int, default=20)
-    mapping.add_argument("--trajectories", type=int, default=256)
-    mapping.add_argument("--steps", type=int, default=20)
-    mapping.add_argument("--z-lr", type=float, default=0.1)
-    mapping.add_argument("--mapping-lr", type=float, default=1e-4)
-    mapping.add_argument("--weight-decay", type=float, default=0.1)
-    mapping.add_argument("--updates", type=int, default=100, help="Θ updates per round")
-    mapping.add_argument("--batch-size", type=int, default=256)
-    mapping.add_argument("--buffer-rounds", type=int, default=10)
+    add_algorithm1_arguments(
+        mapping,
+        rounds=20,
+        trajectories=256,
+        steps=20,
+        z_lr=0.1,
+        mapping_lr=1e-4,
+        weight_decay=0.1,
+        updates=100,
+        batch_size=256,
+        buffer_rounds=10,
+    )
     mapping.add_argument("--hidden", type=int, default=1024)
     mapping.add_argument("--z-dim", type=int, default=None, help="default: the model's input dimension")
     mapping.add_argument("--loss", default="mse")
-    mapping.add_argument("--online", action="store_true", help="ablation: update Θ after every z step")
-    mapping.add_argument("--seed", type=int, default=0)
     mapping.add_argument(
         "--random-starts", action="store_true", help="trajectories start from random z0 (keeps hypotheses apart)"
     )

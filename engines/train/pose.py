@@ -15,7 +15,13 @@ import torch
 from engines.core.device import add_device_argument, resolve_device
 from engines.io.checkpoint import ASSETS_DIR, register_asset, save_tensors
 from engines.io.data import data_path
-from engines.train.common import add_run_arguments, command_line, start_processes, train_config_from_args
+from engines.train.common import (
+    add_algorithm1_arguments,
+    add_run_arguments,
+    command_line,
+    start_processes,
+    train_config_from_args,
+)
 
 CMU_LICENCE = (
     "CMU mocap: free for all uses; acknowledge: The data used in this project was obtained from "
@@ -145,21 +151,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     mapping = commands.add_parser("pose-mapping", help="train Θ (Z 128 -> X 32) for pose32 with Algorithm 1")
     mapping.add_argument("--every", type=int, default=16)
-    mapping.add_argument("--rounds", type=int, default=30)
-    mapping.add_argument("--trajectories", type=int, default=256)
-    mapping.add_argument("--steps", type=int, default=200, help="T, steps per trajectory")
-    mapping.add_argument("--z-lr", type=float, default=0.1)
-    mapping.add_argument("--mapping-lr", type=float, default=5e-3)
-    mapping.add_argument("--weight-decay", type=float, default=0.1)
-    mapping.add_argument("--updates", type=int, default=100)
-    mapping.add_argument("--batch-size", type=int, default=256)
-    mapping.add_argument("--buffer-rounds", type=int, default=5)
+    add_algorithm1_arguments(
+        mapping,
+        rounds=30,
+        trajectories=256,
+        steps=200,
+        z_lr=0.1,
+        mapping_lr=5e-3,
+        weight_decay=0.1,
+        updates=100,
+        batch_size=256,
+        buffer_rounds=5,
+    )
     mapping.add_argument("--z-dim", type=int, default=128)
     mapping.add_argument("--hidden", type=int, default=512)
-    mapping.add_argument("--online", action="store_true")
     mapping.add_argument("--masks", action="store_true", help="train on random observed-joint masks too")
     mapping.add_argument("--checkpoint-dir", type=Path, default=None)
     mapping.add_argument("--resume", action="store_true")
-    mapping.add_argument("--seed", type=int, default=0)
     add_run_arguments(mapping)
     mapping.set_defaults(run=train_pose_mapping)

@@ -171,7 +171,7 @@ def add_defense_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--init", choices=["random", "identity"], default="random", help="Θ's starting point")
     parser.add_argument("--output-scale", type=float, default=0.1, help="scale of Θ's initial last layer")
-    parser.add_argument("--weight", type=float, default=0.01, help="λ of λ‖r‖²")
+    parser.add_argument("--weight", type=float, default=0.03, help="λ of λ‖r‖²")
     parser.add_argument("--x-lr", type=float, default=0.05, help="X-space (baseline) Adam rate saved with Θ")
     parser.add_argument("--z-init-scale", type=float, default=0.1)
     parser.add_argument("--rounds", type=int, default=10)

@@ -2,8 +2,8 @@
 X-space and in Z-space (r = Θ(z)) side by side, one step at a time.
 
 Draw a digit or pick a test digit, choose the classifier and the attack strength, press Attack;
-Defend streams both reversals. The contrastive loss needs other images as negatives, so the
-image is defended in a batch with the bundled sample digits (only the first is shown).
+Defend streams both reversals. The image is defended alone: the contrastive loss's negatives are
+the classifier's shipped bank of clean training embeddings, not other images.
 State holds plain lists only; models are loaded once by :mod:`engines.models.registry`.
 """
 
@@ -28,7 +28,6 @@ from app.media import as_files
 from app.runs import DivergenceGuard
 from app.session import SESSIONS, RunInProgress, session_id
 from engines.core.attacks import pgd
-from engines.core.contrastive import ContrastiveLoss
 from engines.core.defense import DefenseConfig, repair, reverse
 from engines.models.registry import available_models, load_mapping, load_model
 
@@ -119,16 +118,21 @@ def attack_digit(model: str, digit: np.ndarray, attack: str, strength: float, se
 
 
 def defense_runs(model: str, digit: np.ndarray, steps: int) -> tuple[Iterator, Iterator, torch.Tensor]:
-    """X- and Z-space reversal generators for ``digit`` batched with the sample digits (negatives)."""
-    from engines.models.mnist.model import defense_settings
+    """X- and Z-space reversal generators for ``digit`` alone (the negatives are the shipped bank)."""
+    from engines.models.mnist.model import defense_contrastive, defense_settings
 
     device = device_outside_gpu_functions()
     net, mapping = load_model(model, device), load_mapping(model, device)
     config = DefenseConfig.from_dict(defense_settings(model))
-    digits = [np.asarray(digit, np.float32).reshape(784), *(value.reshape(784) for value in sample_digits().values())]
-    batch = torch.as_tensor(np.stack(digits)).to(device)
+    batch = torch.as_tensor(np.asarray(digit, np.float32).reshape(1, 784)).to(device)
     runs = [
-        reverse(ContrastiveLoss(net.embed, seed=config.seed), batch, mapping=space, config=config, steps=steps)
+        reverse(
+            defense_contrastive(model, net, seed=config.seed).to(device),
+            batch,
+            mapping=space,
+            config=config,
+            steps=steps,
+        )
         for space in (None, mapping)
     ]
     return runs[0], runs[1], batch

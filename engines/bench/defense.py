@@ -23,7 +23,7 @@ from engines.core.contrastive import ContrastiveLoss
 from engines.core.defense import DefenseConfig, repair, reverse
 from engines.core.device import add_device_argument, resolve_device
 
-BATCH = 100  # images per defense batch: each image's contrastive negatives are the other images' views
+BATCH = 100  # images per defense batch (the negatives are a fixed bank: results do not depend on the batch)
 
 
 def load_case(path: Path, n: int) -> tuple[Tensor, Tensor]:
@@ -36,9 +36,8 @@ def load_case(path: Path, n: int) -> tuple[Tensor, Tensor]:
 class Defense:
     """One defense (X-space when ``mapping`` is None) run batch by batch on a device."""
 
-    def __init__(self, net: nn.Module, mapping: nn.Module | None, config: DefenseConfig, *, views: int = 2):
-        self.net, self.mapping, self.config = net, mapping, config
-        self.contrastive = ContrastiveLoss(net.embed, views=views, seed=config.seed)
+    def __init__(self, net: nn.Module, mapping: nn.Module | None, config: DefenseConfig, contrastive: ContrastiveLoss):
+        self.net, self.mapping, self.config, self.contrastive = net, mapping, config, contrastive
 
     def trajectory(self, images: Tensor, steps: int) -> list[Tensor]:
         """Repaired images after 0..steps reversal steps (index 0 = the input itself)."""
@@ -65,7 +64,7 @@ def step_accuracies(defense: Defense, images: Tensor, labels: Tensor, counts: li
 
 
 def run_defense_bench(args: argparse.Namespace) -> dict:
-    from engines.models.mnist.model import attack_budget, defense_settings
+    from engines.models.mnist.model import attack_budget, defense_contrastive, defense_settings
     from engines.models.registry import load_mapping, load_model
 
     device = resolve_device(args.device)
@@ -73,7 +72,10 @@ def run_defense_bench(args: argparse.Namespace) -> dict:
     net, mapping = load_model(args.model, device), load_mapping(args.model, device)
     config = DefenseConfig.from_dict({**defense_settings(args.model), "seed": args.seed})
     images, labels = (tensor.to(device) for tensor in load_case(args.data, args.n))
-    defenses = {"baseline": Defense(net, None, config), "ours": Defense(net, mapping, config)}
+    defenses = {
+        name: Defense(net, space, config, defense_contrastive(args.model, net, seed=args.seed).to(device))
+        for name, space in (("baseline", None), ("ours", mapping))
+    }
     budget = attack_budget(args.model, args.attack)
     if args.attack == "bpda":  # each defense is attacked through itself at its largest step count
         attacked = {

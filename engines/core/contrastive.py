@@ -32,10 +32,16 @@ class AugmentConfig:
             raise ValueError("AugmentConfig needs 0 < min_scale <= max_scale and non-negative shift and noise")
 
 
-def augment(images: Tensor, *, config: AugmentConfig | None = None, generator: torch.Generator) -> Tensor:
-    """One random view of each image: ``B x C x H x W`` -> ``B x C x H x W`` (differentiable in ``images``)."""
+def augment(
+    images: Tensor, *, config: AugmentConfig | None = None, generator: torch.Generator, shared: bool = False
+) -> Tensor:
+    """One random view of each image: ``B x C x H x W`` -> ``B x C x H x W`` (differentiable in ``images``).
+
+    ``shared=True`` draws one warp (and one noise image) for the whole batch, so an image's view
+    does not depend on how many other images are in the batch or where it sits.
+    """
     config = config or AugmentConfig()
-    count = images.shape[0]
+    count = 1 if shared else images.shape[0]
 
     def uniform(low: float, high: float) -> Tensor:
         return low + (high - low) * torch.rand(count, generator=generator)
@@ -45,11 +51,11 @@ def augment(images: Tensor, *, config: AugmentConfig | None = None, generator: t
     shift = torch.stack([uniform(-config.max_shift, config.max_shift) for _ in range(2)], dim=1) * 2
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], dim=1)
-    theta = torch.cat([theta, shift.unsqueeze(2)], dim=2).to(images)
+    theta = torch.cat([theta, shift.unsqueeze(2)], dim=2).to(images).expand(images.shape[0], 2, 3)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     views = F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
     if config.noise > 0:
-        views = views + config.noise * torch.randn(views.shape, generator=generator).to(views)
+        views = views + config.noise * torch.randn((count, *views.shape[1:]), generator=generator).to(views)
     return views
 
 
@@ -72,12 +78,32 @@ def nt_xent(embeddings: Tensor, temperature: float = 0.2) -> Tensor:
     return per_view.view(views, count).mean(0)
 
 
+def bank_nt_xent(embeddings: Tensor, bank: Tensor, temperature: float = 0.2) -> Tensor:
+    """Per-image NT-Xent of ``V x B x D`` embeddings against a fixed ``K x D`` bank of negatives -> ``B``.
+
+    Each view's positives are the other views of its image; its negatives are the bank only (never
+    another image of the batch), so each image's loss depends on that image alone.
+    """
+    views = embeddings.shape[0]
+    if views < 2:
+        raise ValueError(f"bank_nt_xent needs at least 2 views, got {views}")
+    flat = F.normalize(embeddings, dim=2)
+    positive = torch.einsum("vbd,wbd->bvw", flat, flat) / temperature
+    negative = torch.einsum("vbd,kd->bvk", flat, F.normalize(bank.to(flat), dim=1)) / temperature
+    eye = torch.eye(views, dtype=torch.bool, device=flat.device)
+    others = torch.cat([positive.masked_fill(eye, -math.inf), negative], dim=2)
+    log_prob = positive - torch.logsumexp(others, dim=2, keepdim=True)
+    return -(log_prob.masked_fill(eye, 0).sum(2) / (views - 1)).mean(1)
+
+
 class ContrastiveLoss(nn.Module):
     """``images -> per-image NT-Xent`` of ``views`` random augmentations, embedded by ``embed``.
 
     embed: ``N x C x H x W`` -> ``N x D`` (the contrastive head on the classifier's backbone).
     Call with ``B x C x H x W`` images or flat ``B x (C*H*W)`` ones (reshaped to ``image_shape``);
     returns ``B`` losses. The augmentations come from the module's own seeded generator.
+    With a ``bank`` (``K x D`` embeddings of clean images) the negatives are the bank and the warps
+    are shared by the batch, so each image's loss does not depend on the rest of the batch.
     """
 
     def __init__(
@@ -89,8 +115,10 @@ class ContrastiveLoss(nn.Module):
         temperature: float = 0.2,
         augment_config: AugmentConfig | None = None,
         seed: int = 0,
+        bank: Tensor | None = None,
     ):
         super().__init__()
+        self.register_buffer("bank", None if bank is None else bank.detach().clone())
         self.embed = embed
         self.image_shape = tuple(image_shape)
         self.views = views
@@ -103,8 +131,26 @@ class ContrastiveLoss(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         images = images.reshape(-1, *self.image_shape)
+        shared = self.bank is not None
         stacked = torch.cat(
-            [augment(images, config=self.augment_config, generator=self.generator) for _ in range(self.views)]
+            [
+                augment(images, config=self.augment_config, generator=self.generator, shared=shared)
+                for _ in range(self.views)
+            ]
         )
-        embeddings = self.embed(stacked)
-        return nt_xent(embeddings.view(self.views, images.shape[0], -1), self.temperature)
+        embeddings = self.embed(stacked).view(self.views, images.shape[0], -1)
+        if shared:
+            return bank_nt_xent(embeddings, self.bank, self.temperature)
+        return nt_xent(embeddings, self.temperature)
+
+
+def embed_bank(
+    embed: nn.Module, images: Tensor, *, augment_config: AugmentConfig | None = None, seed: int = 0, batch: int = 256
+) -> Tensor:
+    """A bank of negatives: one augmented view of each clean image ``K x C x H x W``, embedded -> ``K x D``."""
+    generator = torch.Generator().manual_seed(seed)
+    parts = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch):
+            parts.append(embed(augment(images[start : start + batch], config=augment_config, generator=generator)))
+    return F.normalize(torch.cat(parts), dim=1)

@@ -70,11 +70,16 @@ def reversal_loss(contrastive: Callable[[Tensor], Tensor], weight: float) -> Cal
 
 
 def reversal_start(count: int, dim: int, *, space: str, config: DefenseConfig) -> Tensor:
-    """Random starts ``count x dim``: r0 ~ U(-s, s) in X, z0 ~ s·N(0, I) in Z (seeded by ``config.seed``)."""
+    """Random starts ``count x dim``: r0 ~ U(-s, s) in X, z0 ~ s·N(0, I) in Z (seeded by ``config.seed``).
+
+    One start is drawn and shared by every image, so an image's reversal does not depend on its batch.
+    """
     generator = torch.Generator().manual_seed(config.seed)
     if space == "x":
-        return config.x_init_scale * (2 * torch.rand(count, dim, generator=generator) - 1)
-    return config.z_init_scale * torch.randn(count, dim, generator=generator)
+        start = config.x_init_scale * (2 * torch.rand(1, dim, generator=generator) - 1)
+    else:
+        start = config.z_init_scale * torch.randn(1, dim, generator=generator)
+    return start.expand(count, dim).clone()
 
 
 def reverse(

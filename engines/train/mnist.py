@@ -56,8 +56,25 @@ def train_mnist_classifier(args: argparse.Namespace) -> None:
     print(f"saved {path}")
 
 
+def build_negative_bank(args: argparse.Namespace) -> None:
+    """Embed one augmented view of ``--images`` random clean training images: the defense's negatives."""
+    from engines.core.contrastive import embed_bank
+    from engines.io.checkpoint import save_tensors
+    from engines.models.mnist.model import ASSET_NAMES, load_classifier
+
+    net = load_classifier(args.model).eval().requires_grad_(False)
+    images, _ = load_training_split()
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(args.seed))[: args.images]
+    bank = embed_bank(net.embed, images[pick], seed=args.seed)
+    path = ASSETS_DIR / f"{ASSET_NAMES[args.model]}_bank.safetensors"
+    save_tensors(path, {"bank": bank}, {"images": args.images, "seed": args.seed, "views": 1})
+    data = f"{MNIST_TRAIN}: {args.images} random clean images, one augmented view each"
+    register_asset(path.stem, path, data=data, licence=MNIST_LICENCE, command=command_line())
+    print(f"saved {path}: {tuple(bank.shape)}")
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Add ``mnist-classifier`` (and ``mnist-defense``) to the training CLI."""
+    """Add ``mnist-classifier``, ``mnist-bank`` and ``mnist-defense`` to the training CLI."""
     parser = commands.add_parser("mnist-classifier", help="train an MNIST classifier with a contrastive head")
     parser.add_argument("--name", choices=["mnist-classifier", "mnist-classifier-robust"], default="mnist-classifier")
     parser.add_argument("--epochs", type=int, default=1)
@@ -69,6 +86,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--pgd-step-size", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(run=train_mnist_classifier)
+    parser = commands.add_parser("mnist-bank", help="embed the defense's fixed negatives (clean training images)")
+    parser.add_argument("--model", choices=["mnist-classifier", "mnist-classifier-robust"], default="mnist-classifier")
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(run=build_negative_bank)
     add_defense_command(commands)
 
 
@@ -106,19 +128,18 @@ def identity_init(mapping, scale: float) -> None:
 
 
 def train_mnist_defense(args: argparse.Namespace) -> None:
-    from engines.core.contrastive import ContrastiveLoss
     from engines.core.defense import DefenseConfig, ReversalForward, reversal_loss
     from engines.core.mapping import MappingConfig, MappingNetwork
     from engines.core.trainer import train_mapping
     from engines.io.checkpoint import save_module
-    from engines.models.mnist.model import ASSET_NAMES, load_classifier
+    from engines.models.mnist.model import ASSET_NAMES, defense_contrastive, load_classifier
     from engines.train.common import train_config_from_args
 
     net = load_classifier(args.model).eval().requires_grad_(False)
     images, labels = load_training_split()
     targets, _ = attacked_training_images(net, images, labels, model=args.model, count=args.images, seed=args.seed)
     defense = DefenseConfig(weight=args.weight, x_lr=args.x_lr, z_lr=args.z_lr, z_init_scale=args.z_init_scale)
-    contrastive = ContrastiveLoss(net.embed, views=2, seed=args.seed)
+    contrastive = defense_contrastive(args.model, net, seed=args.seed)
     torch.manual_seed(args.seed)
     mapping = MappingNetwork(MappingConfig(z_dim=784, x_dim=784, hidden=args.hidden, layers=3))
     if args.init == "identity":
@@ -150,7 +171,7 @@ def add_defense_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--init", choices=["random", "identity"], default="random", help="Θ's starting point")
     parser.add_argument("--output-scale", type=float, default=0.1, help="scale of Θ's initial last layer")
-    parser.add_argument("--weight", type=float, default=0.01, help="λ of λ‖r‖²")
+    parser.add_argument("--weight", type=float, default=0.03, help="λ of λ‖r‖²")
     parser.add_argument("--x-lr", type=float, default=0.05, help="X-space (baseline) Adam rate saved with Θ")
     parser.add_argument("--z-init-scale", type=float, default=0.1)
     parser.add_argument("--rounds", type=int, default=10)

@@ -44,3 +44,11 @@ def trained_tiny_classifier() -> MnistNet:
     net = MnistNet(TINY_CONFIG)
     net.load_state_dict(_trained_state())
     return net.eval().requires_grad_(False)
+
+
+def tiny_bank(count: int = 32) -> torch.Tensor:
+    """A negative bank ``count x 8`` for the tiny classifier: embeddings of clean bar images."""
+    from engines.core.contrastive import embed_bank
+
+    images, _ = bar_images(count, seed=11)
+    return embed_bank(trained_tiny_classifier().embed, images, seed=0)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from engines.core.attacks import AttackConfig
+from engines.core.contrastive import ContrastiveLoss
 from engines.core.mapping import MappingNetwork, load_mapping_file
 from engines.io.checkpoint import load_module_state, load_tensors, resolve_asset, save_tensors
 from engines.models.registry import ForwardModel
@@ -124,6 +125,17 @@ def defense_settings(name: str) -> dict:
     """The defense settings Θ was trained with (saved in its .json ``defense`` section)."""
     _, meta = load_tensors(resolve_asset(ASSET_NAMES[name] + "_mapping"))
     return dict(meta.get("defense", {}))
+
+
+def load_negative_bank(name: str) -> Tensor:
+    """The defense's fixed negatives for ``name``: ``K x D`` head embeddings of clean training images."""
+    tensors, _ = load_tensors(resolve_asset(ASSET_NAMES[name] + "_bank"))
+    return tensors["bank"]
+
+
+def defense_contrastive(name: str, net: MnistNet, *, seed: int = 0, views: int = 2) -> ContrastiveLoss:
+    """The defense objective for ``name``: NT-Xent of ``views`` views against its shipped negative bank."""
+    return ContrastiveLoss(net.embed, views=views, seed=seed, bank=load_negative_bank(name))
 
 
 def training_images(images: Any) -> Tensor:

@@ -13,7 +13,7 @@ from app.session import SESSIONS
 from app.tabs.defense import DRAWN, DefenseHandlers, build_defense_tab, drawing_to_digit, sample_digits
 from engines.core.mapping import MappingConfig, MappingNetwork
 from engines.models import registry
-from tests.engines.tiny_classifier import trained_tiny_classifier
+from tests.engines.tiny_classifier import tiny_bank, trained_tiny_classifier
 
 
 class Request:
@@ -32,6 +32,7 @@ def parts(monkeypatch):
     spec = registry.ModelSpec("mnist-classifier", "tiny", "classifier", trained_tiny_classifier, tiny_mapping)
     monkeypatch.setitem(registry.MODELS, "mnist-classifier", spec)
     monkeypatch.setattr(mnist_model, "defense_settings", lambda name: {"weight": 0.1, "x_lr": 0.05, "z_lr": 0.1})
+    monkeypatch.setattr(mnist_model, "load_negative_bank", lambda name: tiny_bank())
     registry.load_model.cache_clear()
     registry.load_mapping.cache_clear()
     with gr.Blocks():

@@ -8,7 +8,7 @@ import engines.models.mnist.model as mnist_model
 from engines.bench.cli import main
 from engines.core.mapping import MappingConfig, MappingNetwork
 from engines.models import registry
-from tests.engines.tiny_classifier import bar_images, trained_tiny_classifier
+from tests.engines.tiny_classifier import bar_images, tiny_bank, trained_tiny_classifier
 
 
 @pytest.fixture
@@ -29,6 +29,7 @@ def tiny_registered(monkeypatch):
     )
     monkeypatch.setitem(registry.MODELS, "mnist-classifier", spec)
     monkeypatch.setattr(mnist_model, "defense_settings", lambda name: {"weight": 0.1, "x_lr": 0.05, "z_lr": 0.1})
+    monkeypatch.setattr(mnist_model, "load_negative_bank", lambda name: tiny_bank())
     registry.load_model.cache_clear()
     registry.load_mapping.cache_clear()
     yield

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from engines.core.contrastive import AugmentConfig, ContrastiveLoss, augment, nt_xent
+from engines.core.contrastive import AugmentConfig, ContrastiveLoss, augment, bank_nt_xent, nt_xent
 
 
 def test_nt_xent_prefers_the_true_views():
@@ -43,3 +43,22 @@ def test_contrastive_loss_prefers_views_of_one_image_over_views_of_two():
     swapped = torch.stack([views[0], views[1].roll(1, dims=0)])
     assert same.shape == (8,)
     assert same.mean() < nt_xent(swapped.flatten(2), loss.temperature).mean()
+
+
+def test_bank_nt_xent_prefers_the_true_views_and_ignores_the_batch():
+    generator = torch.Generator().manual_seed(0)
+    anchors, bank = torch.randn(6, 16, generator=generator), torch.randn(20, 16, generator=generator)
+    true_views = anchors + 0.1 * torch.randn(6, 16, generator=generator)
+    matched = bank_nt_xent(torch.stack([anchors, true_views]), bank)
+    mismatched = bank_nt_xent(torch.stack([anchors, true_views.roll(1, dims=0)]), bank)
+    assert matched.shape == (6,) and (matched < mismatched).all()
+    alone = bank_nt_xent(torch.stack([anchors[:1], true_views[:1]]), bank)
+    assert torch.allclose(alone, matched[:1], atol=1e-6)
+
+
+def test_shared_augment_gives_each_image_the_same_view_in_any_batch():
+    images = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    config = AugmentConfig(noise=0.05)
+    batch = augment(images, config=config, generator=torch.Generator().manual_seed(3), shared=True)
+    alone = augment(images[2:3], config=config, generator=torch.Generator().manual_seed(3), shared=True)
+    assert torch.allclose(batch[2:3], alone, atol=1e-6)

@@ -4,7 +4,7 @@ import torch
 from engines.core.contrastive import ContrastiveLoss
 from engines.core.defense import DefenseConfig, defend, repair, reversal_loss, reverse
 from engines.core.mapping import IdentityMapping, MappingConfig, MappingNetwork
-from tests.engines.tiny_classifier import bar_images, trained_tiny_classifier
+from tests.engines.tiny_classifier import bar_images, tiny_bank, trained_tiny_classifier
 
 
 def contrastive_of(net, seed=0):
@@ -80,3 +80,26 @@ def test_algorithm_1_trains_theta_on_the_reversal_objective_from_random_starts()
     assert any(not torch.equal(a, b) for a, b in zip(before, mapping.parameters()))
     with pytest.raises(ValueError, match="start_scale"):
         TrainConfig(random_starts=True, start_scale=0.0)
+
+
+@pytest.mark.parametrize("space", ["x", "z"])
+def test_an_images_defense_does_not_depend_on_the_rest_of_the_batch(space):
+    """With a negative bank, defending an image alone or among others (anywhere) gives the same result."""
+    net = trained_tiny_classifier()
+    images, _ = bar_images(8, seed=4)
+    attacked = (images + 0.3 * torch.randn(images.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    torch.manual_seed(0)
+    mapping = MappingNetwork(MappingConfig(z_dim=784, x_dim=784, hidden=32, layers=3)) if space == "z" else None
+    config = DefenseConfig(weight=0.1, x_lr=0.05, z_lr=0.1)
+
+    def defended(batch):
+        return defend(
+            ContrastiveLoss(net.embed, seed=5, bank=tiny_bank()), batch, mapping=mapping, config=config, steps=3
+        )
+
+    together = defended(attacked)
+    alone = defended(attacked[5:6])
+    others = defended(torch.cat([attacked[:1].flip(3), attacked[5:6]]))
+    assert not torch.allclose(together[5:6], attacked[5:6])
+    assert torch.allclose(alone, together[5:6], atol=1e-5)
+    assert torch.allclose(others[1:], together[5:6], atol=1e-5)

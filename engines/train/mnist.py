@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from engines.io.checkpoint import ASSETS_DIR, register_asset
-from engines.train.common import command_line
+from engines.train.common import add_algorithm1_arguments, command_line
 
 logger = logging.getLogger(__name__)
 
@@ -174,16 +174,9 @@ def add_defense_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--weight", type=float, default=0.03, help="λ of λ‖r‖²")
     parser.add_argument("--x-lr", type=float, default=0.05, help="X-space (baseline) Adam rate saved with Θ")
     parser.add_argument("--z-init-scale", type=float, default=0.1)
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--trajectories", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--z-lr", type=float, default=0.5)
-    parser.add_argument("--mapping-lr", type=float, default=1e-3)
-    parser.add_argument("--weight-decay", type=float, default=0.0)
-    parser.add_argument("--updates", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=70)
-    parser.add_argument("--buffer-rounds", type=int, default=5)
-    parser.add_argument("--online", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
+    add_algorithm1_arguments(
+        parser, rounds=10, trajectories=256, steps=5, z_lr=0.5, mapping_lr=1e-3, weight_decay=0.0, updates=50,
+        batch_size=70, buffer_rounds=5,
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="write Θ here instead of assets/")
     parser.set_defaults(run=train_mnist_defense)

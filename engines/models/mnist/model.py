@@ -8,6 +8,7 @@ image), on the MNIST training split only. The test-time defense lowers the head'
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,16 +122,23 @@ def load_defense_mapping(name: str) -> MappingNetwork:
     return load_mapping_file(resolve_asset(ASSET_NAMES[name] + "_mapping"))
 
 
+@functools.cache
+def _read_asset(asset: str) -> tuple[dict[str, Tensor], dict]:
+    """An asset's tensors and metadata, read once per process (every Defend click needs both of these)."""
+    return load_tensors(resolve_asset(asset))
+
+
 def defense_settings(name: str) -> dict:
     """The defense settings Θ was trained with (saved in its .json ``defense`` section)."""
-    _, meta = load_tensors(resolve_asset(ASSET_NAMES[name] + "_mapping"))
+    _, meta = _read_asset(ASSET_NAMES[name] + "_mapping")
     return dict(meta.get("defense", {}))
 
 
 def load_negative_bank(name: str) -> Tensor:
-    """The defense's fixed negatives for ``name``: ``K x D`` head embeddings of clean training images."""
-    tensors, _ = load_tensors(resolve_asset(ASSET_NAMES[name] + "_bank"))
-    return tensors["bank"]
+    """The defense's fixed negatives for ``name``: ``K x D`` head embeddings of clean training images
+    (a fresh copy: the cached one is never handed out)."""
+    tensors, _ = _read_asset(ASSET_NAMES[name] + "_bank")
+    return tensors["bank"].clone()
 
 
 def defense_contrastive(name: str, net: MnistNet, *, seed: int = 0, views: int = 2) -> ContrastiveLoss:

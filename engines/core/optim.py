@@ -1,13 +1,17 @@
 """Inversion by gradient descent, as a generator of steps.
 
-One function serves both spaces: X-space is ``mapping=None`` (``x = z``), Z-space
+One function serves every space: X-space is ``mapping=None`` (``x = z``), Z-space
 passes Θ (``x = mapping(z)``). Targets and hypotheses are one batch: ``B`` targets
 times ``K`` hypotheses give ``B*K`` independent items, item ``b*K + k`` being
 hypothesis ``k`` of target ``b``. The caller owns the loop and may stop at any step.
+
+Z→X (``handoff=k``): ``k`` steps in Z-space, then X-space from ``x = Θ(z_k)`` with a fresh optimiser.
+:func:`invert_spaces` runs several spaces (X, Z, Z→X) as one batch of F per step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -30,6 +34,8 @@ class Step:
     x: ``B*K x D`` inputs of the forward model.
     z: ``B*K x Dz`` optimised variables (equal to ``x`` in X-space).
     output: ``B*K x ...`` forward-model outputs, or ``None`` when not requested.
+    space: "z" while ``x = Θ(z)``, "x" while ``x`` is optimised directly (a Z→X run with hand-off
+    ``k`` says "z" for steps ``0..k-1`` and "x" from ``k`` on, its ``z`` staying at ``z_k``).
     """
 
     index: int
@@ -37,6 +43,7 @@ class Step:
     x: Tensor
     z: Tensor
     output: Tensor | None
+    space: str = "x"
 
     @property
     def finite(self) -> bool:
@@ -47,7 +54,7 @@ class Step:
         if self.losses.device.type == "cpu":
             return self
         output = self.output.cpu() if self.output is not None else None
-        return Step(index=self.index, losses=self.losses.cpu(), x=self.x.cpu(), z=self.z.cpu(), output=output)
+        return dataclasses.replace(self, losses=self.losses.cpu(), x=self.x.cpu(), z=self.z.cpu(), output=output)
 
 
 def make_optimizer(name: str, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
@@ -77,6 +84,74 @@ def initial_z(count: int, dim: int, *, mode: str | Tensor, seed: int, device: to
     raise ValueError(f"z_init must be 'zeros', 'random' or a tensor, got {mode!r}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class Space:
+    """How one arm of :func:`invert_spaces` produces ``x``.
+
+    mapping: ``None`` for X-space (``x`` optimised directly), Θ for Z-space (``x = mapping(z)``).
+    lr, optimizer: the optimiser of the first phase (``None`` optimizer: the call's ``optimizer``).
+    handoff: with Θ, Z→X: ``handoff`` steps in Z-space, then X-space from ``x = Θ(z_k)`` with a fresh
+    optimiser (``handoff_optimizer``, default the first one) at ``handoff_lr`` (default ``lr``);
+    the step index runs on. ``None``: no hand-off.
+    """
+
+    mapping: nn.Module | None = None
+    lr: float = 0.1
+    optimizer: str | None = None
+    handoff: int | None = None
+    handoff_lr: float | None = None
+    handoff_optimizer: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.handoff is not None:
+            if self.mapping is None:
+                raise ValueError("a hand-off needs a mapping Θ (it starts in Z-space)")
+            if not (isinstance(self.handoff, int) and self.handoff >= 0):
+                raise ValueError(f"handoff must be a whole number >= 0, got {self.handoff!r}")
+        for lr in (self.lr, self.handoff_lr):
+            if lr is not None and not lr > 0:
+                raise ValueError(f"learning rate must be positive, got {lr}")
+        for name in (self.optimizer, self.handoff_optimizer):
+            if name is not None and name not in OPTIMIZERS:
+                raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
+
+    @property
+    def label(self) -> str:
+        """ "X", "Z" or "Z→X"."""
+        return "X" if self.mapping is None else ("Z" if self.handoff is None else "Z→X")
+
+
+class _Arm:
+    """The optimisation state of one :class:`Space`: its variable, its optimiser, its phase."""
+
+    def __init__(self, space: Space, z: Tensor, optimizer: str) -> None:
+        self.space = space
+        self.z = z.requires_grad_(True)
+        self.x: Tensor | None = None  # the X-space variable once handed off
+        self.solver = make_optimizer(space.optimizer or optimizer, [self.z], space.lr)
+        self.optimizer_name = space.optimizer or optimizer
+
+    @property
+    def in_z(self) -> bool:
+        return self.space.mapping is not None and self.x is None
+
+    def maybe_hand_off(self, index: int) -> None:
+        """At step ``handoff``, continue in X-space from Θ(z_k) with a fresh optimiser."""
+        space = self.space
+        if space.handoff is None or index != space.handoff or self.x is not None:
+            return
+        with torch.no_grad():
+            self.x = space.mapping(self.z).detach().clone()
+        self.x.requires_grad_(True)
+        self.optimizer_name = space.handoff_optimizer or self.optimizer_name
+        self.solver = make_optimizer(self.optimizer_name, [self.x], space.handoff_lr or space.lr)
+
+    def current_x(self) -> Tensor:
+        if self.x is not None:
+            return self.x
+        return self.space.mapping(self.z) if self.space.mapping is not None else self.z
+
+
 def check_target(forward: nn.Module, target: Tensor) -> None:
     """Raise ``ValueError`` unless ``target`` is ``B x output_shape`` for ``forward``."""
     expected = tuple(getattr(forward, "output_shape", target.shape[1:]))
@@ -96,24 +171,66 @@ def invert(
     optimizer: str = "adam",
     lr: float = 0.1,
     steps: int = 200,
+    handoff: int | None = None,
+    handoff_lr: float | None = None,
+    handoff_optimizer: str | None = None,
     num_hypotheses: int = 1,
     z_init: str | Tensor = "zeros",
     seed: int = 0,
     keep_output: bool | Callable[[int], bool] = True,
     keep_on_device: bool = False,
 ) -> Iterator[Step]:
-    """Recover the input of ``forward`` whose output matches ``target``.
+    """Recover the input of ``forward`` whose output matches ``target``, in one space.
 
-    forward: the model F, ``B x D`` -> ``B x output_shape``, with attribute ``input_dim``.
-    target: ``B x output_shape``. weight: mask broadcastable to the output (0 = unknown).
     mapping: Θ for Z-space (``x = mapping(z)``), ``None`` for X-space, on ``forward``'s device.
-    Runs on ``forward``'s device (``target`` and ``weight`` are moved there once). Steps hold CPU
-    tensors, or tensors left on that device with ``keep_on_device=True`` (see :meth:`Step.cpu`).
+    handoff: with Θ, Z→X (see :class:`Space`): ``handoff`` Z steps, then X-space from Θ(z_k) at
+    ``handoff_lr`` with ``handoff_optimizer``. Every other argument as in :func:`invert_spaces`.
     Yields ``steps + 1`` :class:`Step` objects, the first before any update.
+    """
+    space = Space(
+        mapping=mapping,
+        lr=lr,
+        handoff=handoff,
+        handoff_lr=handoff_lr,
+        handoff_optimizer=handoff_optimizer,
+    )
+    options = dict(weight=weight, loss=loss, optimizer=optimizer, steps=steps, num_hypotheses=num_hypotheses)
+    options.update(z_init=z_init, seed=seed, keep_output=keep_output, keep_on_device=keep_on_device)
+    for (step,) in invert_spaces(forward, target, [space], **options):
+        yield step
+
+
+def invert_spaces(
+    forward: nn.Module,
+    target: Tensor,
+    spaces: list[Space],
+    *,
+    weight: Tensor | None = None,
+    loss: str | LossFn = "mse",
+    optimizer: str = "adam",
+    steps: int = 200,
+    num_hypotheses: int = 1,
+    z_init: str | Tensor = "zeros",
+    seed: int = 0,
+    keep_output: bool | Callable[[int], bool] = True,
+    keep_on_device: bool = False,
+) -> Iterator[tuple[Step, ...]]:
+    """Invert ``target`` in several spaces at once (e.g. X, Z and Z→X), one forward pass of F per step.
+
+    forward: the model F, ``N x D`` -> ``N x output_shape``, with attribute ``input_dim``.
+    target: ``B x output_shape``. weight: mask broadcastable to the output (0 = unknown).
+    loss: a name or a hook ``(output, target, weight) -> N`` per-item values (the defense passes one).
+    Each space gets the ``B*K`` items of ``B`` targets times ``K`` hypotheses (item ``b*K + k``),
+    its own variable and optimiser; the items of every space are concatenated into one batch of F,
+    so the spaces stay independent (each item's loss depends on its own input only). Starting points
+    come from ``z_init`` with the same ``seed`` for every space. Runs on ``forward``'s device; steps hold
+    CPU tensors unless ``keep_on_device``. Yields ``steps + 1`` tuples, one :class:`Step` per space.
     """
     check_target(forward, target)
     if steps < 0 or num_hypotheses < 1:
         raise ValueError("steps must be >= 0 and num_hypotheses >= 1")
+    if not spaces:
+        raise ValueError("invert_spaces needs at least one space")
     loss_fn = get_loss(loss) if isinstance(loss, str) else loss
     device = module_device(forward, target.device)
     target = target.to(device).repeat_interleave(num_hypotheses, dim=0)
@@ -121,33 +238,48 @@ def invert(
         weight = check_weight(weight.to(device), target)
         if weight.shape[0] > 1:
             weight = weight.repeat_interleave(num_hypotheses, dim=0)
-    z_dim = mapping.z_dim if mapping is not None else forward.input_dim
-    z = initial_z(target.shape[0], z_dim, mode=z_init, seed=seed, device=device).requires_grad_(True)
-    solver = make_optimizer(optimizer, [z], lr)
+    count = target.shape[0]
+    arms = []
+    for space in spaces:
+        dim = space.mapping.z_dim if space.mapping is not None else forward.input_dim
+        arms.append(_Arm(space, initial_z(count, dim, mode=z_init, seed=seed, device=device), optimizer))
+    all_targets = target.repeat(len(arms), *([1] * (target.dim() - 1)))
+    all_weights = (
+        weight if weight is None or weight.shape[0] == 1 else weight.repeat(len(arms), *([1] * (weight.dim() - 1)))
+    )
     want_output = keep_output if callable(keep_output) else (lambda _index: keep_output)
 
     def evaluate() -> tuple[Tensor, Tensor, Tensor]:
-        x = mapping(z) if mapping is not None else z
+        x = torch.cat([arm.current_x() for arm in arms])
         output = forward(x)
-        return loss_fn(output, target, weight), x, output
+        return loss_fn(output, all_targets, all_weights), x, output
 
-    def snapshot(index: int, per_item: Tensor, x: Tensor, output: Tensor) -> Step:
-        step = Step(
-            index=index,
-            losses=per_item.detach().clone(),
-            x=x.detach().clone(),
-            z=z.detach().clone(),
-            output=output.detach() if want_output(index) else None,
-        )
-        return step if keep_on_device else step.cpu()
+    def snapshot(index: int, per_item: Tensor, x: Tensor, output: Tensor) -> tuple[Step, ...]:
+        keep = want_output(index)
+        result = []
+        for number, arm in enumerate(arms):
+            part = slice(number * count, (number + 1) * count)
+            step = Step(
+                index=index,
+                losses=per_item[part].detach().clone(),
+                x=x[part].detach().clone(),
+                z=arm.z.detach().clone(),
+                output=output[part].detach() if keep else None,
+                space="z" if arm.in_z else "x",
+            )
+            result.append(step if keep_on_device else step.cpu())
+        return tuple(result)
 
     # The forward pass that gives step t's loss also gives the gradient of step t+1,
-    # so each step costs one forward and one backward pass.
+    # so each step costs one forward and one backward pass (L-BFGS's line search adds more).
     for index in range(steps):
-        recorded: list[Step] = []
+        for arm in arms:
+            arm.maybe_hand_off(index)
+        recorded: list[tuple[Step, ...]] = []
 
         def closure() -> Tensor:
-            solver.zero_grad(set_to_none=True)
+            for arm in arms:
+                arm.solver.zero_grad(set_to_none=True)
             per_item, x, output = evaluate()
             if not recorded:
                 recorded.append(snapshot(index, per_item, x, output))
@@ -155,7 +287,14 @@ def invert(
             total.backward()
             return total
 
-        solver.step(closure)
+        if any(arm.optimizer_name == "lbfgs" for arm in arms):
+            # L-BFGS re-evaluates inside its line search; the other arms' terms are constants there.
+            for arm in arms:
+                arm.solver.step(closure)
+        else:
+            closure()
+            for arm in arms:
+                arm.solver.step()
         yield recorded[0]
     with torch.no_grad():  # never yield inside: grad mode is thread state and would leak to the caller
         last = snapshot(steps, *evaluate())

@@ -43,12 +43,10 @@ DEFAULT_Z_LR = 0.1
 
 def default_lrs(model: str, optimizer: str) -> tuple[float, float]:
     """The X- and Z-space learning rates the inversion benchmark chose for ``model`` and ``optimizer``."""
-    try:
-        from engines.core.evaluation import DEFAULT_X_LR
-        from engines.core.evaluation import DEFAULT_Z_LR as BENCH_Z_LR
-    except ImportError:
-        return 0.1, DEFAULT_Z_LR
-    return float(DEFAULT_X_LR.get((model, optimizer), 0.1)), float(BENCH_Z_LR.get(optimizer, DEFAULT_Z_LR))
+    from engines.core.evaluation import inversion_defaults
+
+    defaults = inversion_defaults(model, optimizer)
+    return float(defaults.x_lr), float(defaults.z_lr)
 
 
 @dataclass(frozen=True, kw_only=True)

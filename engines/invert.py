@@ -1,4 +1,4 @@
-"""Invert one image file into a PNG strip of steps: X-space row above Z-space row.
+"""Invert one image file into a PNG strip of steps: X-space, Z-space and Z→X rows (one batch of F per step).
 
 python -m engines.invert face.jpg --out strip.png --steps 200
 """
@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from engines.core.device import add_device_argument, resolve_device
-from engines.core.optim import invert
+from engines.core.optim import Space, invert_spaces
 from engines.io.images import tensor_to_image
 from engines.models.registry import load_mapping, load_model
 
@@ -34,23 +34,26 @@ def run(args: argparse.Namespace) -> Path:
     target, notice = forward.prepare_target(args.image)
     print(f"{args.image}: {notice}")
     wanted = set(strip_steps(args.steps, args.frames))
-    rows = {}
-    for label, mapping, lr in (("X", None, args.x_lr), ("Z", load_mapping(args.model, device), args.z_lr)):
-        frames = []
-        steps = invert(
-            forward,
-            target[None],
-            mapping=mapping,
-            optimizer=args.optimizer,
-            lr=lr,
-            steps=args.steps,
-            loss=args.loss,
-            keep_output=lambda index: index in wanted,
-        )
-        for step in tqdm(steps, total=args.steps + 1, desc=f"{label}-space", unit="step"):
+    mapping = load_mapping(args.model, device)
+    spaces = {
+        "X": Space(lr=args.x_lr),
+        "Z": Space(mapping=mapping, lr=args.z_lr),
+        "Z→X": Space(mapping=mapping, lr=args.z_lr, handoff=args.handoff, handoff_lr=args.handoff_lr),
+    }
+    rows = {label: [] for label in spaces}
+    steps = invert_spaces(
+        forward,
+        target[None],
+        list(spaces.values()),
+        optimizer=args.optimizer,
+        steps=args.steps,
+        loss=args.loss,
+        keep_output=lambda index: index in wanted,
+    )
+    for step_per_space in tqdm(steps, total=args.steps + 1, desc="X, Z, Z→X", unit="step"):
+        for label, step in zip(spaces, step_per_space):
             if step.output is not None:
-                frames.append((step.index, float(step.losses[0]), tensor_to_image(step.output[0].cpu())))
-        rows[label] = frames
+                rows[label].append((step.index, float(step.losses[0]), tensor_to_image(step.output[0].cpu())))
     path = save_strip(target, rows, Path(args.out), scale=args.scale)
     for label, frames in rows.items():
         print(f"{label}: loss {frames[0][1]:.5f} -> {frames[-1][1]:.5f} after {args.steps} steps")
@@ -78,7 +81,7 @@ def save_strip(target: torch.Tensor, rows: dict, out: Path, *, scale: int = 2) -
 
 
 def main(argv: list[str] | None = None) -> None:
-    from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr
+    from engines.core.evaluation import inversion_defaults
 
     parser = argparse.ArgumentParser(
         prog="python -m engines.invert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "lbfgs"])
     parser.add_argument("--x-lr", type=float, default=None)
     parser.add_argument("--z-lr", type=float, default=None)
+    parser.add_argument("--handoff", type=int, default=None, help="Z→X: Z steps before X (default: the model's)")
+    parser.add_argument("--handoff-lr", type=float, default=None, help="Z→X: X lr after the hand-off")
     parser.add_argument(
         "--loss",
         default="mse+lpips",
@@ -101,8 +106,11 @@ def main(argv: list[str] | None = None) -> None:
     add_device_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    args.x_lr = args.x_lr or default_x_lr(args.model, args.optimizer)
-    args.z_lr = args.z_lr or DEFAULT_Z_LR.get(args.optimizer, 0.1)
+    defaults = inversion_defaults(args.model, args.optimizer)
+    args.x_lr = args.x_lr or defaults.x_lr
+    args.z_lr = args.z_lr or defaults.z_lr
+    args.handoff = defaults.handoff if args.handoff is None else args.handoff
+    args.handoff_lr = args.handoff_lr or defaults.handoff_lr
     try:
         run(args)
     except (ValueError, RuntimeError) as error:  # bad input, bad --device, or out of GPU memory

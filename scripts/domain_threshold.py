@@ -14,7 +14,7 @@ import json
 import numpy as np
 import torch
 
-from engines.core.evaluation import DEFAULT_X_LR, DEFAULT_Z_LR
+from engines.core.evaluation import inversion_defaults
 from engines.core.losses import resolve_loss_name
 from engines.core.optim import invert
 from engines.io.data import data_path
@@ -33,7 +33,8 @@ def main() -> None:
     targets = torch.stack([prepare_image(data_path("celeba") / f"{i:06d}.jpg", 64).tensor for i in ids])
     loss = resolve_loss_name("mse+lpips")
     finals = {}
-    for space, theta, lr in (("x", None, DEFAULT_X_LR[("faces64", "adam")]), ("z", mapping, DEFAULT_Z_LR["adam"])):
+    defaults = inversion_defaults("faces64", "adam")
+    for space, theta, lr in (("x", None, defaults.x_lr), ("z", mapping, defaults.z_lr)):
         for step in invert(model, targets, mapping=theta, loss=loss, lr=lr, steps=args.steps, keep_output=False):
             pass
         finals[space] = step.losses.tolist()

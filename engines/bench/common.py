@@ -55,11 +55,29 @@ def image_bench_inputs(args: argparse.Namespace) -> tuple:
 
 
 def learning_rates(args: argparse.Namespace) -> tuple[float, float]:
-    """X- and Z-space learning rates: ``--x-lr`` / ``--z-lr``, else the documented defaults."""
-    from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr
+    """X- and Z-space learning rates: ``--x-lr`` / ``--z-lr``, else the model's saved defaults."""
+    from engines.core.evaluation import inversion_defaults
 
-    x_lr = args.x_lr if args.x_lr is not None else default_x_lr(args.model, args.optimizer)
-    return x_lr, args.z_lr if args.z_lr is not None else DEFAULT_Z_LR.get(args.optimizer, 0.1)
+    defaults = inversion_defaults(args.model, args.optimizer)
+    x_lr = args.x_lr if args.x_lr is not None else defaults.x_lr
+    return x_lr, args.z_lr if args.z_lr is not None else defaults.z_lr
+
+
+def handoff_settings(args: argparse.Namespace) -> tuple[int, float]:
+    """Z→X's hand-off step and X lr after it: ``--handoff`` / ``--handoff-lr``, else the model's saved defaults."""
+    from engines.core.evaluation import inversion_defaults
+
+    defaults = inversion_defaults(args.model, args.optimizer)
+    handoff = args.handoff if getattr(args, "handoff", None) is not None else defaults.handoff
+    handoff_lr = getattr(args, "handoff_lr", None)
+    return handoff, handoff_lr if handoff_lr is not None else defaults.handoff_lr
+
+
+def add_handoff_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--handoff", type=int, default=None, help="Z→X: Z-space steps before X (default: the model's)")
+    parser.add_argument(
+        "--handoff-lr", type=float, default=None, help="Z→X: X lr after the hand-off (default: the model's)"
+    )
 
 
 def device_of(args: argparse.Namespace):

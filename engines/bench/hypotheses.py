@@ -18,8 +18,10 @@ from torch import Tensor
 
 from engines.bench.common import (
     add_common_arguments,
+    add_handoff_arguments,
     add_mapping_argument,
     device_figures,
+    handoff_settings,
     image_bench_inputs,
     learning_rates,
 )
@@ -48,18 +50,22 @@ def run_hypotheses_bench(args: argparse.Namespace) -> dict:
     known = preset_known(args.mask, targets.shape[-1])
     loss = resolve_loss_name("mse+lpips" if args.loss == "auto" else args.loss)
     lrs = dict(zip("xz", learning_rates(args)))
+    handoff, handoff_lr = handoff_settings(args)
     print(
         f"{args.model}: {len(targets)} images from {args.data}, mask {args.mask}, K={args.k} random starts, "
         f"{args.steps} steps of {args.optimizer}, loss {loss}, X lr {lrs['x']}, Z lr {lrs['z']}"
     )
     result = {"model": args.model, "optimizer": args.optimizer, "loss": loss, "n": len(targets), "k": args.k}
     result.update(mask=args.mask, steps=args.steps, seed=args.seed, x_lr=lrs["x"], z_lr=lrs["z"])
-    result["mapping"] = str(args.mapping or "shipped")
+    result.update(mapping=str(args.mapping or "shipped"), handoff_step=handoff, handoff_lr=handoff_lr)
     common = dict(optimizer=args.optimizer, loss=loss, steps=args.steps, num_hypotheses=args.k, z_init="random")
-    for space, space_mapping in (("x", None), ("z", mapping)):
-        run = run_space(
-            forward, targets, mapping=space_mapping, lr=lrs[space], weight=known[None, None], seed=args.seed, **common
-        )
+    arms = {
+        "x": dict(mapping=None, lr=lrs["x"]),
+        "z": dict(mapping=mapping, lr=lrs["z"]),
+        "zx": dict(mapping=mapping, lr=lrs["z"], handoff=handoff, handoff_lr=handoff_lr),
+    }
+    for space, arm in arms.items():
+        run = run_space(forward, targets, weight=known[None, None], seed=args.seed, **arm, **common)
         visible, diversity = hypothesis_figures(run.last.losses, run.last.output, known, args.k)
         result[f"{space}_visible_loss"], result[f"{space}_hidden_diversity"] = visible, diversity
     result.update(device_figures(device))
@@ -68,9 +74,11 @@ def run_hypotheses_bench(args: argparse.Namespace) -> dict:
 
 
 def print_hypothesis_checks(result: dict) -> None:
-    for space in ("x", "z"):
+    for space in ("x", "z", "zx"):
+        if f"{space}_visible_loss" not in result:
+            continue
         print(
-            f"{space.upper()}: visible loss (best of {result['k']}) {result[f'{space}_visible_loss']:.6f}, "
+            f"{'Z→X' if space == 'zx' else space.upper()}: visible loss (best of {result['k']}) {result[f'{space}_visible_loss']:.6f}, "
             f"hidden diversity {result[f'{space}_hidden_diversity']:.4f}"
         )
     diverse = result["z_hidden_diversity"] >= result["x_hidden_diversity"]
@@ -86,6 +94,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     hypotheses = commands.add_parser("hypotheses", help="K random starts on masked images: fit and diversity")
     add_common_arguments(hypotheses, n=50)
     add_mapping_argument(hypotheses)
+    add_handoff_arguments(hypotheses)
     hypotheses.add_argument("--k", type=int, default=8, help="hypotheses (random starts) per image")
     hypotheses.add_argument("--mask", required=True, choices=list(MASK_NAMES), help="the app's mask presets")
     hypotheses.add_argument(

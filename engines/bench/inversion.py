@@ -12,12 +12,14 @@ import torch
 
 from engines.bench.common import (
     add_common_arguments,
+    add_handoff_arguments,
     add_mapping_argument,
     device_figures,
+    handoff_settings,
     image_bench_inputs,
     learning_rates,
 )
-from engines.core.evaluation import X_LR_GRID, run_space, sweep_x_lr
+from engines.core.evaluation import LR_GRID, run_space, sweep_x_lr
 from engines.core.losses import get_loss, lpips_available, resolve_loss_name
 
 REPORT_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -37,12 +39,27 @@ def time_per_step(
     return best
 
 
-def print_curves(x_loss: list[float], z_loss: list[float], label: str = "loss") -> None:
-    print(f"{'step':>6} | {'X ' + label:>12} | {'Z ' + label:>12} | Z/X")
+def print_curves(x_loss: list[float], z_loss: list[float], zx_loss: list[float], label: str = "loss") -> None:
+    print(f"{'step':>6} | {'X ' + label:>12} | {'Z ' + label:>12} | {'Z→X ' + label:>12} | Z/X   | Z→X/X")
     for step in REPORT_STEPS:
         if step < len(x_loss):
-            ratio = z_loss[step] / x_loss[step] if x_loss[step] else float("nan")
-            print(f"{step:>6} | {x_loss[step]:>12.6f} | {z_loss[step]:>12.6f} | {ratio:.3f}")
+            x = x_loss[step] or float("nan")
+            print(
+                f"{step:>6} | {x_loss[step]:>12.6f} | {z_loss[step]:>12.6f} | {zx_loss[step]:>12.6f} | "
+                f"{z_loss[step] / x:.3f} | {zx_loss[step] / x:.3f}"
+            )
+
+
+def handoff_checks(x_loss: list[float], zx_loss: list[float], handoff: int) -> str:
+    """One line: Z→X vs X at 20 and at the end, and the worst Z→X/X ratio from the hand-off on."""
+    steps = len(x_loss) - 1
+    ratios = [zx / x for zx, x in zip(zx_loss[handoff:], x_loss[handoff:]) if x > 0]
+    worst = max(ratios) if ratios else float("nan")
+    at_20 = f"zx_loss[20] / x_loss[20] = {zx_loss[20] / x_loss[20]:.3f}; " if steps >= 20 else ""
+    return (
+        f"Z→X (hand-off at {handoff}): {at_20}zx_loss[{steps}] / x_loss[{steps}] = {zx_loss[steps] / x_loss[steps]:.3f} "
+        f"(Z→X is {100 * (1 - zx_loss[steps] / x_loss[steps]):.1f}% lower); worst Z→X/X from the hand-off on {worst:.3f}"
+    )
 
 
 def encoder_figure(model: str, forward, targets, loss: str) -> float | None:
@@ -66,21 +83,25 @@ def run_inversion_bench(args: argparse.Namespace) -> dict:
     device, forward, mapping, targets = image_bench_inputs(args)
     loss = resolve_loss_name("mse+lpips" if args.loss == "auto" else args.loss)
     x_lr, z_lr = learning_rates(args)
+    handoff, handoff_lr = handoff_settings(args)
     common = dict(optimizer=args.optimizer, loss=loss)
     sweep = None
     if args.sweep_x_lr:
         x_lr, sweep = sweep_x_lr(forward, targets, steps=args.steps, **common)
     print(
         f"{args.model}: {len(targets)} images from {args.data}, {args.steps} steps of {args.optimizer}, "
-        f"loss {loss}{'' if lpips_available() else ' (LPIPS backbone not available)'}, X lr {x_lr}, Z lr {z_lr}"
+        f"loss {loss}{'' if lpips_available() else ' (LPIPS backbone not available)'}, X lr {x_lr}, Z lr {z_lr}, "
+        f"Z→X hand-off at {handoff} (X lr {handoff_lr})"
     )
     if sweep:
         print("X lr sweep (final loss): " + ", ".join(f"{lr}: {value:.6f}" for lr, value in sweep.items()))
     x_run = run_space(forward, targets, mapping=None, lr=x_lr, steps=args.steps, **common)
     z_run = run_space(forward, targets, mapping=mapping, lr=z_lr, steps=args.steps, **common)
+    zx_options = dict(mapping=mapping, lr=z_lr, steps=args.steps, handoff=handoff, handoff_lr=handoff_lr)
+    zx_run = run_space(forward, targets, **zx_options, **common)
     timing = time_per_step(forward, targets, mappings={"x": None, "z": mapping}, lrs={"x": x_lr, "z": z_lr}, **common)
     x_time, z_time = timing["x"], timing["z"]
-    print_curves(x_run.losses, z_run.losses)
+    print_curves(x_run.losses, z_run.losses, zx_run.losses)
     result = {
         "model": args.model,
         "optimizer": args.optimizer,
@@ -89,6 +110,9 @@ def run_inversion_bench(args: argparse.Namespace) -> dict:
         "steps": args.steps,
         "x_loss": x_run.losses,
         "z_loss": z_run.losses,
+        "zx_loss": zx_run.losses,
+        "handoff_step": handoff,
+        "handoff_lr": handoff_lr,
         "x_seconds_per_step": x_time,
         "z_seconds_per_step": z_time,
         "x_lr": x_lr,
@@ -124,6 +148,8 @@ def print_inversion_checks(result: dict) -> None:
         f"seconds per step: X {result['x_seconds_per_step']:.4f}, Z {result['z_seconds_per_step']:.4f} "
         f"(Z/X = {result['z_seconds_per_step'] / result['x_seconds_per_step']:.3f})"
     )
+    if "zx_loss" in result:
+        print(handoff_checks(x_loss, result["zx_loss"], result["handoff_step"]))
     if "peak_memory_mib" in result:
         print(f"device {result['device']}: peak memory {result['peak_memory_mib']:.0f} MiB")
 
@@ -133,11 +159,12 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     inversion = commands.add_parser("inversion", help="X vs Z inversion of a folder of images")
     add_common_arguments(inversion, n=100)
     add_mapping_argument(inversion)
+    add_handoff_arguments(inversion)
     inversion.add_argument(
         "--loss",
         default="auto",
         choices=["auto", "mse", "l1", "mse+lpips"],
         help="auto = mse+lpips when the LPIPS backbone is on disk, else mse",
     )
-    inversion.add_argument("--sweep-x-lr", action="store_true", help=f"pick X's lr from {X_LR_GRID} on this data")
+    inversion.add_argument("--sweep-x-lr", action="store_true", help=f"pick X's lr from {LR_GRID} on this data")
     inversion.set_defaults(run=run_inversion_bench)

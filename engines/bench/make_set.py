@@ -2,12 +2,14 @@
 
     python -m engines.bench.make_set faces --out DIR --first 8001 --count 10 --seed 0
     python -m engines.bench.make_set digits --out DIR --split test --count 10 --seed 0
+    python -m engines.bench.make_set mnist --out DIR --split train --count 16 --seed 0
 
 faces: CelebA photos ``first .. first+count-1`` (8001–9000 is the test split), each cut as a square
 window of random side (0.75–1.2 × the photo's width, edges replicated where it leaves the photo) at a
 random offset: faces off-centre and rescaled. digits: MNIST digits of ``split`` scaled 0.7–1.2×, shifted,
 dimmed to 40–85 % brightness, on a black 36 × 36 canvas
-(digits drawn at random from the split, which is stored sorted by label).
+(digits drawn at random from the split, which is stored sorted by label). mnist: the same draw of digits,
+as they are (28 × 28, for the inversion benchmarks).
 """
 
 from __future__ import annotations
@@ -58,15 +60,16 @@ def make_set(kind: str, out: Path, *, count: int, seed: int, first: int = 8001, 
                 image = misaligned_face(photo, rng)
             paths.append(out / f"face_{number:06d}.png")
             image.save(paths[-1])
-    elif kind == "digits":
+    elif kind in ("digits", "mnist"):
         with np.load(data_path("mnist.npz")) as mnist:
             digits, labels = mnist[f"x_{split}"], mnist[f"y_{split}"]
         chosen = rng.permutation(len(digits))[:count]  # the file is sorted by label: draw across classes
         for order, index in enumerate(chosen):
             paths.append(out / f"digit_{order:04d}_{split}{index:05d}_label{int(labels[index])}.png")
-            misaligned_digit(digits[index], rng).save(paths[-1])
+            digit = misaligned_digit(digits[index], rng) if kind == "digits" else Image.fromarray(digits[index], "L")
+            digit.save(paths[-1])
     else:
-        raise ValueError(f"unknown set {kind!r}; choose faces or digits")
+        raise ValueError(f"unknown set {kind!r}; choose faces, digits or mnist")
     return paths
 
 
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("kind", choices=["faces", "digits"])
+    parser.add_argument("kind", choices=["faces", "digits", "mnist"])
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)

@@ -15,16 +15,19 @@ import argparse
 
 import torch
 
-from engines.bench.common import add_common_arguments, device_figures, device_of
+from engines.bench.common import (
+    add_common_arguments,
+    add_handoff_arguments,
+    device_figures,
+    device_of,
+    handoff_settings,
+    learning_rates,
+)
 from engines.core.device import module_device
-from engines.core.evaluation import X_LR_GRID, run_space, sweep_x_lr
+from engines.core.evaluation import LR_GRID, run_space, sweep_x_lr
 
-# X-space lr per optimizer: the best of X_LR_GRID (Adam, final loss after 200 steps, --mask none)
-# on the cmu_mocap/test clips of the trained activities (running, soccer, walking, walking_extra):
-# 0.5 -> 0.00166, 0.1 -> 0.00102, 0.05 -> 0.00113, 0.01 -> 0.00270, 0.001 -> 0.0257.
-# Z-space uses the z learning rate Θ was trained with (pose-mapping --z-lr 0.05).
-DEFAULT_X_LR = {"adam": 0.1, "sgd": 0.5, "lbfgs": 0.5}
-DEFAULT_Z_LR = {"adam": 0.05, "sgd": 0.5, "lbfgs": 0.5}
+# Learning rates and the hand-off step: the model's saved defaults (assets/pose32_defaults.json, chosen on
+# the cmu_mocap/train clips by ``python -m engines.bench defaults``), unless --x-lr/--z-lr/--handoff are given.
 
 
 def _full_error(forward, truth: torch.Tensor):
@@ -48,19 +51,21 @@ def run_pose_bench(args: argparse.Namespace) -> dict:
     truth = evenly_spaced_poses(args.data, skeleton, args.n)
     weight = joint_weight(MASKS[args.mask])
     common = dict(optimizer=args.optimizer, loss="mse", weight=weight, steps=args.steps)
-    x_lr = args.x_lr if args.x_lr is not None else DEFAULT_X_LR.get(args.optimizer, 0.1)
-    z_lr = args.z_lr if getattr(args, "z_lr", None) is not None else DEFAULT_Z_LR.get(args.optimizer, 0.1)
+    x_lr, z_lr = learning_rates(args)
+    handoff, handoff_lr = handoff_settings(args)
     sweep = None
     if getattr(args, "sweep_x_lr", False):
         x_lr, sweep = sweep_x_lr(forward, truth, **common)
     print(
         f"{args.model}: {len(truth)} poses from {args.data}, mask {args.mask}, {args.steps} steps of "
-        f"{args.optimizer}, X lr {x_lr}, Z lr {z_lr}"
+        f"{args.optimizer}, X lr {x_lr}, Z lr {z_lr}, Z→X hand-off at {handoff} (X lr {handoff_lr})"
     )
     if sweep:
         print("X lr sweep (final loss): " + ", ".join(f"{lr}: {value:.6f}" for lr, value in sweep.items()))
     x_run = run_space(forward, truth, mapping=None, lr=x_lr, per_step=_full_error(forward, truth), **common)
     z_run = run_space(forward, truth, mapping=mapping, lr=z_lr, per_step=_full_error(forward, truth), **common)
+    zx_options = dict(mapping=mapping, lr=z_lr, handoff=handoff, handoff_lr=handoff_lr)
+    zx_run = run_space(forward, truth, **zx_options, per_step=_full_error(forward, truth), **common)
     result = {
         "model": args.model,
         "optimizer": args.optimizer,
@@ -71,6 +76,10 @@ def run_pose_bench(args: argparse.Namespace) -> dict:
         "z_loss": z_run.losses,
         "x_full_error": x_run.extra["full_error"],
         "z_full_error": z_run.extra["full_error"],
+        "zx_loss": zx_run.losses,
+        "zx_full_error": zx_run.extra["full_error"],
+        "handoff_step": handoff,
+        "handoff_lr": handoff_lr,
         "x_seconds_per_step": x_run.seconds_per_step,
         "z_seconds_per_step": z_run.seconds_per_step,
         "x_lr": x_lr,
@@ -84,29 +93,38 @@ def run_pose_bench(args: argparse.Namespace) -> dict:
 
 
 def print_pose_checks(result: dict) -> None:
-    x_loss, z_loss, steps = result["x_loss"], result["z_loss"], result["steps"]
+    x_loss, z_loss, zx_loss, steps = result["x_loss"], result["z_loss"], result["zx_loss"], result["steps"]
     for step in (0, 1, 2, 5, 10, 20, 50, 100, 200):
         if step <= steps:
             print(
-                f"step {step:>4}: X loss {x_loss[step]:.6f}  Z loss {z_loss[step]:.6f}  "
-                f"X full {result['x_full_error'][step]:.6f}  Z full {result['z_full_error'][step]:.6f}"
+                f"step {step:>4}: X loss {x_loss[step]:.6f}  Z loss {z_loss[step]:.6f}  Z→X loss {zx_loss[step]:.6f}  "
+                f"X full {result['x_full_error'][step]:.6f}  Z full {result['z_full_error'][step]:.6f}  "
+                f"Z→X full {result['zx_full_error'][step]:.6f}"
             )
     if steps >= 20:
         print(
             f"z_loss[2] = {z_loss[2]:.6f} vs x_loss[20] = {x_loss[20]:.6f}: {'OK' if z_loss[2] <= x_loss[20] else 'NOT MET'}"
         )
     print(f"z_loss[{steps}] / x_loss[{steps}] = {z_loss[steps] / x_loss[steps]:.3f}")
-    print(f"full error at {steps}: X {result['x_full_error'][steps]:.6f}, Z {result['z_full_error'][steps]:.6f}")
+    print(
+        f"zx_loss[{steps}] / x_loss[{steps}] = {zx_loss[steps] / x_loss[steps]:.3f} "
+        f"({'Z→X ends at or below X' if zx_loss[steps] <= x_loss[steps] else 'Z→X ends above X'})"
+    )
+    print(
+        f"full error at {steps}: X {result['x_full_error'][steps]:.6f}, Z {result['z_full_error'][steps]:.6f}, "
+        f"Z→X {result['zx_full_error'][steps]:.6f}"
+    )
     print(f"seconds per step: X {result['x_seconds_per_step']:.4f}, Z {result['z_seconds_per_step']:.4f}")
 
 
-__all__ = ["X_LR_GRID", "run_pose_bench"]
+__all__ = ["LR_GRID", "run_pose_bench"]
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
     """Add ``pose`` to ``python -m engines.bench``."""
     pose = commands.add_parser("pose", help="X vs Z pose completion on cmu_mocap clips")
     add_common_arguments(pose, n=200)
+    add_handoff_arguments(pose)
     pose.add_argument("--mask", default="none", choices=["none", "upper", "lower"])
-    pose.add_argument("--sweep-x-lr", action="store_true", help=f"pick X's lr from {X_LR_GRID} on this data")
+    pose.add_argument("--sweep-x-lr", action="store_true", help=f"pick X's lr from {LR_GRID} on this data")
     pose.set_defaults(run=run_pose_bench)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,8 +14,8 @@ from torch import Tensor, nn
 from engines.core.device import halve_on_out_of_memory
 from engines.core.optim import Step, invert
 
-# The learning rates the paper's fair baseline sweeps for X-space.
-X_LR_GRID = (0.5, 0.1, 0.05, 0.01, 0.001)
+# The paper's grid {0.5, 0.1, 0.05, 0.01}: every default lr (X, Z, hand-off) is its best on training data.
+LR_GRID = (0.5, 0.1, 0.05, 0.01)
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,15 @@ def run_space(
     num_hypotheses: int = 1,
     z_init: str = "zeros",
     seed: int = 0,
+    handoff: int | None = None,
+    handoff_lr: float | None = None,
 ) -> SpaceRun:
     """Invert ``targets`` (``B x output_shape``) in one batch; record the mean loss after every step.
 
     With ``num_hypotheses`` K > 1 (and ``z_init="random"``) each target gets K starts: the steps hold
     ``B*K`` items, item ``b*K + k`` being hypothesis ``k`` of target ``b``.
 
+    ``handoff``/``handoff_lr`` (with ``mapping``) make it a Z→X run (see :func:`engines.core.optim.invert`).
     ``per_step(step)`` may add more per-step means (e.g. the full-pose error); they are
     collected in ``extra[name]`` as lists. Outputs are kept only for the last step. Runs on
     ``forward``'s device; when it runs out of memory the targets are split into smaller batches
@@ -60,6 +65,8 @@ def run_space(
         last = None
         options = dict(mapping=mapping, loss=loss, optimizer=optimizer, lr=lr, steps=steps)
         options.update(num_hypotheses=num_hypotheses, z_init=z_init, seed=seed)
+        if handoff is not None:
+            options.update(handoff=handoff, handoff_lr=handoff_lr)
         for step in batched_invert(forward, targets, weight=weight, batch=batch, **options):
             losses.append(float(step.losses.mean()))
             for name, value in (per_step(step) if per_step else {}).items():
@@ -103,7 +110,7 @@ def batched_invert(
 
 
 def sweep_x_lr(
-    forward: nn.Module, targets: Tensor, *, steps: int, grid=X_LR_GRID, **kwargs
+    forward: nn.Module, targets: Tensor, *, steps: int, grid=LR_GRID, **kwargs
 ) -> tuple[float, dict[float, float]]:
     """The X-space learning rate from ``grid`` with the lowest final mean loss (NaN counts as worst)."""
     finals = {}
@@ -117,13 +124,55 @@ def seeded(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# X-space learning rate per (model, optimizer). faces64 + Adam: 0.05, the best of X_LR_GRID on the
-# CelebA test split (``--sweep-x-lr``, n=100, 200 steps: 0.5→0.0851, 0.1→0.0591, 0.05→0.0546,
-# 0.01→0.0622, 0.001→0.1288). SGD and L-BFGS entries are unswept starting points.
-# Z-space uses the paper's 0.1 for Adam.
-DEFAULT_X_LR = {("faces64", "adam"): 0.05, ("faces64", "sgd"): 0.5, ("faces64", "lbfgs"): 0.5}
-DEFAULT_Z_LR = {"adam": 0.1, "sgd": 0.5, "lbfgs": 0.5}
+@dataclass(frozen=True, kw_only=True)
+class InversionDefaults:
+    """A model's inversion settings for one optimiser: X, Z and Z→X learning rates and the hand-off step.
+
+    Saved beside Θ as ``assets/<model>_defaults.json`` by ``python -m engines.bench defaults --write``,
+    which picks each lr from :data:`LR_GRID` and the hand-off from :data:`HANDOFF_GRID` on training data.
+    """
+
+    x_lr: float
+    z_lr: float
+    handoff: int
+    handoff_lr: float
+    chosen_on: str = "unswept fallback"
+
+    def __post_init__(self) -> None:
+        if not (self.x_lr > 0 and self.z_lr > 0 and self.handoff_lr > 0) or self.handoff < 0:
+            raise ValueError(f"inversion defaults need positive learning rates and a hand-off >= 0: {self}")
+
+
+HANDOFF_GRID = (1, 2, 5, 10, 20)
+# Fallbacks for a model without a defaults file (or an optimiser it was not swept for).
+FALLBACK_X_LR = {"adam": 0.1, "sgd": 0.5, "lbfgs": 0.5}
+FALLBACK_Z_LR = {"adam": 0.1, "sgd": 0.5, "lbfgs": 0.5}
+FALLBACK_HANDOFF = 5
+
+
+def defaults_path(model: str):
+    from engines.io.checkpoint import ASSETS_DIR
+
+    return ASSETS_DIR / f"{model}_defaults.json"
+
+
+@functools.cache
+def _read_defaults(model: str) -> dict:
+    path = defaults_path(model)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def inversion_defaults(model: str, optimizer: str = "adam") -> InversionDefaults:
+    """The model's saved defaults for ``optimizer`` (see :class:`InversionDefaults`), else the fallbacks."""
+    saved = _read_defaults(model).get("optimizers", {}).get(optimizer)
+    if saved:
+        fields = InversionDefaults.__dataclass_fields__
+        return InversionDefaults(**{name: value for name, value in saved.items() if name in fields})
+    x_lr = FALLBACK_X_LR.get(optimizer, 0.1)
+    return InversionDefaults(
+        x_lr=x_lr, z_lr=FALLBACK_Z_LR.get(optimizer, 0.1), handoff=FALLBACK_HANDOFF, handoff_lr=x_lr
+    )
 
 
 def default_x_lr(model: str, optimizer: str) -> float:
-    return DEFAULT_X_LR.get((model, optimizer), 0.1)
+    return inversion_defaults(model, optimizer).x_lr

@@ -87,14 +87,58 @@ def test_inversion_bench_json_interface(tiny_registered, image_folder, tmp_path,
         "z_seconds_per_step",
         "x_lr",
         "z_lr",
+        "zx_loss",
+        "handoff_step",
     }
     assert expected <= set(result)
+    assert len(result["zx_loss"]) == 21 and result["handoff_step"] >= 0
+    assert result["zx_loss"][: result["handoff_step"] + 1] == pytest.approx(
+        result["z_loss"][: result["handoff_step"] + 1]
+    )
     assert result["n"] == 3 and result["steps"] == 20 and result["loss"] in ("mse", "mse+lpips")
     assert len(result["x_loss"]) == len(result["z_loss"]) == 21
     assert result["x_loss"][20] < result["x_loss"][0]
     assert result["x_seconds_per_step"] > 0 and result["z_seconds_per_step"] > 0
     printed = capsys.readouterr().out
-    assert "z_loss[2]" in printed and "seconds per step" in printed
+    assert "z_loss[2]" in printed and "seconds per step" in printed and "Z→X (hand-off at" in printed
+
+
+def test_inversion_bench_handoff_flag(tiny_registered, image_folder, tmp_path):
+    out = tmp_path / "out.json"
+    arguments = ["inversion", "--model", tiny_registered, "--data", str(image_folder), "--n", "2", "--steps", "12"]
+    bench.main([*arguments, "--handoff", "3", "--handoff-lr", "0.05", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert result["handoff_step"] == 3 and result["handoff_lr"] == 0.05
+    assert result["zx_loss"][:4] == pytest.approx(result["z_loss"][:4])
+    assert result["zx_loss"][12] != pytest.approx(result["z_loss"][12])  # X-space steps after the hand-off
+
+
+def test_defaults_command_picks_from_the_grid_and_writes_beside_theta(
+    tiny_registered, image_folder, tmp_path, monkeypatch
+):
+    from engines.core import evaluation
+
+    monkeypatch.setattr(evaluation, "defaults_path", lambda model: tmp_path / f"{model}_defaults.json")
+    monkeypatch.setattr("engines.bench.defaults.defaults_path", evaluation.defaults_path)
+    out = tmp_path / "out.json"
+    arguments = ["defaults", "--model", tiny_registered, "--data", str(image_folder), "--n", "2", "--steps", "8"]
+    bench.main([*arguments, "--write", "--json", str(out)])
+    result = json.loads(out.read_text())
+    chosen, sweeps = result["chosen"], result["sweeps"]
+    for name in ("x_lr", "z_lr", "handoff_lr"):
+        assert chosen[name] in evaluation.LR_GRID
+        assert sweeps[name][str(chosen[name])] == min(sweeps[name].values())
+    assert chosen["handoff"] in evaluation.HANDOFF_GRID
+    assert sweeps["handoff"][str(chosen["handoff"])] <= min(sweeps["handoff"].values()) * 1.005
+    evaluation._read_defaults.cache_clear()
+    try:
+        saved = evaluation.inversion_defaults(tiny_registered, "adam")
+        assert (saved.x_lr, saved.z_lr, saved.handoff, saved.handoff_lr) == tuple(
+            chosen[name] for name in ("x_lr", "z_lr", "handoff", "handoff_lr")
+        )
+        assert evaluation.inversion_defaults(tiny_registered, "sgd").chosen_on == "unswept fallback"
+    finally:
+        evaluation._read_defaults.cache_clear()
 
 
 def test_inversion_bench_sweep_picks_best_lr(tiny_registered, image_folder, tmp_path):
@@ -127,7 +171,7 @@ def test_invert_cli_writes_strip(tiny_registered, image_folder, tmp_path):
         [str(image_folder / "b.png"), "--model", tiny_registered, "--steps", "10", "--frames", "5", "--out", str(out)]
     )
     strip = Image.open(out)
-    assert strip.height == 2 * (16 + 14)  # X row and Z row, frames upscaled 2x plus captions
+    assert strip.height == 3 * (16 + 14)  # X, Z and Z→X rows, frames upscaled 2x plus captions
     assert strip.width == 16 * (1 + len(invert_cli.strip_steps(10, 5)))
 
 

@@ -13,6 +13,7 @@ from engines.io.masks import preset_known
 from tests.engines.bench.test_cli import image_folder, tiny_registered  # noqa: F401 (fixtures)
 
 KEYS = {"x_visible_loss", "z_visible_loss", "x_hidden_diversity", "z_hidden_diversity", "model", "loss", "n", "k"}
+KEYS |= {"zx_visible_loss", "zx_hidden_diversity", "handoff_step"}
 
 
 def _bench(model: str, folder, out, *extra: str) -> dict:
@@ -26,7 +27,7 @@ def test_hypotheses_bench_json_interface(tiny_registered, image_folder, tmp_path
     result = _bench(tiny_registered, image_folder, tmp_path / "out.json", "--mask", mask)
     assert KEYS <= set(result)
     assert result["n"] == 2 and result["k"] == 3 and result["mask"] == mask and result["steps"] == 15
-    for space in ("x", "z"):
+    for space in ("x", "z", "zx"):
         assert result[f"{space}_visible_loss"] > 0
         assert 0 < result[f"{space}_hidden_diversity"] <= 1  # random starts differ where nothing is known
     assert "hidden diversity" in capsys.readouterr().out

@@ -35,12 +35,13 @@ def test_pose_bench_writes_the_documented_keys(tmp_path):
         values = torch.randn(frames, FRAME_WIDTH, generator=generator) * 0.2
         (tmp_path / clip).write_text("\n".join(",".join(f"{v:.5f}" for v in row) for row in values.tolist()))
     args = argparse.Namespace(model="tiny-pose-bench", data=tmp_path, n=6, steps=5, optimizer="adam", mask="upper",
-                              seed=0, json=None, x_lr=None, z_lr=None)  # fmt: skip
+                              seed=0, json=None, x_lr=None, z_lr=None, handoff=2, handoff_lr=None)  # fmt: skip
     result = run_pose_bench(args)
     json.dumps(result)
-    for key in ("x_loss", "z_loss", "x_full_error", "z_full_error"):
+    for key in ("x_loss", "z_loss", "x_full_error", "z_full_error", "zx_loss", "zx_full_error"):
         assert len(result[key]) == 6 and all(value >= 0 for value in result[key])
-    assert result["x_lr"] == 0.1 and result["n"] == 6 and result["mask"] == "upper"
+    assert result["x_lr"] == 0.1 and result["n"] == 6 and result["mask"] == "upper" and result["handoff_step"] == 2
+    assert result["zx_loss"][:3] == result["z_loss"][:3]
     assert result["x_loss"][-1] < result["x_loss"][0]
     # the full error counts the hidden (lower-body) joints too, so it differs from the objective
     assert result["x_full_error"][0] != result["x_loss"][0]

@@ -42,7 +42,11 @@ def test_handoff_escapes_a_thin_mapping(tiny_model, tiny_targets):
 def test_spaces_in_one_batch_match_separate_runs(tiny_model, tiny_targets, mapping):
     weight = torch.ones(1, 1, 8, 8)
     weight[..., :3] = 0
-    spaces = [Space(lr=0.05), Space(mapping=mapping, lr=0.1), Space(mapping=mapping, lr=0.1, handoff=3, handoff_lr=0.05)]
+    spaces = [
+        Space(lr=0.05),
+        Space(mapping=mapping, lr=0.1),
+        Space(mapping=mapping, lr=0.1, handoff=3, handoff_lr=0.05),
+    ]
     common = dict(weight=weight, steps=10, num_hypotheses=2, z_init="random", seed=5)
     together = list(invert_spaces(tiny_model, tiny_targets, spaces, **common))
     assert len(together) == 11 and all(len(steps) == 3 for steps in together)

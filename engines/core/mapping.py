@@ -73,3 +73,20 @@ class IdentityMapping(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return z
+
+
+class ResidualMapping(nn.Module):
+    """x = Θ(z₁) + s·z₂ with z = [z₁, z₂] (``B x (z_dim + x_dim)``): Θ's head start plus a free residual in X.
+
+    The one-optimiser alternative to the Z→X hand-off that the hand-off issue measured; kept for that
+    comparison (``scripts/compare_third_mode.py``), not the shipped third mode.
+    """
+
+    def __init__(self, mapping: nn.Module, x_dim: int, scale: float = 0.5):
+        super().__init__()
+        self.mapping, self.x_dim, self.scale = mapping, x_dim, scale
+        self.z_dim = mapping.z_dim + x_dim
+
+    def forward(self, z: Tensor) -> Tensor:
+        head, residual = z[:, : self.mapping.z_dim], z[:, self.mapping.z_dim :]
+        return self.mapping(head) + self.scale * residual

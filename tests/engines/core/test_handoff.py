@@ -101,3 +101,13 @@ def test_bad_handoff_raises(tiny_model, tiny_targets, mapping):
         next(invert(tiny_model, tiny_targets, mapping=mapping, handoff=2, handoff_lr=0.0))
     with pytest.raises(ValueError, match="at least one space"):
         next(invert_spaces(tiny_model, tiny_targets, []))
+
+
+def test_residual_mapping_adds_a_free_residual(mapping):
+    from engines.core.mapping import ResidualMapping
+
+    residual = ResidualMapping(mapping, 8, scale=0.5)
+    z = torch.randn(3, 14)
+    assert residual.z_dim == 14
+    assert torch.allclose(residual(z), mapping(z[:, :6]) + 0.5 * z[:, 6:])
+    assert torch.allclose(residual(torch.zeros(2, 14)), mapping(torch.zeros(2, 6)))  # zeros start where Θ(0) is

@@ -8,6 +8,7 @@ import pkgutil
 
 import gradio as gr
 
+from app.api import build_api
 from app.session import SESSIONS, session_id
 from app.tabs.image import build_image_tab
 from app.targets import default_sample
@@ -66,6 +67,7 @@ def build_app() -> gr.Blocks:
         if default_sample() and tab.model.value:
             first = default_sample()
             demo.load(lambda: first, None, tab.sample, api_name=False)
+        build_api()
         demo.unload(_forget)
     return demo
 

@@ -1,7 +1,7 @@
 """What the API endpoints compute, from plain inputs to final images and a dict of numbers.
 
-No Gradio here (:mod:`app.api` wires these to the ``/invert``, ``/pose``, ``/project`` and ``/defend``
-endpoints). Each function runs to the end in one call and returns PIL images plus JSON-ready numbers:
+:mod:`app.api` wires these to the ``/invert``, ``/pose``, ``/project`` and ``/defend`` endpoints; no
+components or events here (the pose and defense tabs' target helpers are borrowed). Each function runs to the end in one call and returns PIL images plus JSON-ready numbers:
 the per-step losses of every optimiser and one summary sentence. Bad input raises ``ValueError``.
 """
 
@@ -118,7 +118,7 @@ def _check_image_settings(model: str, steps, optimizer: str, loss: str, handoff)
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
     steps = _check_whole("steps", steps, 1, MAX_STEPS)
-    return steps, _check_whole("handoff", handoff, 0, steps), resolve_loss_name(loss)
+    return steps, _check_whole("handoff", handoff, 0, MAX_STEPS), resolve_loss_name(loss)
 
 
 @gpu
@@ -210,7 +210,7 @@ def complete_pose(
     if observed not in PRESETS:
         raise ValueError(f"unknown observed-joints preset {observed!r}; choose from {list(PRESETS)}")
     steps = _check_whole("steps", steps, 1, MAX_STEPS)
-    handoff = _check_whole("handoff", handoff, 0, steps)
+    handoff = _check_whole("handoff", handoff, 0, MAX_STEPS)
     lr_x, lr_z = _learning_rate("lr_x", lr_x, default_x_lr(model, "adam")), _learning_rate("lr_z", lr_z, 0.05)
     target = pose_target(model, sample, frame, seed)
     device = default_device()

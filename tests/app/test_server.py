@@ -5,11 +5,14 @@ Serves the real page the way ``app.py`` does (:func:`app.ui.quiet_queue`, :func:
 
 from __future__ import annotations
 
+import io
 import socket
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
@@ -55,4 +58,12 @@ def test_a_disabled_stop_button_looks_disabled(server):
         opacity, cursor = stop.evaluate(styles)
         assert float(opacity) <= 0.5 and cursor == "not-allowed"
         assert float(run.evaluate(styles)[0]) == 1.0  # an enabled button stays as it was
+        # Gradio's own disabled style only halves the opacity: a pale red Stop still reads as a live button.
+        assert _colourfulness(stop.screenshot()) < 10 < _colourfulness(run.screenshot())
         browser.close()
+
+
+def _colourfulness(png: bytes) -> float:
+    """Mean of max(R, G, B) - min(R, G, B) over the pixels of a PNG: 0 for grey."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), np.int16)
+    return float((pixels.max(axis=2) - pixels.min(axis=2)).mean())

@@ -15,7 +15,7 @@ from app.targets import default_sample
 
 logger = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 0.05  # how often an idle server's queue looks for new work (Gradio: every 1 ms)
-SESSIONS_KEPT = 64  # sessions whose page state the server keeps (Gradio: 10,000, about 1 MB each); oldest go first
+SESSIONS_KEPT = 32  # sessions whose page state the server keeps (Gradio: 10,000, about 1 MB each); oldest go first
 CACHE_LIMITS = (1800, 3600)  # every 30 min, delete Gradio cache files (uploads, results) older than an hour
 
 INTRO = """# Landscape Studio

@@ -2,7 +2,7 @@
 
 ``PYTHONPATH=. python scripts/soak.py --url http://127.0.0.1:7860 --pid PID --cache DIR --sessions 8 --runs 20 --steps 10``
 
-PID is the server's process id (``python app.py``), DIR its ``GRADIO_TEMP_DIR``. Prints one line per round:
+PID is the server's process id (``python app.py``), DIR its ``GRADIO_TEMP_DIR``. Prints the idle CPU use, the resident memory after one first run, then one line per round:
 resident memory (``VmRSS``), the cache's size and file count, and whether every session ran isolated and whole. Also
 measures the idle server's CPU use over ``--idle-seconds`` before the first round.
 """
@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     time.sleep(args.idle_seconds)
     idle = (cpu_seconds(args.pid) - before) / args.idle_seconds
     print(f"idle: {100 * idle:.1f}% of a core over {args.idle_seconds:.0f} s; resident {resident_mb(args.pid):.0f} MB")
+    first = run_many(args.url, 1, args.steps, "faces64")[0]
+    print(f"first run: resident {resident_mb(args.pid):.0f} MB, {'isolated' if first.isolated else 'NOT ISOLATED'}")
     for run in range(1, args.runs + 1):
         results = run_many(args.url, args.sessions, args.steps, "faces64")
         whole = sum(result.isolated and not result.error for result in results)

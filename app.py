@@ -40,11 +40,11 @@ def main(argv: list[str] | None = None) -> None:
     os.environ[DEVICE_ENV] = str(resolve_device(args.device))  # fails early, with the alternatives, if absent
     logging.getLogger("app").info("running on %s", os.environ[DEVICE_ENV])
 
-    from app.ui import CSS, build_app, theme
+    from app.ui import build_app, launch_options, quiet_queue
 
     torch.set_num_threads(args.torch_threads)
-    demo = build_app().queue(default_concurrency_limit=args.concurrency, max_size=64)
-    demo.launch(server_name=args.host, server_port=args.port, ssr_mode=False, css=CSS, theme=theme(), footer_links=[])
+    demo = quiet_queue(build_app().queue(default_concurrency_limit=args.concurrency, max_size=64))
+    demo.launch(server_name=args.host, server_port=args.port, **launch_options())
 
 
 if __name__ == "__main__":

@@ -8,11 +8,15 @@ import pkgutil
 
 import gradio as gr
 
+from app.api import build_api
 from app.session import SESSIONS, session_id
 from app.tabs.image import build_image_tab
 from app.targets import default_sample
 
 logger = logging.getLogger(__name__)
+IDLE_POLL_SECONDS = 0.05  # how often an idle server's queue looks for new work (Gradio: every 1 ms)
+SESSIONS_KEPT = 32  # sessions whose page state the server keeps (Gradio: 10,000, about 1 MB each); oldest go first
+CACHE_LIMITS = (1800, 3600)  # every 30 min, delete Gradio cache files (uploads, results) older than an hour
 
 INTRO = """# Landscape Studio
 Recover the input of a pretrained generator by gradient descent, in two spaces side by side:
@@ -28,6 +32,7 @@ CSS = """
 .hypotheses .grid-wrap { height: auto !important; max-height: none; min-height: 0; }
 .hypotheses .caption-label { position: static; transform: none; max-width: none; background: none; padding: 2px 0; }
 .caption p { font-size: 0.95rem; margin: 0; }
+button:disabled, button[disabled] { opacity: 0.45; cursor: not-allowed; filter: grayscale(1); box-shadow: none; }
 """
 
 
@@ -56,7 +61,7 @@ def _forget(request: gr.Request) -> None:
 
 def build_app() -> gr.Blocks:
     """The whole page: the image tab, then every other tab of :mod:`app.tabs` (:func:`tab_modules`)."""
-    with gr.Blocks(title="Landscape Studio", analytics_enabled=False) as demo:
+    with gr.Blocks(title="Landscape Studio", analytics_enabled=False, delete_cache=CACHE_LIMITS) as demo:
         gr.Markdown(INTRO)
         with gr.Tab("Image inversion"):
             tab = build_image_tab()
@@ -66,8 +71,27 @@ def build_app() -> gr.Blocks:
         if default_sample() and tab.model.value:
             first = default_sample()
             demo.load(lambda: first, None, tab.sample, api_name=False)
+        build_api()
         demo.unload(_forget)
     return demo
+
+
+def quiet_queue(demo: gr.Blocks) -> gr.Blocks:
+    """``demo`` (already queued) with Gradio's idle polling slowed down: its queue loop wakes every 1 ms and its
+    progress loop every 10 ms while nothing runs, about 7% of a core on an idle server. Every
+    ``IDLE_POLL_SECONDS`` instead adds at most that much delay before a queued run starts."""
+    queue = getattr(demo, "_queue", None)
+    if queue is None or not hasattr(queue, "sleep_when_free"):
+        logger.warning("Gradio's queue has no sleep_when_free: idle polling left as it is")
+        return demo
+    queue.sleep_when_free = IDLE_POLL_SECONDS
+    queue.progress_update_sleep_when_free = max(queue.progress_update_sleep_when_free, IDLE_POLL_SECONDS)
+    return demo
+
+
+def launch_options() -> dict:
+    """What ``demo.launch`` needs besides host and port (app.py and the tests serve the page the same way)."""
+    return dict(css=CSS, theme=theme(), footer_links=[], ssr_mode=False, state_session_capacity=SESSIONS_KEPT)
 
 
 def theme() -> gr.Theme:

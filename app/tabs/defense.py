@@ -9,12 +9,9 @@ State holds plain lists only; models are loaded once by :mod:`engines.models.reg
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Iterator
-from functools import lru_cache
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -22,28 +19,28 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 
+from app.defense_runs import (
+    DefenseStep,
+    attack_digits,
+    classify,
+    defend_samples,
+    defense_sentence,
+    defense_steps,
+    sample_digits,
+)
 from app.figures import X_COLOUR, Z_COLOUR
-from app.gpu import device_outside_gpu_functions
 from app.media import as_files
-from app.runs import DivergenceGuard
 from app.session import SESSIONS, RunInProgress, session_id
-from engines.core.attacks import pgd
-from engines.core.defense import DefenseConfig, repair, reverse
-from engines.models.registry import available_models, load_mapping, load_model
+from engines.models.registry import available_models
 
 logger = logging.getLogger(__name__)
 TITLE, ORDER = "Adversarial defense", 40
-SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples" / "mnist"
 DRAWN = "my drawing"
 ATTACKS = {"PGD L∞": "pgd-linf", "PGD L2": "pgd-l2"}
 REFRESH_SECONDS = 0.3
 SHOWN_SIZE = 168
-
-
-@lru_cache(maxsize=1)
-def sample_digits() -> dict[str, np.ndarray]:
-    """Bundled test digits by name, ``28 x 28`` floats in [0, 1]."""
-    return {path.stem: np.asarray(Image.open(path).convert("L"), np.float32) / 255 for path in sorted(SAMPLES_DIR.glob("*.png"))}  # fmt: skip
+DIGIT_COLUMNS = ["digit", "clean", "attacked", "X at the end", "Z at the end", "X repaired at step", "Z repaired at step"]  # fmt: skip
+ACCURACY_COLUMNS = ["stage", "correct", "accuracy"]
 
 
 def drawing_to_digit(value) -> np.ndarray | None:
@@ -96,48 +93,6 @@ def probability_figure(probabilities, *, title: str, colour: str) -> go.Figure:
     return figure
 
 
-def classify(model: str, images: torch.Tensor) -> np.ndarray:
-    """Softmax probabilities ``B x 10`` of ``B x 1 x 28 x 28`` images."""
-    net = load_model(model, device_outside_gpu_functions())
-    with torch.no_grad():
-        return torch.softmax(net(images.to(next(net.parameters()).device)), 1).cpu().numpy()
-
-
-def attack_digit(model: str, digit: np.ndarray, attack: str, strength: float, seed: int = 0) -> tuple[np.ndarray, int, int]:  # fmt: skip
-    """The adversarial digit (``28 x 28``) against the predicted class, the clean and the attacked prediction."""
-    from engines.models.mnist.model import attack_budget
-
-    budget = attack_budget(model, attack)
-    budget = dataclasses.replace(budget, epsilon=budget.epsilon * strength, step_size=budget.step_size * max(strength, 0.05))  # fmt: skip
-    image = torch.as_tensor(digit, dtype=torch.float32).view(1, 1, 28, 28)
-    clean = int(classify(model, image).argmax())
-    net = load_model(model, device_outside_gpu_functions())
-    device = next(net.parameters()).device
-    adversarial = pgd(net, image.to(device), torch.tensor([clean], device=device), budget, seed=seed).cpu()
-    return adversarial.view(28, 28).numpy(), clean, int(classify(model, adversarial).argmax())
-
-
-def defense_runs(model: str, digit: np.ndarray, steps: int) -> tuple[Iterator, Iterator, torch.Tensor]:
-    """X- and Z-space reversal generators for ``digit`` alone (the negatives are the shipped bank)."""
-    from engines.models.mnist.model import defense_contrastive, defense_settings
-
-    device = device_outside_gpu_functions()
-    net, mapping = load_model(model, device), load_mapping(model, device)
-    config = DefenseConfig.from_dict(defense_settings(model))
-    batch = torch.as_tensor(np.asarray(digit, np.float32).reshape(1, 784)).to(device)
-    runs = [
-        reverse(
-            defense_contrastive(model, net, seed=config.seed).to(device),
-            batch,
-            mapping=space,
-            config=config,
-            steps=steps,
-        )
-        for space in (None, mapping)
-    ]
-    return runs[0], runs[1], batch
-
-
 def build_defense_tab() -> dict:
     """Create the tab's components and events in the current Blocks context; returns the components."""
     models = available_models("classifier")
@@ -156,7 +111,8 @@ def build_defense_tab() -> dict:
                 attack_button = gr.Button("Attack", variant="primary")
                 defend_button = gr.Button("Defend", interactive=False)
                 stop_button = gr.Button("Stop", interactive=False)
-            status = gr.Markdown()
+            all_button = gr.Button("All ten bundled digits", elem_id="defense-all")
+            status = gr.Markdown(elem_id="defense-status")
         with gr.Column(scale=3):
             with gr.Row():
                 clean_image = gr.Image(label="clean", type="pil", height=SHOWN_SIZE, interactive=False)
@@ -170,29 +126,35 @@ def build_defense_tab() -> dict:
                 z_image = gr.Image(label="Z-space: repaired", type="pil", height=SHOWN_SIZE, interactive=False)
                 z_reversal = gr.Image(label="Z-space: reversal r = Θ(z)", type="pil", height=SHOWN_SIZE, interactive=False)  # fmt: skip
                 z_chart = gr.Plot(label="Z-space prediction")
-    adversarial = gr.State([])
+            with gr.Row():
+                accuracy = gr.Dataframe(headers=ACCURACY_COLUMNS, label="Accuracy on the ten bundled digits", interactive=False, elem_id="defense-accuracy")  # fmt: skip
+                per_digit = gr.Dataframe(headers=DIGIT_COLUMNS, label="Per digit (predictions)", interactive=False)
+    adversarial, labels = gr.State([]), gr.State([])
     parts = dict(model=model, source=source, sketch=sketch, attack=attack, strength=strength, steps=steps,
                  attack_button=attack_button, defend_button=defend_button, stop_button=stop_button, status=status,
                  clean_image=clean_image, adversarial_image=adversarial_image, attacked_chart=attacked_chart,
                  x_image=x_image, x_reversal=x_reversal, x_chart=x_chart, z_image=z_image, z_reversal=z_reversal,
-                 z_chart=z_chart, adversarial=adversarial)  # fmt: skip
+                 z_chart=z_chart, adversarial=adversarial, labels=labels, all_button=all_button, accuracy=accuracy,
+                 per_digit=per_digit)  # fmt: skip
     handlers = DefenseHandlers(parts)
     inputs = [parts[name] for name in ("model", "source", "sketch", "attack", "strength")]
-    attack_button.click(handlers.attack, inputs, handlers.attack_outputs)
-    defend_button.click(handlers.defend, [model, adversarial, steps], handlers.defend_outputs)
-    stop_button.click(handlers.stop, None, None)
+    attack_button.click(handlers.attack, inputs, handlers.attack_outputs, api_name=False)
+    defend_button.click(handlers.defend, [model, adversarial, steps, labels], handlers.defend_outputs, api_name=False)
+    all_button.click(handlers.all_digits, [model, attack, strength, steps], handlers.all_outputs, api_name=False)
+    stop_button.click(handlers.stop, None, None, api_name=False, concurrency_limit=None, show_progress="hidden")
     return parts
 
 
 class DefenseHandlers:
-    """Attack / Defend / Stop for one tab's components (``parts``: name -> component)."""
+    """Attack / Defend / All ten / Stop for one tab's components (``parts``: name -> component)."""
 
     def __init__(self, parts: dict):
         self.parts = parts
-        self.controls = [parts[name] for name in ("attack_button", "defend_button", "stop_button", "model")]
+        self.controls = [parts[name] for name in ("attack_button", "defend_button", "stop_button", "model", "all_button")]  # fmt: skip
         views = ("x_image", "x_reversal", "x_chart", "z_image", "z_reversal", "z_chart")
-        self.attack_outputs = [parts[name] for name in ("status", "clean_image", "adversarial_image", "attacked_chart", "adversarial", "defend_button")]  # fmt: skip
+        self.attack_outputs = [parts[name] for name in ("status", "clean_image", "adversarial_image", "attacked_chart", "adversarial", "labels", "defend_button")]  # fmt: skip
         self.defend_outputs = [parts[name] for name in ("status", *views)] + self.controls
+        self.all_outputs = [parts[name] for name in ("status", "accuracy", "per_digit")] + self.controls
 
     def attack(self, model, source, sketch, attack, strength) -> dict:
         parts = self.parts
@@ -200,7 +162,7 @@ class DefenseHandlers:
         if digit is None:
             return {parts["status"]: "⚠ draw a digit first (or pick a test digit)"}
         try:
-            adversarial, clean, attacked = attack_digit(model, digit, ATTACKS[attack], float(strength))
+            adversarial, clean, attacked = (values[0] for values in attack_digits(model, digit[None], ATTACKS[attack], float(strength)))  # fmt: skip
         except (ValueError, FileNotFoundError) as error:
             return {parts["status"]: f"⚠ {error}"}
         probabilities = classify(model, torch.as_tensor(adversarial).view(1, 1, 28, 28))[0]
@@ -214,6 +176,7 @@ class DefenseHandlers:
                     probabilities, title=f"attacked: {attacked}", colour="gray"
                 ),
                 parts["adversarial"]: adversarial.reshape(-1).tolist(),
+                parts["labels"]: [int(clean), int(attacked)],
                 parts["defend_button"]: gr.update(interactive=True),
             }
         )
@@ -221,7 +184,10 @@ class DefenseHandlers:
     def stop(self, request: gr.Request = None) -> None:
         SESSIONS.stop(session_id(request))
 
-    def defend(self, model, adversarial, steps, request: gr.Request = None) -> Iterator[dict]:
+    def defend(self, model, adversarial, steps, labels=None, request: gr.Request = None) -> Iterator[dict]:
+        """Defend: stream both reversals; end with the sentence saying what the attack and the defense did.
+
+        labels: [clean, attacked] predictions from Attack (None: the clean prediction is unknown)."""
         status, key = self.parts["status"], session_id(request)
         if not adversarial:
             yield {status: "⚠ press Attack first"}
@@ -231,12 +197,14 @@ class DefenseHandlers:
         except RunInProgress as error:
             yield {status: f"⚠ {error}"}
             return
-        message = "Done."
         yield {**self._controls(running=True), status: "Starting…"}
+        history: dict[str, list[int]] = {"x": [], "z": []}
         try:
-            for updates in self._stream(model, np.asarray(adversarial, np.float32), int(steps), stop):
+            for updates in self._stream(model, np.asarray(adversarial, np.float32), int(steps), stop, history):
                 yield as_files(updates)
-            message = "Stopped." if stop.is_set() else "Done."
+            message = self._verdict(model, adversarial, labels, history)
+            if stop.is_set():
+                message = f"Stopped at step {len(history['x']) - 1}. {message}"
         except (ValueError, FileNotFoundError) as error:
             message = f"⚠ {error}"
         except Exception as error:  # shown and logged, so the page stays usable
@@ -246,37 +214,70 @@ class DefenseHandlers:
             SESSIONS.finish(key, stop)
         yield {**self._controls(running=False), status: message}
 
+    def all_digits(self, model, attack, strength, steps, request: gr.Request = None) -> Iterator[dict]:
+        """All ten bundled digits: attack each, defend in X and Z, and tabulate the accuracy."""
+        parts, key = self.parts, session_id(request)
+        try:
+            stop = SESSIONS.start(key)
+        except RunInProgress as error:
+            yield {parts["status"]: f"⚠ {error}"}
+            return
+        yield {**self._controls(running=True), parts["status"]: "Attacking and defending the ten bundled digits…"}
+        tables: dict = {}
+        try:
+            result = defend_samples(model, ATTACKS[attack], float(strength), int(steps))
+            rows = result.accuracy_rows()
+            tables = {parts["accuracy"]: rows, parts["per_digit"]: result.digit_rows()}
+            correct = {stage: count for stage, count, _ in rows}
+            message = (
+                f"Ten bundled digits, {attack} at {float(strength):g}× ε, correct: clean {correct['clean']}, "
+                f"attacked {correct['attacked']}, X after step {int(steps)} {correct[f'X after step {int(steps)}']}, "
+                f"Z after step {int(steps)} {correct[f'Z after step {int(steps)}']}."
+            )
+        except (ValueError, FileNotFoundError) as error:
+            message = f"⚠ {error}"
+        except Exception as error:  # shown and logged, so the page stays usable
+            logger.exception("defense of the bundled digits failed")
+            message = f"⚠ internal error: {error!r}"
+        finally:
+            SESSIONS.finish(key, stop)
+        yield {**self._controls(running=False), **tables, parts["status"]: message}
+
+    def _verdict(self, model: str, adversarial, labels, history: dict) -> str:
+        if labels and len(labels) == 2:
+            clean, attacked = (int(label) for label in labels)
+        else:
+            clean, attacked = None, int(classify(model, torch.as_tensor(adversarial, dtype=torch.float32).view(1, 1, 28, 28)).argmax())  # fmt: skip
+        return defense_sentence(clean, attacked, history["x"], history["z"]) or "Done."
+
     def _controls(self, *, running: bool) -> dict:
         return {
             component: gr.update(interactive=(running if index == 2 else not running))
             for index, component in enumerate(self.controls)
         }
 
-    def _stream(self, model: str, adversarial: np.ndarray, steps: int, stop) -> Iterator[dict]:
-        x_run, z_run, batch = defense_runs(model, adversarial, steps)
-        shown, guard = 0.0, DivergenceGuard()  # the check every tab shares
-        for x_step, z_step in zip(x_run, z_run):
-            if message := guard.check((x_step, z_step)):
-                raise ValueError(message)
-            last = x_step.index == steps or stop.is_set()
+    def _stream(self, model: str, adversarial: np.ndarray, steps: int, stop, history: dict) -> Iterator[dict]:
+        """Views every ~0.3 s and at the end; ``history`` receives each space's prediction at every step."""
+        shown = 0.0
+        for step in defense_steps(model, adversarial, steps):
+            for space in history:
+                history[space].append(step.labels(space)[0])
+            last = step.index == steps or stop.is_set()
             if last or time.monotonic() - shown > REFRESH_SECONDS:
                 shown = time.monotonic()
-                yield self._views(model, batch[:1], x_step.x[:1], z_step.x[:1], x_step.index, steps)
+                yield self._views(step, steps)
             if last:
                 break
 
-    def _views(self, model: str, attacked, x_reversal, z_reversal, index: int, steps: int) -> dict:
+    def _views(self, step: DefenseStep, steps: int) -> dict:
         parts, updates = self.parts, {}
-        labels = []
-        for space, reversal, colour in (("x", x_reversal, X_COLOUR), ("z", z_reversal, Z_COLOUR)):
-            repaired = repair(attacked.cpu(), reversal.cpu())
-            probabilities = classify(model, repaired.view(1, 1, 28, 28))[0]
-            labels.append(int(probabilities.argmax()))
+        for space, colour in (("x", X_COLOUR), ("z", Z_COLOUR)):
+            label = step.labels(space)[0]
             name = "X-space" if space == "x" else "Z-space (Θ)"
-            updates[parts[f"{space}_image"]] = picture(repaired.numpy())
-            updates[parts[f"{space}_reversal"]] = picture(reversal.cpu().numpy(), signed=True)
-            updates[parts[f"{space}_chart"]] = probability_figure(probabilities, title=f"{name}: {labels[-1]}", colour=colour)  # fmt: skip
-        updates[parts["status"]] = f"step {index}/{steps} · X predicts {labels[0]} · Z predicts {labels[1]}"
+            updates[parts[f"{space}_image"]] = picture(step.repaired[space][0].numpy())
+            updates[parts[f"{space}_reversal"]] = picture(step.reversal[space][0].numpy(), signed=True)
+            updates[parts[f"{space}_chart"]] = probability_figure(step.probabilities[space][0], title=f"{name}: {label}", colour=colour)  # fmt: skip
+        updates[parts["status"]] = f"step {step.index}/{steps} · X predicts {step.labels('x')[0]} · Z predicts {step.labels('z')[0]}"  # fmt: skip
         return updates
 
 

@@ -319,9 +319,9 @@ def _results_column(model: str | None) -> dict:
 
 def _wire(tab: ImageTab) -> None:
     running = dict(outputs=tab.run_outputs, show_progress="hidden")
-    tab.run_button.click(tab.run, tab.run_inputs, api_name="run", **running)
-    tab.hypotheses_button.click(tab.run_hypotheses, tab.run_inputs + [tab.hypotheses], api_name="hypotheses", **running)
-    tab.stop_button.click(tab.stop, None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")
+    tab.run_button.click(tab.run, tab.run_inputs, api_name="run", api_visibility="undocumented", **running)
+    tab.hypotheses_button.click(tab.run_hypotheses, tab.run_inputs + [tab.hypotheses], api_name=False, **running)
+    tab.stop_button.click(tab.stop, None, None, api_name=False, concurrency_limit=None, show_progress="hidden")
     loaded = [tab.editor, tab.notice, tab.seen]
     tab.sample.change(tab.choose_sample, [tab.sample, tab.model, tab.preset], loaded, api_name=False)
     tab.upload.upload(tab.upload_target, [tab.upload, tab.model, tab.preset], [*loaded, tab.sample], api_name=False)

@@ -276,8 +276,8 @@ def build_landscape_panel(
     mask_input = mask if mask is not None else gr.State(None)
     inputs = [model, target, mask_input, grid, radius, view]
     outputs = [plot, status, state]
-    button.click(compute, inputs=inputs, outputs=outputs, api_name="landscape_compute")
-    view.change(redraw, inputs=[state, view], outputs=plot, api_name="landscape_redraw")
+    button.click(compute, inputs=inputs, outputs=outputs, api_name=False)
+    view.change(redraw, inputs=[state, view], outputs=plot, api_name=False)
     return LandscapePanel(
         accordion=accordion,
         grid=grid,

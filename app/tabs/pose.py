@@ -185,8 +185,8 @@ def _wire(parts: dict, groups: list) -> None:
 
     target_inputs = [parts["model"], parts["source"], parts["frame"], parts["seed"]]
     for trigger in (parts["source"].change, parts["frame"].release, parts["seed"].change, parts["model"].change):
-        trigger(pick_target, target_inputs, [parts["target"], parts["status"]])
-    parts["preset"].change(apply_preset, parts["preset"], groups)
+        trigger(pick_target, target_inputs, [parts["target"], parts["status"]], api_name=False)
+    parts["preset"].change(apply_preset, parts["preset"], groups, api_name=False)
     run_inputs = [parts[name] for name in ("model", "source", "frame", "seed", "steps", "lr_x", "lr_z")] + groups
 
     def run(model, source, frame, seed, steps, lr_x, lr_z, g1, g2, g3, g4, g5, request: gr.Request = None):
@@ -204,9 +204,9 @@ def _wire(parts: dict, groups: list) -> None:
     def stop(request: gr.Request = None) -> None:
         SESSIONS.stop(session_id(request))
 
-    parts["run_button"].click(run, run_inputs, outputs)
-    parts["hypotheses_button"].click(run_hypotheses, run_inputs + [parts["hypotheses"]], outputs)
-    parts["stop_button"].click(stop, None, None)
+    parts["run_button"].click(run, run_inputs, outputs, api_name=False)
+    parts["hypotheses_button"].click(run_hypotheses, run_inputs + [parts["hypotheses"]], outputs, api_name=False)
+    parts["stop_button"].click(stop, None, None, api_name=False)
 
 
 def _controls(controls: list, *, running: bool) -> dict:

@@ -287,10 +287,10 @@ def _results_column() -> dict:
 
 def _wire(tab: ProjectionTab) -> None:
     running = dict(outputs=tab.outputs, show_progress="hidden")
-    tab.run_button.click(tab.run, tab.run_inputs, api_name="project", **running)
+    tab.run_button.click(tab.run, tab.run_inputs, api_name=False, **running)
     tuning = [tab.editor, tab.projected, tab.fine_tune_steps]
-    tab.fine_tune_button.click(tab.fine_tune, tuning, api_name="fine_tune", **running)
-    tab.stop_button.click(tab.stop, None, None, api_name="project_stop", concurrency_limit=None, show_progress="hidden")
+    tab.fine_tune_button.click(tab.fine_tune, tuning, api_name=False, **running)
+    tab.stop_button.click(tab.stop, None, None, api_name=False, concurrency_limit=None, show_progress="hidden")
     loaded = [tab.editor, tab.notice, tab.label]
     tab.sample.change(tab.choose_sample, [tab.sample, tab.model], loaded, api_name=False)
     tab.upload.upload(tab.upload_target, [tab.upload, tab.model], loaded, api_name=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,6 +104,10 @@ def _lpips_state() -> dict[str, Tensor] | None:
     return state | {f"lins.{i}.model.1.weight": linear[f"lin{i}.model.1.weight"] for i in range(5)}
 
 
+# What torchvision says when lpips passes ``pretrained=False``: our own weights are loaded right after.
+TORCHVISION_DEPRECATIONS = r"(The parameter 'pretrained' is deprecated|Arguments other than a weight enum)"
+
+
 def lpips_network() -> torch.nn.Module | None:
     """``lpips.LPIPS(net='alex', spatial=True)`` with offline weights (frozen, eval), or ``None``.
 
@@ -114,7 +119,9 @@ def lpips_network() -> torch.nn.Module | None:
         if state is not None:
             import lpips  # imported lazily: it pulls in torchvision
 
-            network = lpips.LPIPS(net="alex", pretrained=False, pnet_rand=True, spatial=True, verbose=False)
+            with warnings.catch_warnings():  # lpips builds torchvision's AlexNet with the deprecated `pretrained=`
+                warnings.filterwarnings("ignore", TORCHVISION_DEPRECATIONS, UserWarning, r"torchvision\.")
+                network = lpips.LPIPS(net="alex", pretrained=False, pnet_rand=True, spatial=True, verbose=False)
             missing, unexpected = network.load_state_dict(state, strict=False)
             if unexpected or any(not name.startswith(("lin", "scaling_layer")) for name in missing):
                 raise ValueError(f"LPIPS weights do not fit: missing {missing}, unexpected {unexpected}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
+import engines.core.losses as losses
 from engines.core.losses import get_loss, lpips_available, lpips_network, mse_loss, resolve_loss_name
 from engines.io.images import prepare_image
 from tests.conftest import REPO_ROOT
@@ -66,3 +69,11 @@ def test_small_and_grey_images_are_measured_too():
     values = loss(digits, digits.flip(0), weight)
     assert values.shape == (2,) and bool((values > 0).all())
     assert float(loss(digits, digits, weight).abs().max()) < 1e-6
+
+
+def test_building_lpips_raises_no_torchvision_deprecation_warning(monkeypatch):
+    monkeypatch.setattr(losses, "_lpips_cache", {})  # build it afresh
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert lpips_network() is not None
+    assert not [str(warning.message) for warning in caught if "torchvision" in warning.filename]

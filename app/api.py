@@ -1,0 +1,206 @@
+"""The page's documented API: one endpoint per tab, plain inputs in, final images and numbers out.
+
+``/invert``, ``/pose``, ``/project`` and ``/defend`` each run to the end in one
+``gradio_client.Client.predict`` call (see the README for an example). Their inputs and outputs are
+hidden components, so they are named and typed in ``view_api()``; every other event of the page is
+kept out of the API. The computing is in :mod:`app.api_runs`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from app import api_runs
+from app.defense_runs import sample_digits
+from app.media import image_file
+from engines.core.losses import LOSSES
+from engines.core.optim import OPTIMIZERS
+from engines.io.masks import PRESETS
+from engines.models.registry import available_models
+
+logger = logging.getLogger(__name__)
+
+ENDPOINTS = ("/invert", "/pose", "/project", "/defend")
+LR_HELP = "0 = the model's default"
+
+
+def _files(images) -> list[str | None]:
+    return [None if image is None else image_file(image) for image in images]
+
+
+def _guarded(compute, *args, **kwargs):
+    """``compute(...)``, with a bad input's ``ValueError`` shown to the client as its message."""
+    try:
+        return compute(*args, **kwargs)
+    except (ValueError, FileNotFoundError) as error:
+        raise gr.Error(str(error)) from error
+    except Exception as error:
+        logger.exception("API call failed")
+        raise gr.Error(f"internal error: {error!r}") from error
+
+
+def invert(
+    image: str,
+    mask: str | None = None,
+    model: str = "faces64",
+    preset: str = "none",
+    steps: int = 200,
+    optimizer: str = "adam",
+    loss: str = "mse+lpips",
+    lr_x: float = 0,
+    lr_z: float = 0,
+    handoff: int = api_runs.DEFAULT_HANDOFF,
+    seed: int = 0,
+):
+    """Invert an image (a file or URL; optional mask: white = hidden from the loss) with three optimisers:
+    X (the generator's input directly), Z (through the learned map Θ) and Z→X (``handoff`` Z steps, then X).
+    Returns the three final images and a JSON: per-step losses of each optimiser, settings, summary."""
+    settings = dict(model=model, preset=preset, steps=steps, optimizer=optimizer, loss=loss, lr_x=lr_x, lr_z=lr_z)
+    images, numbers = _guarded(api_runs.invert_image, image, mask, handoff=handoff, seed=seed, **settings)
+    return *_files(images), numbers
+
+
+def pose(
+    sample: str,
+    frame: int = 0,
+    observed: str = "upper body",
+    model: str = "pose32",
+    steps: int = 200,
+    lr_x: float = 0,
+    lr_z: float = 0,
+    handoff: int = api_runs.DEFAULT_HANDOFF,
+    seed: int = 0,
+):
+    """Complete the hidden joints of a pose (a bundled sample's frame, or a seeded prior sample) from the
+    ``observed`` joints with X, Z and Z→X. Returns a still of the three and a JSON of losses, errors, poses."""
+    settings = dict(model=model, frame=frame, seed=seed, observed=observed, steps=steps, lr_x=lr_x, lr_z=lr_z)
+    still, numbers = _guarded(api_runs.complete_pose, sample, handoff=handoff, **settings)
+    return _files([still])[0], numbers
+
+
+def project(
+    image: str,
+    mask: str | None = None,
+    model: str = "digits",
+    method: str = "basincma",
+    space: str = "both",
+    transform: bool = True,
+    label: int = -1,
+    budget: int = 600,
+    population: int = 8,
+    seed: int = 0,
+):
+    """Project an image into a generator (pix2latent: transform search, CMA, Adam) in X, Z or both.
+    mask: white marks the object (its box is used); label -1: the model's classifier picks the class.
+    Returns the best generation of X and of Z (None when not run) and a JSON of losses and a summary."""
+    settings = dict(model=model, method=method, space=space, transform=transform, label=label, seed=seed)
+    images, numbers = _guarded(api_runs.project_image, image, mask, budget=budget, population=population, **settings)
+    return *_files(images), numbers
+
+
+def defend(
+    digit: str | None = None,
+    sample: str = "",
+    model: str = "mnist-classifier",
+    attack: str = "pgd-linf",
+    strength: float = 1.0,
+    steps: int = 5,
+    seed: int = 0,
+):
+    """Attack a digit (an image file, else the bundled ``sample``) with PGD, then reverse the attack in X and
+    in Z. Returns the adversarial and the two repaired digits and a JSON: predictions per step, whether the
+    attack fooled the classifier and at which step X and Z repaired it, in one sentence too."""
+    settings = dict(sample=sample, model=model, attack=attack, strength=strength, steps=steps, seed=seed)
+    images, numbers = _guarded(api_runs.defend_digit, None if digit in (None, "") else digit, **settings)
+    return *_files(images), numbers
+
+
+def _choice(choices: list[str], value: str, label: str) -> gr.Dropdown:
+    return gr.Dropdown(choices, value=value if value in choices else (choices[0] if choices else None), label=label)
+
+
+def _result_image(label: str) -> gr.Image:
+    return gr.Image(label=label, type="filepath", format="png")
+
+
+def _invert_endpoint() -> None:
+    inputs = [
+        gr.Image(type="filepath", label="image"),
+        gr.Image(type="filepath", label="mask"),
+        _choice(available_models("image"), "faces64", "model"),
+        _choice(list(PRESETS), "none", "preset"),
+        gr.Number(200, precision=0, label="steps"),
+        _choice(list(OPTIMIZERS), "adam", "optimizer"),
+        _choice(sorted(LOSSES), "mse+lpips", "loss"),
+        gr.Number(0, label="lr_x", info=LR_HELP),
+        gr.Number(0, label="lr_z", info=LR_HELP),
+        gr.Number(api_runs.DEFAULT_HANDOFF, precision=0, label="handoff"),
+        gr.Number(0, precision=0, label="seed"),
+    ]
+    outputs = [_result_image("X result"), _result_image("Z result"), _result_image("Z→X result"), gr.JSON(label="numbers")]  # fmt: skip
+    gr.Button(visible=False).click(invert, inputs, outputs, api_name="invert")
+
+
+def _pose_endpoint() -> None:
+    from app.tabs.pose import RANDOM_SAMPLE, bundled_samples
+    from engines.models.pose.skeleton import PRESETS as JOINT_PRESETS
+
+    samples = [*bundled_samples(), RANDOM_SAMPLE]
+    inputs = [
+        _choice(samples, samples[0], "sample"),
+        gr.Number(0, precision=0, label="frame"),
+        _choice(list(JOINT_PRESETS), "upper body", "observed"),
+        _choice(available_models("pose"), "pose32", "model"),
+        gr.Number(200, precision=0, label="steps"),
+        gr.Number(0, label="lr_x", info=LR_HELP),
+        gr.Number(0, label="lr_z", info=LR_HELP),
+        gr.Number(api_runs.DEFAULT_HANDOFF, precision=0, label="handoff"),
+        gr.Number(0, precision=0, label="seed"),
+    ]
+    outputs = [_result_image("poses X Z Z→X"), gr.JSON(label="numbers")]
+    gr.Button(visible=False).click(pose, inputs, outputs, api_name="pose")
+
+
+def _project_endpoint() -> None:
+    from engines.core.projection import METHODS
+
+    inputs = [
+        gr.Image(type="filepath", label="image"),
+        gr.Image(type="filepath", label="mask"),
+        _choice(available_models("image"), "digits", "model"),
+        _choice(list(METHODS), "basincma", "method"),
+        _choice(["both", "x", "z"], "both", "space"),
+        gr.Checkbox(True, label="transform"),
+        gr.Number(-1, precision=0, label="label"),
+        gr.Number(600, precision=0, label="budget"),
+        gr.Number(8, precision=0, label="population"),
+        gr.Number(0, precision=0, label="seed"),
+    ]
+    outputs = [_result_image("X projection"), _result_image("Z projection"), gr.JSON(label="numbers")]
+    gr.Button(visible=False).click(project, inputs, outputs, api_name="project")
+
+
+def _defend_endpoint() -> None:
+    digits = ["", *sample_digits()]
+    inputs = [
+        gr.Image(type="filepath", label="digit"),
+        _choice(digits, digits[1] if len(digits) > 1 else "", "sample"),
+        _choice(available_models("classifier"), "mnist-classifier", "model"),
+        _choice(["pgd-linf", "pgd-l2"], "pgd-linf", "attack"),
+        gr.Number(1.0, label="strength"),
+        gr.Number(5, precision=0, label="steps"),
+        gr.Number(0, precision=0, label="seed"),
+    ]
+    outputs = [_result_image("adversarial"), _result_image("X repaired"), _result_image("Z repaired"), gr.JSON(label="numbers")]  # fmt: skip
+    gr.Button(visible=False).click(defend, inputs, outputs, api_name="defend")
+
+
+def build_api() -> None:
+    """The four documented endpoints, on hidden components of the current Blocks (call inside ``gr.Blocks``)."""
+    with gr.Column(visible=False):
+        _invert_endpoint()
+        _pose_endpoint()
+        _project_endpoint()
+        _defend_endpoint()

@@ -23,6 +23,7 @@ from engines.models.registry import available_models
 logger = logging.getLogger(__name__)
 
 ENDPOINTS = ("/invert", "/pose", "/project", "/defend")
+HANDOFF_HELP = "Z steps before Z→X continues in X-space; -1 = the model's default (chosen on training data)"
 LR_HELP = "0 = the model's default"
 
 
@@ -51,7 +52,7 @@ def invert(
     loss: str = "mse+lpips",
     lr_x: float = 0,
     lr_z: float = 0,
-    handoff: int = api_runs.DEFAULT_HANDOFF,
+    handoff: int = -1,
     seed: int = 0,
 ):
     """Invert an image (a file or URL; optional mask: white = hidden from the loss) with three optimisers:
@@ -70,7 +71,7 @@ def pose(
     steps: int = 200,
     lr_x: float = 0,
     lr_z: float = 0,
-    handoff: int = api_runs.DEFAULT_HANDOFF,
+    handoff: int = -1,
     seed: int = 0,
 ):
     """Complete the hidden joints of a pose (a bundled sample's frame, or a seeded prior sample) from the
@@ -136,7 +137,7 @@ def _invert_endpoint() -> None:
         _choice(sorted(LOSSES), "mse+lpips", "loss"),
         gr.Number(0, label="lr_x", info=LR_HELP),
         gr.Number(0, label="lr_z", info=LR_HELP),
-        gr.Number(api_runs.DEFAULT_HANDOFF, precision=0, label="handoff"),
+        gr.Number(-1, precision=0, label="handoff", info=HANDOFF_HELP),
         gr.Number(0, precision=0, label="seed"),
     ]
     outputs = [_result_image("X result"), _result_image("Z result"), _result_image("Z→X result"), gr.JSON(label="numbers")]  # fmt: skip
@@ -156,7 +157,7 @@ def _pose_endpoint() -> None:
         gr.Number(200, precision=0, label="steps"),
         gr.Number(0, label="lr_x", info=LR_HELP),
         gr.Number(0, label="lr_z", info=LR_HELP),
-        gr.Number(api_runs.DEFAULT_HANDOFF, precision=0, label="handoff"),
+        gr.Number(-1, precision=0, label="handoff", info=HANDOFF_HELP),
         gr.Number(0, precision=0, label="seed"),
     ]
     outputs = [_result_image("poses X Z Z→X"), gr.JSON(label="numbers")]

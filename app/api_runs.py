@@ -19,14 +19,13 @@ from app.gpu import gpu
 from app.runs import MAX_STEPS, DivergenceGuard, get_mapping
 from app.targets import Target, fingerprint
 from engines.core.device import default_device
-from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr
+from engines.core.evaluation import inversion_defaults
 from engines.core.losses import LOSSES, resolve_loss_name
 from engines.core.optim import OPTIMIZERS, Space, invert_spaces
 from engines.io.images import prepare_image, tensor_to_image
 from engines.io.masks import preset_known
 from engines.models.registry import available_models, load_model
 
-DEFAULT_HANDOFF = 5  # Z steps before Z→X continues in X-space (until a per-model default is saved beside Θ)
 LABELS = ("X", "Z", "Z→X")
 KEYS = ("x", "z", "zx")  # the same three optimisers as JSON keys
 EARLY_STEP = 20  # the speed comparison: who first reaches X's loss at this step
@@ -133,13 +132,15 @@ def invert_image(
     loss: str = "mse+lpips",
     lr_x: float | None = None,
     lr_z: float | None = None,
-    handoff: int = DEFAULT_HANDOFF,
+    handoff: int | None = None,
     seed: int = 0,
 ) -> tuple[list[Image.Image], dict]:
     """Invert one image with X, Z and Z→X to the end; returns the three final images and the numbers."""
+    defaults = inversion_defaults(model, optimizer)  # chosen on training data, saved beside Θ
+    handoff = defaults.handoff if handoff is None or handoff == -1 else handoff
     steps, handoff, loss_name = _check_image_settings(model, steps, optimizer, loss, handoff)
-    lr_x = _learning_rate("lr_x", lr_x, default_x_lr(model, optimizer))
-    lr_z = _learning_rate("lr_z", lr_z, DEFAULT_Z_LR.get(optimizer, 0.1))
+    lr_x = _learning_rate("lr_x", lr_x, defaults.x_lr)
+    lr_z = _learning_rate("lr_z", lr_z, defaults.z_lr)
     device = default_device()
     forward = load_model(model, device)
     target = image_target(image, mask, preset, int(forward.output_shape[-1]))
@@ -198,7 +199,7 @@ def complete_pose(
     steps: int = 200,
     lr_x: float | None = None,
     lr_z: float | None = None,
-    handoff: int = DEFAULT_HANDOFF,
+    handoff: int | None = None,
 ) -> tuple[Image.Image | None, dict]:
     """Complete the hidden joints of a pose with X, Z and Z→X; a still of the three and the numbers."""
     from app.pose_figures import skeleton_png
@@ -210,8 +211,9 @@ def complete_pose(
     if observed not in PRESETS:
         raise ValueError(f"unknown observed-joints preset {observed!r}; choose from {list(PRESETS)}")
     steps = _check_whole("steps", steps, 1, MAX_STEPS)
-    handoff = _check_whole("handoff", handoff, 0, MAX_STEPS)
-    lr_x, lr_z = _learning_rate("lr_x", lr_x, default_x_lr(model, "adam")), _learning_rate("lr_z", lr_z, 0.05)
+    defaults = inversion_defaults(model, "adam")  # chosen on training clips, saved beside Θ
+    handoff = _check_whole("handoff", defaults.handoff if handoff is None or handoff == -1 else handoff, 0, MAX_STEPS)
+    lr_x, lr_z = _learning_rate("lr_x", lr_x, defaults.x_lr), _learning_rate("lr_z", lr_z, defaults.z_lr)
     target = pose_target(model, sample, frame, seed)
     device = default_device()
     forward = load_model(model, device)

@@ -8,21 +8,16 @@ import pkgutil
 
 import gradio as gr
 
+from app.claims import headline
 from app.session import SESSIONS, session_id
 from app.tabs.image import build_image_tab
 from app.targets import default_sample
 
 logger = logging.getLogger(__name__)
 
-INTRO = """# Landscape Studio
-Recover the input of a pretrained generator by gradient descent, in two spaces side by side:
-**X-space** optimises the generator's latent x directly; **Z-space** optimises z through a learned
-mapping network Θ, x = Θ(z) (*landscape learning*, Liu et al., ICCV 2023). Paint over the target
-to hide pixels from the loss; **Hypotheses** runs K random starts to show what the mask hides."""
-
 CSS = """
-#x-image img, #z-image img, #encoder-image img, #seen img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
-#x-gallery img, #z-gallery img { image-rendering: pixelated; }
+#x-image img, #z-image img, #zx-image img, #encoder-image img, #seen img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
+#x-gallery img, #z-gallery img, #zx-gallery img { image-rendering: pixelated; }
 .hypotheses .thumbnail-item { display: flex; flex-direction: column; aspect-ratio: auto; height: auto; }
 .hypotheses .thumbnail-item img { aspect-ratio: 1; width: 100%; height: auto; }
 .hypotheses .grid-wrap { height: auto !important; max-height: none; min-height: 0; }
@@ -57,7 +52,7 @@ def _forget(request: gr.Request) -> None:
 def build_app() -> gr.Blocks:
     """The whole page: the image tab, then every other tab of :mod:`app.tabs` (:func:`tab_modules`)."""
     with gr.Blocks(title="Landscape Studio", analytics_enabled=False) as demo:
-        gr.Markdown(INTRO)
+        gr.Markdown(headline(), elem_id="headline")
         with gr.Tab("Image inversion"):
             tab = build_image_tab()
         for module in tab_modules():

@@ -70,9 +70,8 @@ def headline() -> str:
     """The page's opening Markdown: title, the claim, what this page measures, what each space is, links."""
     rows = "\n".join(f"- {row.sentence()}" for row in MEASURED)
     return f"""# Landscape Studio
-**The claim** ({PAPER}): {CLAIM}
-**Measured here, on this page's own models** (mean loss; Z→X = Z-space for a few steps, then X-space from Θ(z)):
+**The claim** ({PAPER}): {CLAIM} Every tab runs X, Z and **Z→X** (Z-space for a few steps, then X-space from
+Θ(z)) side by side on your target, so you can check it yourself. **Measured here, on this page's own models** (mean loss):
 {rows}
 
-Each tab runs X, Z and Z→X side by side on your target, so you can check the claim yourself.
-Also: projection into a generator as in [pix2latent]({PIX2LATENT}) (Huh et al., ECCV 2020)."""
+Projection into a generator follows [pix2latent]({PIX2LATENT}) (Huh et al., ECCV 2020)."""

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 X_COLOUR = "#1f77b4"
 Z_COLOUR = "#d62728"
-ZX_COLOUR = "#2ca02c"
+ZX_COLOUR = "#9467bd"  # purple: green is the pose tab's target
 REFERENCE_COLOUR = "#7f7f7f"
 SPACE_NAMES = ("X-space", "Z-space (Θ)", "Z→X (hand-off)")
 SPACE_COLOURS = (X_COLOUR, Z_COLOUR, ZX_COLOUR)

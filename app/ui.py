@@ -22,7 +22,7 @@ CSS = """
 .hypotheses .thumbnail-item img { aspect-ratio: 1; width: 100%; height: auto; }
 .hypotheses .grid-wrap { height: auto !important; max-height: none; min-height: 0; }
 .hypotheses .caption-label { position: static; transform: none; max-width: none; background: none; padding: 2px 0; }
-.caption p { font-size: 0.95rem; margin: 0; }
+.caption p { font-size: 0.85rem; margin: 0; line-height: 1.3; }
 """
 
 

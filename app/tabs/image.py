@@ -103,7 +103,7 @@ def caption(space: str, step: int, loss: float) -> str:
 
 def handoff_caption(step: int, loss: float, space: str, handoff: int) -> str:
     """The Z→X pane's caption: which space it is in at ``step`` (Z until the hand-off, then X)."""
-    where = f"in Z until step {handoff}" if space == "z" else f"in X since step {handoff}"
+    where = f"Z until step {handoff}" if space == "z" else f"X since step {handoff}"
     return f"**Z→X** · step {step} · loss {loss:.5f} · {where}"
 
 
@@ -250,7 +250,8 @@ class ImageTab:
             encoder, reference = self._encoder(target, settings)
             record.target = masked_view(target)
             record.settings = {**asdict(settings), "target_fingerprint": target.fingerprint, "preset": preset}
-            galleries = {self.x_gallery: [], self.z_gallery: [], self.zx_gallery: []}
+            shown = gr.update(value=[], visible=settings.num_hypotheses > 1)
+            galleries = {self.x_gallery: shown, self.z_gallery: shown, self.zx_gallery: shown}
             yield {self.seen: image_file(record.target), **galleries, **encoder}
             frame, sent = None, {}
             for frame in stream_run(target, settings, stop):
@@ -388,11 +389,11 @@ def _results_column(model: str | None) -> dict:
             stop_button = gr.Button("Stop", variant="stop", interactive=False, elem_id="stop")
         status = gr.Markdown("Ready.", elem_id="status")
         with gr.Row():
-            x_image, x_caption = _pane("X-space", "x", "**X-space** · step –")
-            z_image, z_caption = _pane("Z-space (Θ)", "z", "**Z-space (Θ)** · step –")
-            zx_image, zx_caption = _pane("Z→X (hand-off)", "zx", "**Z→X** · step –")
+            x_image, x_caption = _pane("X", "x", "**X-space** · step –")
+            z_image, z_caption = _pane("Z (Θ)", "z", "**Z-space (Θ)** · step –")
+            zx_image, zx_caption = _pane("Z→X", "zx", "**Z→X** · step –")
             # the feed-forward baseline, for models that ship an encoder
-            encoder_image, encoder_caption = _pane("Encoder (one pass)", "encoder", "**Encoder** · –")
+            encoder_image, encoder_caption = _pane("Encoder", "encoder", "**Encoder** · –")
         chart = gr.Plot(
             empty_loss_figure(), label="Loss vs step", elem_id="chart"
         )  # drawn on load: Plotly is ready before Run
@@ -400,10 +401,12 @@ def _results_column(model: str | None) -> dict:
         parts.update(status=status, x_image=x_image, z_image=z_image, x_caption=x_caption, z_caption=z_caption)
         parts.update(encoder_image=encoder_image, encoder_caption=encoder_caption, zx_image=zx_image, zx_caption=zx_caption)  # fmt: skip
         parts.update(_settings(model), chart=chart)
-        gallery = dict(columns=4, height="auto", object_fit="contain", format="png", elem_classes="hypotheses")
-        parts["x_gallery"] = gr.Gallery(label="X-space hypotheses", elem_id="x-gallery", **gallery)
-        parts["z_gallery"] = gr.Gallery(label="Z-space hypotheses", elem_id="z-gallery", **gallery)
-        parts["zx_gallery"] = gr.Gallery(label="Z→X hypotheses", elem_id="zx-gallery", **gallery)
+        # shown by Hypotheses only (K random starts per space), side by side
+        gallery = dict(columns=2, height="auto", object_fit="contain", format="png", elem_classes="hypotheses", visible=False)  # fmt: skip
+        with gr.Row():
+            parts["x_gallery"] = gr.Gallery(label="X-space hypotheses", elem_id="x-gallery", **gallery)
+            parts["z_gallery"] = gr.Gallery(label="Z-space hypotheses", elem_id="z-gallery", **gallery)
+            parts["zx_gallery"] = gr.Gallery(label="Z→X hypotheses", elem_id="zx-gallery", **gallery)
         parts["download"] = gr.File(label="Download this run: PNG strip of the target and X, Z, Z→X at steps 0, 1, 2, "
                                     "5, 10, 20, 50, 100, 200… and the last, plus the loss curves as CSV",
                                     file_count="multiple", interactive=False, elem_id="download")  # fmt: skip

@@ -34,10 +34,10 @@ EXPLAINER = (
     "around the current "
     "target, then plots the loss on the plane of the two directions that path moved most. **Roughness** says "
     "how far the surface is from one smooth bowl: 0 for a perfect bowl, higher for ripples, spikes and extra basins. "
-    "The dotted green path on the X surface is Z→X (Z-space for k steps, then X-space), projected onto X's plane: "
+    "The dotted purple path on the X surface is Z→X (Z-space for k steps, then X-space), projected onto X's plane: "
     "it ends where Z→X went, not at the centre."
 )
-HANDOFF_COLOUR = "#2ca02c"
+HANDOFF_COLOUR = "#9467bd"  # Z→X's colour everywhere (app.figures.ZX_COLOUR)
 Prepare = Callable[[ForwardModel, Any, Any], "tuple[Tensor, Tensor | None]"]
 
 

@@ -148,12 +148,12 @@ def build_pose_tab() -> dict:
             with gr.Accordion("Advanced settings", open=False):
                 handoff = gr.Slider(0, 50, value=default_handoff(models[0] if models else ""), step=1,
                                     label="Z→X hand-off step k", elem_id="pose-handoff")  # fmt: skip
-            with gr.Row():
+        with gr.Column(scale=3):
+            with gr.Row():  # above the fold, with the result sentence
                 run_button = gr.Button("Run", variant="primary", elem_id="pose-run")
                 hypotheses_button = gr.Button("Hypotheses")
-                stop_button = gr.Button("Stop", interactive=False)
+                stop_button = gr.Button("Stop", variant="stop", interactive=False)
             status = gr.Markdown(elem_id="pose-status")
-        with gr.Column(scale=3):
             live = gr.Image(label="Live: X, Z and Z→X (the 3D views below follow at the end)", interactive=False,
                             height=260, format="png", elem_id="pose-live")  # fmt: skip
             chart = gr.Plot(empty_loss_figure(), label="loss", elem_id="pose-chart")  # Plotly loads with the page

@@ -187,7 +187,10 @@ class ImageTab:
         samples = model_samples(model)
         if name not in samples:  # a sample of another generator: never shrink a face into a digit silently
             return {self.notice: f"⚠ {name} is not a sample for {model}: pick one from the list"}
-        return self._load(samples[name], model, preset)
+        update = self._load(samples[name], model, preset)
+        if model in MODEL_SAMPLE_DIRS and self.seen in update:  # say why the list changed with the generator
+            update[self.notice] += f" · the samples follow the generator: {model}'s own"
+        return update
 
     def upload_target(self, file: Any, model: str, preset: str = "none") -> dict:
         """An uploaded file into the editor (the sample choice cleared), or a clear message when it is not usable."""
@@ -339,7 +342,7 @@ def _loss_choices() -> list[tuple[str, str]]:
 
 def _target_column(models: list[str]) -> dict:
     with gr.Column(scale=1, min_width=300):
-        model = gr.Dropdown(models, value=models[0] if models else None, label="Forward model F")
+        model = gr.Dropdown(models, value=models[0] if models else None, label="Forward model F", elem_id="image-model")
         with gr.Row():
             sample = gr.Dropdown(model_sample_choices(models[0] if models else None), value=None, label="Sample target", scale=3, elem_id="sample")  # fmt: skip
             upload = gr.UploadButton("Upload…", file_types=["image"], scale=1, min_width=90, elem_id="upload")

@@ -16,7 +16,7 @@ from app.runs import RunSettings, stream_run
 from app.session import SESSIONS
 from app.tabs.image import ImageTab, build_image_tab
 from app.targets import EDIT_SCALE, build_target, load_target, preset_known
-from engines.models.registry import ModelSpec, register_model
+from engines.models.registry import ModelSpec, available_models, register_model
 from tests.conftest import TinyImageModel
 
 MODEL = "tiny_app_image"
@@ -327,7 +327,7 @@ def test_a_run_yields_three_panes_and_a_three_curve_chart(tab):
     names = [trace.name for trace in final.data]
     assert names[:3] == ["X-space", "Z-space (Θ)", "Z→X (hand-off)"] and all(len(t.x) == 9 for t in final.data[:3])
     captions = [update[tab.zx_caption] for update in updates if tab.zx_caption in update]
-    assert "in Z until step 3" in captions[0] and "in X since step 3" in captions[-1]
+    assert "Z until step 3" in captions[0] and "X since step 3" in captions[-1]
     z_curve, zx_curve = final.data[1].y, final.data[2].y
     assert list(zx_curve[:3]) == pytest.approx(list(z_curve[:3]))  # the same Z steps until the hand-off
     assert "Z→X" in _statuses(tab, updates)[-1] and "at step 8" in _statuses(tab, updates)[-1]
@@ -379,6 +379,10 @@ def test_samples_follow_the_generator(tab):
     refused = tab.choose_sample("face_008003", "digits")  # a face is never shrunk into a digit
     assert tab.editor not in refused and "not a sample for digits" in refused[tab.notice]
     assert set(model_samples("digits")) == {name for _, name in digits}
+    if "digits" in available_models("image"):
+        loaded = tab.choose_sample(digits[0][1], "digits")
+        assert loaded[tab.editor]["background"].size == (28 * EDIT_SCALE,) * 2
+        assert "follow the generator: digits" in loaded[tab.notice] and "64×64" not in loaded[tab.notice]
 
 
 def test_domain_notice_only_far_above_the_training_faces():

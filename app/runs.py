@@ -162,10 +162,10 @@ def divergence(step: Step, start_loss: float) -> str | None:
 
 
 class DivergenceGuard:
-    """One divergence check for every tab: feed it each lockstep pair of X and Z steps.
+    """One divergence check for every tab: feed it each lockstep tuple of steps (X, Z and, where run, Z→X).
 
-    The first pair sets each space's starting loss; :meth:`check` then returns a message naming
-    the space, the step and why (see :func:`divergence`), or None while both spaces are sound.
+    The first tuple sets each space's starting loss; :meth:`check` then returns a message naming
+    the space, the step and why (see :func:`divergence`), or None while every space is sound.
     """
 
     def __init__(self, spaces: tuple[str, ...] = ("X", "Z")) -> None:

@@ -135,8 +135,9 @@ def landscape_figure(x_surface: dict | None, z_surface: dict | None, *, view: st
             figure.add_trace(_handoff_trace(surface, view, levels), row=1, col=col)
     figure.update_layout(
         coloraxis=dict(cmin=low, cmax=high, colorscale="Viridis", colorbar=dict(title="loss")),
-        height=480,
+        height=500,
         margin=dict(l=10, r=10, t=70, b=10),
+        legend=dict(orientation="h", x=0, y=-0.12),  # below the plots, clear of the colour bar
     )
     axes = dict(xaxis_title="PC 1 (u)", yaxis_title="PC 2 (v)", zaxis_title="loss")
     if view == "Surface":
@@ -155,11 +156,14 @@ def _handoff_trace(surface: dict, view: str, levels: dict):
     custom = list(zip(path["trajectory_plane_losses"], path["trajectory_losses"]))
     hover = "Z→X<br>loss on the plane %{customdata[0]:.4g}<br>loss seen %{customdata[1]:.4g}<extra>step %{text}</extra>"
     sizes = [9 if index == handoff else 4 for index in range(len(u))]
-    marker = dict(size=sizes, color=HANDOFF_COLOUR, symbol=["diamond" if i == handoff else "circle" for i in range(len(u))])  # fmt: skip
+    symbols = ["diamond" if index == handoff else "circle" for index in range(len(u))]
+    marker = dict(
+        size=sizes, color=HANDOFF_COLOUR, symbol=symbols, line=dict(color="white", width=1)
+    )  # seen on dark colours
     common = dict(x=u, y=v, mode="lines+markers", customdata=custom, text=[str(i) for i in range(len(u))],
                   hovertemplate=hover, name=f"Z→X (hand-off at step {handoff})", showlegend=True)  # fmt: skip
     if view == "Contour":
-        return go.Scatter(**common, line=dict(color=HANDOFF_COLOUR, width=2, dash="dot"), marker=marker)
+        return go.Scatter(**common, line=dict(color=HANDOFF_COLOUR, width=3, dash="dot"), marker=marker)
     lift = 0.01 * (levels["end"] - levels["start"])
     lifted = [loss + lift for loss in path["trajectory_plane_losses"]]
     line = dict(color=HANDOFF_COLOUR, width=5, dash="dot")

@@ -363,8 +363,8 @@ def _settings(model: str | None) -> dict:
         with gr.Row():
             optimizer = gr.Dropdown(OPTIMIZER_CHOICES, value="adam", label="Optimiser")
             loss = gr.Dropdown(_loss_choices(), value=_loss_choices()[-1][1], label="Loss")
-            # from 0, so that a typed 0 reaches the handler, which says why it cannot run
-            steps = gr.Slider(0, MAX_STEPS, value=200, step=1, label="Steps", elem_id="steps")
+            # the browser clamps a typed value into range when the field loses focus: the label gives the range
+            steps = gr.Slider(1, MAX_STEPS, value=200, step=1, label=f"Steps (1–{MAX_STEPS})", elem_id="steps")
         with gr.Row():
             lr_x_default, lr_z_default = default_lrs(model or "", "adam")
             lr_x = gr.Number(lr_x_default, label="X-space learning rate", elem_id="lr-x")  # checked by RunSettings

@@ -1,59 +1,94 @@
-"""The whole run as files: a PNG strip of X (top row) and Z (bottom row) at chosen steps, and the loss curves as CSV."""
+"""The whole run as files: a PNG strip (the target, then X, Z and Z→X rows at chosen steps), the loss
+curves as CSV and the run's settings as JSON."""
 
 from __future__ import annotations
 
 import csv
+import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 STRIP_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)  # plus the last step of the run
-LABEL_HEIGHT = 14
+ROWS = ("X", "Z", "Z→X")
+TILE = 128  # tiles are enlarged to this size (nearest neighbour: pixels stay visible)
+LABEL_HEIGHT = 18
+LABEL_WIDTH = 44
+COLUMNS = ("step", "x_loss", "z_loss", "zx_loss")
+
+
+def _font(size: int = 13) -> tuple[ImageFont.ImageFont, bool]:
+    """A font with "→" when the system has DejaVu Sans (else Pillow's default, which lacks it), and whether it has it."""
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size), True
+    except OSError:
+        return ImageFont.load_default(size=size), False
 
 
 @dataclass
 class RunRecord:
-    """What a download needs from a streamed run: the loss of every step, the two images at :data:`STRIP_STEPS`."""
+    """What a download needs from a streamed run: the loss of every step and the images at :data:`STRIP_STEPS`.
 
-    losses: dict[int, tuple[float, float]] = field(default_factory=dict)
-    images: dict[int, tuple[Image.Image, Image.Image]] = field(default_factory=dict)
-    last: tuple[int, Image.Image, Image.Image] | None = None
+    losses: per step, one loss per row of :data:`ROWS`; images likewise. target: the target as the optimiser
+    saw it (its own column); settings: written beside the curves."""
 
-    def add(self, step: int, x_loss: float, z_loss: float, x_image: Image.Image, z_image: Image.Image) -> None:
+    losses: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    images: dict[int, tuple[Image.Image, ...]] = field(default_factory=dict)
+    last: tuple[int, tuple[Image.Image, ...]] | None = None
+    target: Image.Image | None = None
+    settings: dict = field(default_factory=dict)
+
+    def add(self, step: int, losses: tuple[float, ...], images: tuple[Image.Image, ...]) -> None:
         if step == 0:  # a fresh start (also after an out-of-memory retry)
             self.losses.clear()
             self.images.clear()
-        self.losses[step] = (x_loss, z_loss)
+        self.losses[step] = tuple(losses)
         if step in STRIP_STEPS:
-            self.images[step] = (x_image, z_image)
-        self.last = (step, x_image, z_image)
+            self.images[step] = tuple(images)
+        self.last = (step, tuple(images))
 
     def strip(self) -> Image.Image:
-        """X row above Z row, one column per kept step (the last step included), labelled with the step."""
+        """Row labels (X, Z, Z→X) on the left, the target column, then one column per kept step (the last
+        step included), each headed by its step; tiles :data:`TILE` pixels wide."""
         columns = dict(self.images)
         if self.last is not None:
-            columns[self.last[0]] = self.last[1:]
+            columns[self.last[0]] = self.last[1]
         steps = sorted(columns)
-        size = columns[steps[0]][0].width
-        strip = Image.new("RGB", (size * len(steps), LABEL_HEIGHT + 2 * size), "white")
+        rows = len(columns[steps[0]])
+        font, has_arrow = _font()
+        first = LABEL_WIDTH + (TILE if self.target is not None else 0)
+        strip = Image.new("RGB", (first + TILE * len(steps), LABEL_HEIGHT + rows * TILE), "white")
         draw = ImageDraw.Draw(strip)
+        for row, name in enumerate(ROWS[:rows]):
+            label = name if has_arrow else name.replace("→", "->")
+            draw.text((4, LABEL_HEIGHT + row * TILE + TILE // 2 - 8), label, fill="black", font=font)
+        if self.target is not None:
+            draw.text((LABEL_WIDTH + 2, 2), "target", fill="black", font=font)
+            strip.paste(_tile(self.target), (LABEL_WIDTH, LABEL_HEIGHT))
         for column, step in enumerate(steps):
-            draw.text((column * size + 2, 1), f"step {step}", fill="black")
+            left = first + column * TILE
+            draw.text((left + 2, 2), f"step {step}", fill="black", font=font)
             for row, image in enumerate(columns[step]):
-                strip.paste(image.convert("RGB").resize((size, size)), (column * size, LABEL_HEIGHT + row * size))
+                strip.paste(_tile(image), (left, LABEL_HEIGHT + row * TILE))
         return strip
 
     def write(self, folder: Path | None = None) -> list[str]:
-        """``run_strip.png`` and ``run_losses.csv`` in a new folder; their paths."""
+        """``run_strip.png``, ``run_losses.csv`` and ``run_settings.json`` in a new folder; their paths."""
         if not self.losses:
             return []
         folder = Path(folder or tempfile.mkdtemp(prefix="landscape-run-"))
         folder.mkdir(parents=True, exist_ok=True)
         self.strip().save(folder / "run_strip.png")
+        width = len(next(iter(self.losses.values())))
         with open(folder / "run_losses.csv", "w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["step", "x_loss", "z_loss"])
+            writer.writerow(COLUMNS[: width + 1])
             writer.writerows([step, *self.losses[step]] for step in sorted(self.losses))
-        return [str(folder / "run_strip.png"), str(folder / "run_losses.csv")]
+        (folder / "run_settings.json").write_text(json.dumps(self.settings, indent=2, sort_keys=True))
+        return [str(folder / name) for name in ("run_strip.png", "run_losses.csv", "run_settings.json")]
+
+
+def _tile(image: Image.Image) -> Image.Image:
+    return image.convert("RGB").resize((TILE, TILE), Image.Resampling.NEAREST)

@@ -9,20 +9,50 @@ import plotly.graph_objects as go
 
 X_COLOUR = "#1f77b4"
 Z_COLOUR = "#d62728"
+ZX_COLOUR = "#9467bd"  # purple: green is the pose tab's target
+REFERENCE_COLOUR = "#7f7f7f"
+SPACE_NAMES = ("X-space", "Z-space (Θ)", "Z→X (hand-off)")
+SPACE_COLOURS = (X_COLOUR, Z_COLOUR, ZX_COLOUR)
 
 
-def loss_figure(x_losses: Sequence[float], z_losses: Sequence[float], *, title: str = "loss vs step") -> go.Figure:
-    """Both loss curves (step 0, 1, ...) on a log axis; non-finite values are left out."""
+def loss_figure(
+    x_losses: Sequence[float],
+    z_losses: Sequence[float],
+    zx_losses: Sequence[float] | None = None,
+    *,
+    title: str = "loss vs step",
+    reference: tuple[str, float] | None = None,
+    handoff: int | None = None,
+) -> go.Figure:
+    """The loss curves (step 0, 1, ...) of X, Z and, when given, Z→X on a log axis; non-finite values are
+    left out. reference: ``(name, loss)`` drawn as a flat dashed line (the encoder's one pass);
+    handoff: the step where Z→X leaves Z-space, marked on the Z→X curve. With no finite value at all
+    the axes still show, labelled, so an empty chart never looks like a broken one."""
     figure = go.Figure()
-    shown = [value for value in (*x_losses, *z_losses) if math.isfinite(value) and value > 0]
+    curves = [curve for curve in (x_losses, z_losses, zx_losses) if curve is not None]
+    shown = [value for curve in curves for value in curve if math.isfinite(value) and value > 0]
+    if reference is not None and math.isfinite(reference[1]) and reference[1] > 0:
+        shown.append(reference[1])
     decades = math.log10(max(shown) / min(shown)) if shown else 0.0
-    for name, losses, colour in (("X-space", x_losses, X_COLOUR), ("Z-space (Θ)", z_losses, Z_COLOUR)):
+    for name, losses, colour in zip(SPACE_NAMES, curves, SPACE_COLOURS):
         steps = [index for index, value in enumerate(losses) if math.isfinite(value) and value > 0]
+        dash = "dot" if colour == ZX_COLOUR else None
         figure.add_trace(
             go.Scatter(
-                x=steps, y=[losses[i] for i in steps], mode="lines", name=name, line={"color": colour, "width": 2}
+                x=steps,
+                y=[losses[i] for i in steps],
+                mode="lines",
+                name=name,
+                line={"color": colour, "width": 2, "dash": dash},
             )
         )
+    if handoff is not None and zx_losses is not None and 0 < handoff < len(zx_losses):
+        marker = {"color": ZX_COLOUR, "size": 8, "symbol": "diamond"}
+        figure.add_trace(
+            go.Scatter(x=[handoff], y=[zx_losses[handoff]], mode="markers", name="hand-off", marker=marker)
+        )
+    if reference is not None:
+        add_reference(figure, *reference, last=max((len(curve) for curve in curves), default=1) - 1)
     figure.update_layout(
         title={"text": title, "x": 0.02},
         xaxis_title="step",
@@ -31,7 +61,24 @@ def loss_figure(x_losses: Sequence[float], z_losses: Sequence[float], *, title: 
         yaxis={"type": "log", "dtick": 1 if decades > 1.5 else "D2", "tickformat": ".2g"},
         height=300,
         margin={"l": 55, "r": 10, "t": 40, "b": 40},
-        legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+        legend={"orientation": "h", "y": 1.14, "x": 1, "xanchor": "right"},
         template="plotly_white",
     )
+    if not shown:
+        figure.update_layout(xaxis={"range": [0, 200]}, yaxis={"type": "log", "range": [-2, 0]})
+    return figure
+
+
+def add_reference(figure: go.Figure, name: str, loss: float, *, last: int) -> go.Figure:
+    """A flat dashed line at ``loss`` from step 0 to ``last`` (e.g. the encoder's one forward pass)."""
+    if math.isfinite(loss) and loss > 0:
+        line = {"color": REFERENCE_COLOUR, "width": 1.5, "dash": "dash"}
+        figure.add_trace(go.Scatter(x=[0, max(last, 1)], y=[loss, loss], mode="lines", name=name, line=line))
+    return figure
+
+
+def empty_loss_figure(message: str = "Run to see X, Z and Z→X side by side") -> go.Figure:
+    """The chart before any run (drawn on page load, so Plotly is loaded before the first Run)."""
+    figure = loss_figure([], [], [])
+    figure.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     return figure

@@ -70,6 +70,14 @@ def skeleton_figure(
     return figure
 
 
+def _font(size: int) -> ImageFont.ImageFont:
+    """DejaVu Sans when the system has it (it draws "→" and "Θ"), else Pillow's default."""
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size)
+    except OSError:
+        return ImageFont.load_default(size=size)
+
+
 def _xyz(lines: tuple[list, list, list]) -> dict:
     return {"x": lines[0], "y": lines[1], "z": lines[2]}
 
@@ -101,5 +109,5 @@ def skeleton_png(
             flat = project(pose, offset)
             for parent, child in bones:
                 draw.line([flat[parent], flat[child]], fill=colour, width=3 if len(poses) == 1 else 2)
-        draw.text((offset + 8, size - 22), title, fill=colour, font=ImageFont.load_default(size=15))
+        draw.text((offset + 8, size - 22), title, fill=colour, font=_font(15))
     return image

@@ -1,4 +1,6 @@
-"""X-space and Z-space inversion advanced in lockstep, as a stream of display frames.
+"""X-space, Z-space and Z→X (hand-off) inversion advanced in lockstep, as a stream of display frames.
+
+The three optimisers run through :func:`engines.core.optim.invert_spaces`: one batch of F per step.
 
 No Gradio here: :func:`stream_run` yields plain :class:`Frame` objects (PIL images,
 numbers, a plotly figure now and then) that the UI turns into component updates,
@@ -28,7 +30,7 @@ from app.targets import Target
 from engines.core.device import default_device, is_out_of_memory, release_cached_memory
 from engines.core.losses import LOSSES, resolve_loss_name
 from engines.core.mapping import MappingConfig, MappingNetwork
-from engines.core.optim import OPTIMIZERS, Step, invert
+from engines.core.optim import OPTIMIZERS, Space, Step, invert_spaces
 from engines.io.images import tensor_to_image
 from engines.models.registry import available_models, load_encoder, load_mapping, load_model
 
@@ -39,6 +41,8 @@ MAX_HYPOTHESES = 32
 MAX_ABS_INPUT = 1e4  # |x| or |z| beyond this: the optimiser has run away
 EXPLODE_FACTOR = 1e3  # loss this many times its starting value: diverged
 DEFAULT_Z_LR = 0.1
+DEFAULT_HANDOFF = 5  # RunSettings' default; the tabs pass the model's own (default_handoff)
+SPACES = ("X", "Z", "Z→X")
 
 
 def default_lrs(model: str, optimizer: str) -> tuple[float, float]:
@@ -47,6 +51,15 @@ def default_lrs(model: str, optimizer: str) -> tuple[float, float]:
 
     defaults = inversion_defaults(model, optimizer)
     return float(defaults.x_lr), float(defaults.z_lr)
+
+
+def default_handoff(model: str) -> int:
+    """Z→X's hand-off step for ``model``: its saved choice (``assets/<model>_defaults.json``), else the fallback.
+
+    The hand-off learning rate is the X-space one (see :func:`default_lrs`): Z→X continues as X does."""
+    from engines.core.evaluation import inversion_defaults
+
+    return int(inversion_defaults(model).handoff)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +75,7 @@ class RunSettings:
     num_hypotheses: int = 1
     z_init: str = "zeros"
     seed: int = 0
+    handoff: int = DEFAULT_HANDOFF  # Z→X: Z steps before the switch to X-space (at lr_x)
 
     def __post_init__(self) -> None:
         if self.model not in available_models("image"):
@@ -74,6 +88,8 @@ class RunSettings:
             raise ValueError(f"steps must be a whole number from 1 to {MAX_STEPS}, got {self.steps!r}")
         if not (isinstance(self.num_hypotheses, int) and 1 <= self.num_hypotheses <= MAX_HYPOTHESES):
             raise ValueError(f"hypotheses must be from 1 to {MAX_HYPOTHESES}, got {self.num_hypotheses!r}")
+        if not (isinstance(self.handoff, int) and 0 <= self.handoff <= MAX_STEPS):
+            raise ValueError(f"the hand-off step must be a whole number from 0 to {MAX_STEPS}, got {self.handoff!r}")
         for name in ("lr_x", "lr_z"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -82,7 +98,7 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class Frame:
-    """One side-by-side step for display. ``figure`` and the galleries are None when unchanged."""
+    """One side-by-side step for display: X, Z and Z→X. ``figure`` and the galleries are None when unchanged."""
 
     step: int
     steps: int
@@ -97,6 +113,19 @@ class Frame:
     done: bool = False
     tag: str = ""
     target: str = ""  # the target's fingerprint: for clients checking they got their own run, never shown
+    zx_image: Image.Image | None = None
+    zx_loss: float = math.nan
+    zx_gallery: list[tuple[Image.Image, str]] | None = None
+    zx_space: str = "z"  # where Z→X is at this step: "z" before the hand-off, "x" after
+
+    @property
+    def images(self) -> tuple[Image.Image, ...]:
+        """The panes in :data:`SPACES` order."""
+        return self.x_image, self.z_image, self.zx_image
+
+    @property
+    def losses(self) -> tuple[float, float, float]:
+        return self.x_loss, self.z_loss, self.zx_loss
 
 
 @functools.cache
@@ -129,10 +158,10 @@ def divergence(step: Step, start_loss: float) -> str | None:
 
 
 class DivergenceGuard:
-    """One divergence check for every tab: feed it each lockstep pair of X and Z steps.
+    """One divergence check for every tab: feed it each lockstep tuple of steps (X, Z and, where run, Z→X).
 
-    The first pair sets each space's starting loss; :meth:`check` then returns a message naming
-    the space, the step and why (see :func:`divergence`), or None while both spaces are sound.
+    The first tuple sets each space's starting loss; :meth:`check` then returns a message naming
+    the space, the step and why (see :func:`divergence`), or None while every space is sound.
     """
 
     def __init__(self, spaces: tuple[str, ...] = ("X", "Z")) -> None:
@@ -166,43 +195,51 @@ class _Throttle:
         return False
 
 
-def _advance(runs: tuple[Iterator[Step], Iterator[Step]]) -> tuple[Step, Step] | None:
-    try:
-        return next(runs[0]), next(runs[1])
-    except StopIteration:
-        return None
-
-
-def _frame(pair: tuple[Step, Step], history: tuple[list, list], status: str, *, refresh: bool, done: bool = False, tag: str = "", target: str = "") -> Frame:  # fmt: skip
-    """Display frame of a lockstep pair: the best hypothesis of each space in the panes."""
-    x_step, z_step = pair
-    x_best, z_best = int(x_step.losses.argmin()), int(z_step.losses.argmin())
-    multiple = x_step.losses.numel() > 1
+def _frame(steps: tuple[Step, ...], history: tuple[list, ...], status: str, *, refresh: bool, done: bool = False, tag: str = "", target: str = "", handoff: int | None = None) -> Frame:  # fmt: skip
+    """Display frame of a lockstep X, Z, Z→X triple: the best hypothesis of each space in the panes."""
+    best = [int(step.losses.argmin()) for step in steps]
+    images = [tensor_to_image(step.output[k].cpu()) for step, k in zip(steps, best)]  # only what is shown leaves the device  # fmt: skip
+    losses = [float(step.losses[k]) for step, k in zip(steps, best)]
+    multiple = steps[0].losses.numel() > 1
+    galleries = [gallery(step) if refresh and multiple else None for step in steps]
+    title = "best loss vs step" if multiple else "loss vs step"
     return Frame(
-        step=x_step.index,
+        step=steps[0].index,
         steps=len(history[0]),
-        x_image=tensor_to_image(x_step.output[x_best].cpu()),  # only what is shown leaves the device
-        z_image=tensor_to_image(z_step.output[z_best].cpu()),
-        x_loss=float(x_step.losses[x_best]),
-        z_loss=float(z_step.losses[z_best]),
+        x_image=images[0],
+        z_image=images[1],
+        x_loss=losses[0],
+        z_loss=losses[1],
         status=status,
-        figure=loss_figure(*history, title="best loss vs step" if multiple else "loss vs step") if refresh else None,
-        x_gallery=gallery(x_step) if refresh and multiple else None,
-        z_gallery=gallery(z_step) if refresh and multiple else None,
+        figure=loss_figure(*history, title=title, handoff=handoff) if refresh else None,
+        x_gallery=galleries[0],
+        z_gallery=galleries[1],
         done=done,
         tag=tag,
         target=target,
+        zx_image=images[2],
+        zx_loss=losses[2],
+        zx_gallery=galleries[2],
+        zx_space=steps[2].space,
     )
 
 
-def start_runs(target: Target, settings: RunSettings) -> tuple[tuple[Iterator[Step], Iterator[Step]], str]:
-    """The X-space and Z-space generators for one run, and a note about Θ / the loss."""
+def start_runs(target: Target, settings: RunSettings) -> tuple[Iterator[tuple[Step, ...]], str]:
+    """The X, Z and Z→X steps of one run (one batch of F per step), and a note about Θ / the loss."""
     device = default_device()
     model = load_model(settings.model, device)
     mapping, note = get_mapping(settings.model, device)
     if settings.loss != resolve_loss_name(settings.loss):
         note += " ⚠ LPIPS is unavailable offline: using pixel MSE"
-    options = dict(
+    spaces = [
+        Space(mapping=None, lr=settings.lr_x),
+        Space(mapping=mapping, lr=settings.lr_z),
+        Space(mapping=mapping, lr=settings.lr_z, handoff=settings.handoff, handoff_lr=settings.lr_x),
+    ]
+    runs = invert_spaces(
+        model,
+        target.image,
+        spaces,
         weight=target.weight,
         loss=settings.loss,
         optimizer=settings.optimizer,
@@ -212,27 +249,25 @@ def start_runs(target: Target, settings: RunSettings) -> tuple[tuple[Iterator[St
         seed=settings.seed,
         keep_on_device=True,
     )
-    x_run = invert(model, target.image, lr=settings.lr_x, **options)
-    z_run = invert(model, target.image, mapping=mapping, lr=settings.lr_z, **options)
-    return (x_run, z_run), note.strip()
+    return runs, note.strip()
 
 
 def stream_run(target: Target, settings: RunSettings, stop: threading.Event, *, refresh_seconds: float = 0.5) -> Iterator[Frame]:  # fmt: skip
-    """Advance X and Z one step at a time; yield a frame per step until done, stopped or diverged.
+    """Advance X, Z and Z→X one step at a time; yield a frame per step until done, stopped or diverged.
 
     ``stop`` is checked before every step. The chart and galleries refresh at most every
     ``refresh_seconds`` and on the last frame. A diverged step is never shown: the last good
     frame is repeated with the message. The steps themselves run in :func:`device_frames`.
     """
     frames = device_frames(target, settings, refresh_seconds)
-    history: tuple[list, list] = ([], [])
+    history: tuple[list, ...] = ([], [], [])
     last = None
     try:
         while not stop.is_set() and (frame := next(frames, None)) is not None:
             if frame.step == 0:  # a fresh start (also after an out-of-memory retry)
-                history = ([], [])
-            history[0].append(frame.x_loss)
-            history[1].append(frame.z_loss)
+                history = ([], [], [])
+            for curve, loss in zip(history, frame.losses):
+                curve.append(loss)
             last = frame
             yield frame
     finally:
@@ -240,7 +275,8 @@ def stream_run(target: Target, settings: RunSettings, stop: threading.Event, *, 
     if last is not None and not last.done:
         status = _joined(f"Stopped at step {last.step}/{settings.steps}", last.tag)
         status = "  \n".join(line for line in (status, comparison(*history)) if line)
-        yield replace(last, status=status, figure=loss_figure(*history), done=True, x_gallery=None, z_gallery=None)
+        figure = loss_figure(*history, handoff=settings.handoff)
+        yield replace(last, status=status, figure=figure, done=True, x_gallery=None, z_gallery=None, zx_gallery=None)
 
 
 @gpu
@@ -270,26 +306,27 @@ def device_frames(target: Target, settings: RunSettings, refresh_seconds: float 
 def _frames(target: Target, settings: RunSettings, refresh_seconds: float, notice: str) -> Iterator[Frame]:
     """One attempt of :func:`device_frames`: a frame per step until done or diverged."""
     runs, note = start_runs(target, settings)
-    history: tuple[list, list] = ([], [])
+    history: tuple[list, ...] = ([], [], [])
     refresh = _Throttle(refresh_seconds)
     tag = " · ".join(part for part in (note, notice) if part)
-    last: tuple[Step, Step] | None = None
-    guard = DivergenceGuard()
-    frame = functools.partial(_frame, tag=tag, target=target.fingerprint)
-    while (pair := _advance(runs)) is not None:
-        if message := guard.check(pair):
+    last: tuple[Step, ...] | None = None
+    guard = DivergenceGuard(SPACES)
+    frame = functools.partial(_frame, tag=tag, target=target.fingerprint, handoff=settings.handoff)
+    for steps in runs:
+        if message := guard.check(steps):
             if last is None:
                 raise ValueError(message)
             yield frame(last, history, _joined(message, tag), refresh=True, done=True)
             return
-        last = pair
-        history[0].append(float(pair[0].losses.min()))
-        history[1].append(float(pair[1].losses.min()))
-        status = _joined(f"Running · step {pair[0].index}/{settings.steps}", tag)
-        yield frame(pair, history, status, refresh=refresh.due())
+        last = steps
+        for curve, step in zip(history, steps):
+            curve.append(float(step.losses.min()))
+        status = _joined(f"Running · step {steps[0].index}/{settings.steps}", tag)
+        yield frame(steps, history, status, refresh=refresh.due())
     if last is not None:
         status = _joined(f"Done at step {last[0].index}/{settings.steps}", tag)
-        notice = domain_notice(settings.model, resolve_loss_name(settings.loss), last[0].index, *(h[-1] for h in history))  # fmt: skip
+        finals = [curve[-1] for curve in history]
+        notice = domain_notice(settings.model, resolve_loss_name(settings.loss), last[0].index, finals[0], min(finals[1:]))  # fmt: skip
         status = "  \n".join(line for line in (status, comparison(*history), notice) if line)
         yield frame(last, history, status, refresh=True, done=True)
 

@@ -9,6 +9,7 @@ import pkgutil
 import gradio as gr
 
 from app.api import build_api
+from app.claims import headline
 from app.session import SESSIONS, session_id
 from app.tabs.image import build_image_tab
 from app.targets import default_sample
@@ -18,20 +19,14 @@ IDLE_POLL_SECONDS = 0.05  # how often an idle server's queue looks for new work 
 SESSIONS_KEPT = 32  # sessions whose page state the server keeps (Gradio: 10,000, about 1 MB each); oldest go first
 CACHE_LIMITS = (1800, 3600)  # every 30 min, delete Gradio cache files (uploads, results) older than an hour
 
-INTRO = """# Landscape Studio
-Recover the input of a pretrained generator by gradient descent, in two spaces side by side:
-**X-space** optimises the generator's latent x directly; **Z-space** optimises z through a learned
-mapping network Θ, x = Θ(z) (*landscape learning*, Liu et al., ICCV 2023). Paint over the target
-to hide pixels from the loss; **Hypotheses** runs K random starts to show what the mask hides."""
-
 CSS = """
-#x-image img, #z-image img, #encoder-image img, #seen img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
-#x-gallery img, #z-gallery img { image-rendering: pixelated; }
+#x-image img, #z-image img, #zx-image img, #encoder-image img, #seen img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
+#x-gallery img, #z-gallery img, #zx-gallery img { image-rendering: pixelated; }
 .hypotheses .thumbnail-item { display: flex; flex-direction: column; aspect-ratio: auto; height: auto; }
 .hypotheses .thumbnail-item img { aspect-ratio: 1; width: 100%; height: auto; }
 .hypotheses .grid-wrap { height: auto !important; max-height: none; min-height: 0; }
 .hypotheses .caption-label { position: static; transform: none; max-width: none; background: none; padding: 2px 0; }
-.caption p { font-size: 0.95rem; margin: 0; }
+.caption p { font-size: 0.85rem; margin: 0; line-height: 1.3; }
 button:disabled, button[disabled] { opacity: 0.45; cursor: not-allowed; filter: grayscale(1); box-shadow: none; }
 """
 
@@ -62,7 +57,7 @@ def _forget(request: gr.Request) -> None:
 def build_app() -> gr.Blocks:
     """The whole page: the image tab, then every other tab of :mod:`app.tabs` (:func:`tab_modules`)."""
     with gr.Blocks(title="Landscape Studio", analytics_enabled=False, delete_cache=CACHE_LIMITS) as demo:
-        gr.Markdown(INTRO)
+        gr.Markdown(headline(), elem_id="headline")
         with gr.Tab("Image inversion"):
             tab = build_image_tab()
         for module in tab_modules():

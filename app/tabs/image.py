@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from app.download import RunRecord
+from app.figures import add_reference, empty_loss_figure
 from app.media import image_file
 from app.runs import (
     MAX_HYPOTHESES,
     MAX_STEPS,
     Frame,
     RunSettings,
+    default_handoff,
     default_lrs,
     encoder_result,
     stream_run,
@@ -29,6 +32,7 @@ from app.runs import (
 from app.session import SESSIONS, RunInProgress, session_id
 from app.targets import (
     PRESETS,
+    SAMPLES_DIR,
     TARGET_ID_LABEL,
     build_target,
     load_target,
@@ -48,6 +52,29 @@ def target_size(model_name: str) -> int:
         return int(load_model(model_name).output_shape[-1])
     except (ValueError, FileNotFoundError) as error:
         raise ValueError(f"model {model_name!r} cannot be loaded: {error}") from error
+
+
+# Samples per generator: a face model gets the held-out faces and the out-of-distribution cats, a digit
+# model its MNIST test digits (a face would be shrunk into a 28×28 "digit").
+MODEL_SAMPLE_DIRS = {"digits": SAMPLES_DIR / "mnist"}
+
+
+def model_samples(model: str | None) -> dict[str, Path]:
+    """The bundled samples that suit ``model``, by name."""
+    folder = MODEL_SAMPLE_DIRS.get(model or "")
+    return sample_paths() if folder is None else {path.stem: path for path in sorted(folder.glob("*.png"))}
+
+
+def model_sample_choices(model: str | None) -> list[tuple[str, str]]:
+    """(label, name) of :func:`model_samples`: "Face 8003 (in-distribution)", "Digit 7 (MNIST test 7504)"..."""
+    if (model or "") not in MODEL_SAMPLE_DIRS:
+        return sample_choices()
+    return [(_digit_label(name), name) for name in model_samples(model)]
+
+
+def _digit_label(name: str) -> str:
+    parts = name.split("_")  # mnist_test_07504_digit7
+    return f"Digit {parts[-1].removeprefix('digit')} (MNIST test {int(parts[2])})" if len(parts) == 4 else name
 
 
 def report_unreadable_targets(editor: gr.ImageEditor) -> gr.ImageEditor:
@@ -72,6 +99,12 @@ def report_unreadable_targets(editor: gr.ImageEditor) -> gr.ImageEditor:
 
 def caption(space: str, step: int, loss: float) -> str:
     return f"**{space}** · step {step} · loss {loss:.5f}"
+
+
+def handoff_caption(step: int, loss: float, space: str, handoff: int) -> str:
+    """The Z→X pane's caption: which space it is in at ``step`` (Z until the hand-off, then X)."""
+    where = f"Z until step {handoff}" if space == "z" else f"X since step {handoff}"
+    return f"**Z→X** · step {step} · loss {loss:.5f} · {where}"
 
 
 @dataclass(eq=False)
@@ -106,10 +139,18 @@ class ImageTab:
     target_id: gr.Textbox
     encoder_image: gr.Image
     encoder_caption: gr.Markdown
+    zx_image: gr.Image
+    zx_caption: gr.Markdown
+    zx_gallery: gr.Gallery
+    handoff: gr.Slider
 
     @property
     def run_inputs(self) -> list:
-        return [self.editor, self.preset, self.model, self.optimizer, self.steps, self.lr_x, self.lr_z, self.loss]
+        return [self.editor, self.preset, self.model, self.optimizer, self.steps, self.lr_x, self.lr_z, self.loss, self.handoff]  # fmt: skip
+
+    @property
+    def hypotheses_inputs(self) -> list:
+        return self.run_inputs[:-1] + [self.hypotheses, self.handoff]
 
     @property
     def run_outputs(self) -> list:
@@ -117,19 +158,54 @@ class ImageTab:
             self.status, self.seen, self.x_image, self.z_image, self.x_caption, self.z_caption, self.chart,
             self.x_gallery, self.z_gallery, self.run_button, self.hypotheses_button, self.stop_button,
             self.sample, self.upload, self.model, self.download, self.target_id,
-            self.encoder_image, self.encoder_caption,
+            self.encoder_image, self.encoder_caption, self.zx_image, self.zx_caption, self.zx_gallery,
         ]  # fmt: skip
 
+    @property
+    def results(self) -> list:
+        """What a run leaves on the page: cleared when the target changes (:meth:`cleared`)."""
+        return [
+            self.status, self.x_image, self.z_image, self.zx_image, self.x_caption, self.z_caption, self.zx_caption,
+            self.chart, self.x_gallery, self.z_gallery, self.zx_gallery, self.download, self.encoder_image,
+            self.encoder_caption,
+        ]  # fmt: skip
+
+    def cleared(self, status: str = "Ready: a new target. Press Run.") -> dict:
+        """Every result of the previous run emptied, so nothing old sits beside a new target."""
+        return {
+            self.status: status, self.x_image: None, self.z_image: None, self.zx_image: None,
+            self.x_caption: "**X-space** · step –", self.z_caption: "**Z-space (Θ)** · step –",
+            self.zx_caption: "**Z→X** · step –", self.chart: empty_loss_figure(), self.x_gallery: [],
+            self.z_gallery: [], self.zx_gallery: [], self.download: None, self.encoder_image: None,
+            self.encoder_caption: "**Encoder** · –",
+        }  # fmt: skip
+
     def choose_sample(self, name: str | None, model: str, preset: str = "none") -> dict:
-        """A bundled sample into the editor, and what the optimiser will see of it."""
+        """A bundled sample into the editor, what the optimiser will see of it, the old results cleared."""
         if not name:  # cleared by an upload: the editor already holds the upload
             return {self.notice: gr.update()}
-        return self._load(sample_paths().get(name), model, preset)
+        samples = model_samples(model)
+        if name not in samples:  # a sample of another generator: never shrink a face into a digit silently
+            return {self.notice: f"⚠ {name} is not a sample for {model}: pick one from the list"}
+        update = self._load(samples[name], model, preset)
+        if model in MODEL_SAMPLE_DIRS and self.seen in update:  # say why the list changed with the generator
+            update[self.notice] += f" · the samples follow the generator: {model}'s own"
+        return update
 
     def upload_target(self, file: Any, model: str, preset: str = "none") -> dict:
         """An uploaded file into the editor (the sample choice cleared), or a clear message when it is not usable."""
         update = self._load(file, model, preset)
         return update | ({self.sample: None} if self.seen in update else {})
+
+    def follow_model(self, model: str, current: str | None) -> dict:
+        """The sample list follows the generator: its own samples, the first one chosen (which loads it
+        and clears the old results), with a notice saying so."""
+        choices = model_sample_choices(model)
+        names = [name for _, name in choices]
+        if not names or current in names:
+            return {self.sample: gr.update(choices=choices)}
+        notice = f"The samples follow the generator: **{model}** has its own ({choices[0][0]} loaded)."
+        return {self.sample: gr.update(choices=choices, value=names[0]), self.notice: notice}
 
     def _load(self, source: Any, model: str, preset: str) -> dict:
         try:
@@ -137,7 +213,7 @@ class ImageTab:
             seen = masked_view(build_target(value, preset, target_size(model)))
         except ValueError as error:
             return {self.editor: gr.update(), self.notice: f"⚠ {error}"}
-        return {self.editor: value, self.notice: notice, self.seen: image_file(seen)}
+        return {**self.cleared(), self.editor: value, self.notice: notice, self.seen: image_file(seen)}
 
     def preview(self, editor: dict | None, preset: str, model: str) -> dict:
         """What the optimiser will see: the target with unknown pixels checkered out."""
@@ -146,15 +222,17 @@ class ImageTab:
         except ValueError as error:
             return {self.seen: None, self.notice: f"⚠ {error}"}
 
-    def run(self, editor, preset, model, optimizer, steps, lr_x, lr_z, loss, request: gr.Request = None) -> Iterator[dict]:  # fmt: skip
-        """Run: one start from z = 0 in each space, streamed side by side."""
+    def run(self, editor, preset, model, optimizer, steps, lr_x, lr_z, loss, handoff=None, request: gr.Request = None) -> Iterator[dict]:  # fmt: skip
+        """Run: one start from z = 0 in each space (X, Z, Z→X), streamed side by side."""
         settings = dict(model=model, optimizer=optimizer, steps=steps, lr_x=lr_x, lr_z=lr_z, loss=loss)
+        settings.update(handoff=default_handoff(model) if handoff is None else _whole(handoff))
         yield from self._stream(editor, preset, settings, session_id(request))
 
-    def run_hypotheses(self, editor, preset, model, optimizer, steps, lr_x, lr_z, loss, hypotheses, request: gr.Request = None) -> Iterator[dict]:  # fmt: skip
-        """Hypotheses: K random starts in one batched run, shown as galleries."""
+    def run_hypotheses(self, editor, preset, model, optimizer, steps, lr_x, lr_z, loss, hypotheses, handoff=None, request: gr.Request = None) -> Iterator[dict]:  # fmt: skip
+        """Hypotheses: K random starts in one batched run, shown as galleries (X, Z and Z→X)."""
         settings = dict(model=model, optimizer=optimizer, steps=steps, lr_x=lr_x, lr_z=lr_z, loss=loss)
         settings.update(num_hypotheses=_whole(hypotheses), z_init="random")
+        settings.update(handoff=default_handoff(model) if handoff is None else _whole(handoff))
         yield from self._stream(editor, preset, settings, session_id(request))
 
     def stop(self, request: gr.Request = None) -> None:
@@ -172,16 +250,16 @@ class ImageTab:
         try:
             settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
             target = build_target(editor, preset, target_size(settings.model))
-            yield {
-                self.seen: image_file(masked_view(target)),
-                self.x_gallery: [],
-                self.z_gallery: [],
-                **self._encoder(target, settings),
-            }
+            encoder, reference = self._encoder(target, settings)
+            record.target = masked_view(target)
+            record.settings = {**asdict(settings), "target_fingerprint": target.fingerprint, "preset": preset}
+            shown = gr.update(value=[], visible=settings.num_hypotheses > 1)
+            galleries = {self.x_gallery: shown, self.z_gallery: shown, self.zx_gallery: shown}
+            yield {self.seen: image_file(record.target), **galleries, **encoder}
             frame, sent = None, {}
             for frame in stream_run(target, settings, stop):
-                record.add(frame.step, frame.x_loss, frame.z_loss, frame.x_image, frame.z_image)
-                yield self._updates(frame, sent)
+                record.add(frame.step, frame.losses, frame.images)
+                yield self._updates(frame, sent, settings.handoff, reference)
             message = "Stopped before the first step." if frame is None else None
         except ValueError as error:
             message = f"⚠ {error}"
@@ -193,29 +271,39 @@ class ImageTab:
         files = {self.download: record.write()} if record.losses else {}
         yield {**self._controls(running=False), **files, **({self.status: message} if message else {})}
 
-    def _encoder(self, target, settings: RunSettings) -> dict:
-        """The Encoder pane: F(E(target)) in one forward pass (hidden when the model has no encoder)."""
+    def _encoder(self, target, settings: RunSettings) -> tuple[dict, tuple[str, float] | None]:
+        """The Encoder pane: F(E(target)) in one forward pass (hidden when the model has no encoder), and
+        its loss as the chart's flat reference line (None without an encoder)."""
         result = encoder_result(target, settings.model, settings.loss)
         if result is None:
-            return {self.encoder_image: gr.update(value=None, visible=False), self.encoder_caption: ""}
+            return {self.encoder_image: gr.update(value=None, visible=False), self.encoder_caption: ""}, None
         image, loss = result
         text = f"**Encoder** · one forward pass · loss {loss:.5f}"
-        return {self.encoder_image: gr.update(value=image_file(image), visible=True), self.encoder_caption: text}
+        pane = {self.encoder_image: gr.update(value=image_file(image), visible=True), self.encoder_caption: text}
+        return pane, ("Encoder (one pass)", loss)
 
-    def _updates(self, frame: Frame, sent: dict) -> dict:
+    def _updates(self, frame: Frame, sent: dict, handoff: int, reference: tuple[str, float] | None = None) -> dict:
         """A frame's updates. Images go out as content-named files, and a pane whose picture has not
         changed since the last frame ``sent`` is left out (never re-sent while the browser fetches it)."""
-        images = {self.x_image: image_file(frame.x_image), self.z_image: image_file(frame.z_image)}
+        panes = (self.x_image, self.z_image, self.zx_image)
+        images = {component: image_file(image) for component, image in zip(panes, frame.images)}
         changed = {component: path for component, path in images.items() if sent.get(component) != path}
         sent.update(changed)
         updates = changed | {
             self.x_caption: caption("X-space", frame.step, frame.x_loss),
             self.z_caption: caption("Z-space (Θ)", frame.step, frame.z_loss),
+            self.zx_caption: handoff_caption(frame.step, frame.zx_loss, frame.zx_space, handoff),
             self.status: frame.status,
             self.target_id: frame.target,
         }
-        galleries = {self.x_gallery: frame.x_gallery, self.z_gallery: frame.z_gallery}
+        galleries = {
+            self.x_gallery: frame.x_gallery,
+            self.z_gallery: frame.z_gallery,
+            self.zx_gallery: frame.zx_gallery,
+        }
         galleries = {component: _gallery_files(items) for component, items in galleries.items() if items is not None}
+        if frame.figure is not None and reference is not None:
+            add_reference(frame.figure, *reference, last=frame.steps - 1)
         return updates | galleries | ({self.chart: frame.figure} if frame.figure is not None else {})
 
     def _controls(self, *, running: bool) -> dict:
@@ -254,9 +342,9 @@ def _loss_choices() -> list[tuple[str, str]]:
 
 def _target_column(models: list[str]) -> dict:
     with gr.Column(scale=1, min_width=300):
-        model = gr.Dropdown(models, value=models[0] if models else None, label="Forward model F")
+        model = gr.Dropdown(models, value=models[0] if models else None, label="Forward model F", elem_id="image-model")
         with gr.Row():
-            sample = gr.Dropdown(sample_choices(), value=None, label="Sample target", scale=3, elem_id="sample")
+            sample = gr.Dropdown(model_sample_choices(models[0] if models else None), value=None, label="Sample target", scale=3, elem_id="sample")  # fmt: skip
             upload = gr.UploadButton("Upload…", file_types=["image"], scale=1, min_width=90, elem_id="upload")
         notice = gr.Markdown("Pick a sample or upload an image.", elem_id="notice")
         editor = gr.ImageEditor(
@@ -275,14 +363,25 @@ def _settings(model: str | None) -> dict:
         with gr.Row():
             optimizer = gr.Dropdown(OPTIMIZER_CHOICES, value="adam", label="Optimiser")
             loss = gr.Dropdown(_loss_choices(), value=_loss_choices()[-1][1], label="Loss")
-            # from 0, so that a typed 0 reaches the handler, which says why it cannot run
-            steps = gr.Slider(0, MAX_STEPS, value=200, step=1, label="Steps", elem_id="steps")
+            # the browser clamps a typed value into range when the field loses focus: the label gives the range
+            steps = gr.Slider(1, MAX_STEPS, value=200, step=1, label=f"Steps (1–{MAX_STEPS})", elem_id="steps")
         with gr.Row():
             lr_x_default, lr_z_default = default_lrs(model or "", "adam")
             lr_x = gr.Number(lr_x_default, label="X-space learning rate", elem_id="lr-x")  # checked by RunSettings
             lr_z = gr.Number(lr_z_default, label="Z-space learning rate", elem_id="lr-z")
             hypotheses = gr.Slider(2, MAX_HYPOTHESES, value=8, step=1, label="Hypotheses K (random starts)")
-    return dict(optimizer=optimizer, loss=loss, steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=hypotheses)
+    with gr.Accordion("Advanced settings", open=False):
+        handoff = gr.Slider(
+            0, 50, value=default_handoff(model or ""), step=1, elem_id="handoff",
+            label="Z→X hand-off step k: Z-space for k steps, then X-space from Θ(z_k) at the X learning rate",
+        )  # fmt: skip
+    return dict(optimizer=optimizer, loss=loss, steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=hypotheses, handoff=handoff)  # fmt: skip
+
+
+def _pane(label: str, elem: str, text: str) -> tuple[gr.Image, gr.Markdown]:
+    with gr.Column(min_width=150):
+        image = gr.Image(label=label, interactive=False, height=190, elem_id=f"{elem}-image", format="png")
+        return image, gr.Markdown(text, elem_id=f"{elem}-caption", elem_classes="caption")
 
 
 def _results_column(model: str | None) -> dict:
@@ -293,26 +392,27 @@ def _results_column(model: str | None) -> dict:
             stop_button = gr.Button("Stop", variant="stop", interactive=False, elem_id="stop")
         status = gr.Markdown("Ready.", elem_id="status")
         with gr.Row():
-            with gr.Column(min_width=180):
-                x_image = gr.Image(label="X-space", interactive=False, height=224, elem_id="x-image", format="png")
-                x_caption = gr.Markdown("**X-space** · step –", elem_id="x-caption", elem_classes="caption")
-            with gr.Column(min_width=180):
-                z_image = gr.Image(label="Z-space (Θ)", interactive=False, height=224, elem_id="z-image", format="png")
-                z_caption = gr.Markdown("**Z-space (Θ)** · step –", elem_id="z-caption", elem_classes="caption")
-            with gr.Column(min_width=180):  # the feed-forward baseline, for models that ship an encoder
-                encoder_image = gr.Image(label="Encoder (one pass)", interactive=False, height=224, elem_id="encoder-image", format="png")  # fmt: skip
-                encoder_caption = gr.Markdown("**Encoder** · –", elem_id="encoder-caption", elem_classes="caption")
-        chart = gr.Plot(label="Loss vs step", elem_id="chart")
+            x_image, x_caption = _pane("X", "x", "**X-space** · step –")
+            z_image, z_caption = _pane("Z (Θ)", "z", "**Z-space (Θ)** · step –")
+            zx_image, zx_caption = _pane("Z→X", "zx", "**Z→X** · step –")
+            # the feed-forward baseline, for models that ship an encoder
+            encoder_image, encoder_caption = _pane("Encoder", "encoder", "**Encoder** · –")
+        chart = gr.Plot(
+            empty_loss_figure(), label="Loss vs step", elem_id="chart"
+        )  # drawn on load: Plotly is ready before Run
         parts = dict(run_button=run_button, hypotheses_button=hypotheses_button, stop_button=stop_button)
         parts.update(status=status, x_image=x_image, z_image=z_image, x_caption=x_caption, z_caption=z_caption)
-        parts.update(encoder_image=encoder_image, encoder_caption=encoder_caption)
+        parts.update(encoder_image=encoder_image, encoder_caption=encoder_caption, zx_image=zx_image, zx_caption=zx_caption)  # fmt: skip
         parts.update(_settings(model), chart=chart)
-        gallery = dict(columns=4, height="auto", object_fit="contain", format="png", elem_classes="hypotheses")
-        parts["x_gallery"] = gr.Gallery(label="X-space hypotheses", elem_id="x-gallery", **gallery)
-        parts["z_gallery"] = gr.Gallery(label="Z-space hypotheses", elem_id="z-gallery", **gallery)
-        parts["download"] = gr.File(label="Download this run: PNG strip of X and Z at steps 0, 1, 2, 5, 10, 20, 50, "
-                                    "100, 200… and the last, plus the loss curves as CSV", file_count="multiple",
-                                    interactive=False, elem_id="download")  # fmt: skip
+        # shown by Hypotheses only (K random starts per space), side by side
+        gallery = dict(columns=2, height="auto", object_fit="contain", format="png", elem_classes="hypotheses", visible=False)  # fmt: skip
+        with gr.Row():
+            parts["x_gallery"] = gr.Gallery(label="X-space hypotheses", elem_id="x-gallery", **gallery)
+            parts["z_gallery"] = gr.Gallery(label="Z-space hypotheses", elem_id="z-gallery", **gallery)
+            parts["zx_gallery"] = gr.Gallery(label="Z→X hypotheses", elem_id="zx-gallery", **gallery)
+        parts["download"] = gr.File(label="Download this run: PNG strip of the target and X, Z, Z→X at steps 0, 1, 2, "
+                                    "5, 10, 20, 50, 100, 200… and the last, plus the loss curves as CSV",
+                                    file_count="multiple", interactive=False, elem_id="download")  # fmt: skip
         parts["target_id"] = gr.Textbox(visible=False, label=TARGET_ID_LABEL)
     return parts
 
@@ -320,13 +420,15 @@ def _results_column(model: str | None) -> dict:
 def _wire(tab: ImageTab) -> None:
     running = dict(outputs=tab.run_outputs, show_progress="hidden")
     tab.run_button.click(tab.run, tab.run_inputs, api_name="run", api_visibility="undocumented", **running)
-    tab.hypotheses_button.click(tab.run_hypotheses, tab.run_inputs + [tab.hypotheses], api_name=False, **running)
+    tab.hypotheses_button.click(tab.run_hypotheses, tab.hypotheses_inputs, api_name=False, **running)
     tab.stop_button.click(tab.stop, None, None, api_name=False, concurrency_limit=None, show_progress="hidden")
-    loaded = [tab.editor, tab.notice, tab.seen]
+    loaded = [tab.editor, tab.notice, tab.seen, *tab.results]  # a new target clears the old results
     tab.sample.change(tab.choose_sample, [tab.sample, tab.model, tab.preset], loaded, api_name=False)
     tab.upload.upload(tab.upload_target, [tab.upload, tab.model, tab.preset], [*loaded, tab.sample], api_name=False)
     for control in (tab.model, tab.optimizer):
         control.change(default_lrs, [tab.model, tab.optimizer], [tab.lr_x, tab.lr_z], api_name=False)
+    tab.model.change(default_handoff, tab.model, tab.handoff, api_name=False)
+    tab.model.change(tab.follow_model, [tab.model, tab.sample], [tab.sample, tab.notice], api_name=False)
     preview = dict(fn=tab.preview, inputs=[tab.editor, tab.preset, tab.model], outputs=[tab.seen, tab.notice])
     for event in (tab.editor.change, tab.preset.change):
         event(**preview, api_name=False, trigger_mode="always_last", show_progress="hidden", concurrency_limit=None)

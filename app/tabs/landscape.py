@@ -1,4 +1,5 @@
-"""The "Landscape" panel: PCA loss surfaces of X-space and Z-space with the optimisation path.
+"""The "Landscape" panel: PCA loss surfaces of X-space and Z-space with the optimisation paths; the X
+surface also carries the Z→X path (Z-space for k steps, then X-space), projected onto X's plane.
 
 Figures are built from the plain dicts of :meth:`engines.core.landscape.Surface.to_plain`, so the
 panel's ``gr.State`` holds lists and numbers only and the surface/contour toggle redraws
@@ -19,7 +20,8 @@ from plotly.subplots import make_subplots
 from torch import Tensor, nn
 
 from app.gpu import device_outside_gpu_functions
-from engines.core.landscape import LandscapeConfig, LandscapeProgress, explore
+from app.runs import default_handoff
+from engines.core.landscape import LandscapeConfig, LandscapeProgress, explore, handoff_path
 from engines.models.registry import ForwardModel, load_mapping, load_model
 
 logger = logging.getLogger(__name__)
@@ -31,8 +33,11 @@ EXPLAINER = (
     f"The landscape re-runs its own short optimisation ({LandscapeConfig().steps} steps from zero, in each space) "
     "around the current "
     "target, then plots the loss on the plane of the two directions that path moved most. **Roughness** says "
-    "how far the surface is from one smooth bowl: 0 for a perfect bowl, higher for ripples, spikes and extra basins."
+    "how far the surface is from one smooth bowl: 0 for a perfect bowl, higher for ripples, spikes and extra basins. "
+    "The dotted purple path on the X surface is Z→X (Z-space for k steps, then X-space), projected onto X's plane: "
+    "it ends where Z→X went, not at the centre."
 )
+HANDOFF_COLOUR = "#9467bd"  # Z→X's colour everywhere (app.figures.ZX_COLOUR)
 Prepare = Callable[[ForwardModel, Any, Any], "tuple[Tensor, Tensor | None]"]
 
 
@@ -40,6 +45,7 @@ def _colour_range(surfaces: list[dict]) -> tuple[float, float]:
     """One colour scale for every surface shown: min and max over their grids and trajectories."""
     values = [v for s in surfaces for row in s["losses"] for v in row]
     values += [v for s in surfaces for v in s["trajectory_plane_losses"]]
+    values += [v for s in surfaces if "handoff_path" in s for v in s["handoff_path"]["trajectory_plane_losses"]]
     finite = [v for v in values if v == v and abs(v) != float("inf")]
     return (min(finite), max(finite)) if finite else (0.0, 1.0)
 
@@ -125,10 +131,13 @@ def landscape_figure(x_surface: dict | None, z_surface: dict | None, *, view: st
     for col, surface in enumerate((x_surface, z_surface), start=1):
         for trace in _surface_traces(surface, view, levels) if surface is not None else []:
             figure.add_trace(trace, row=1, col=col)
+        if surface is not None and "handoff_path" in surface:
+            figure.add_trace(_handoff_trace(surface, view, levels), row=1, col=col)
     figure.update_layout(
         coloraxis=dict(cmin=low, cmax=high, colorscale="Viridis", colorbar=dict(title="loss")),
-        height=480,
+        height=500,
         margin=dict(l=10, r=10, t=70, b=10),
+        legend=dict(orientation="h", x=0, y=-0.12),  # below the plots, clear of the colour bar
     )
     axes = dict(xaxis_title="PC 1 (u)", yaxis_title="PC 2 (v)", zaxis_title="loss")
     if view == "Surface":
@@ -138,6 +147,27 @@ def landscape_figure(x_surface: dict | None, z_surface: dict | None, *, view: st
         figure.update_xaxes(title_text=axes["xaxis_title"])
         figure.update_yaxes(title_text=axes["yaxis_title"])
     return figure
+
+
+def _handoff_trace(surface: dict, view: str, levels: dict):
+    """The Z→X path on the X surface: dotted green, a diamond at the hand-off step."""
+    path, handoff = surface["handoff_path"], surface.get("handoff", 0)
+    u, v = zip(*path["trajectory"])
+    custom = list(zip(path["trajectory_plane_losses"], path["trajectory_losses"]))
+    hover = "Z→X<br>loss on the plane %{customdata[0]:.4g}<br>loss seen %{customdata[1]:.4g}<extra>step %{text}</extra>"
+    sizes = [9 if index == handoff else 4 for index in range(len(u))]
+    symbols = ["diamond" if index == handoff else "circle" for index in range(len(u))]
+    marker = dict(
+        size=sizes, color=HANDOFF_COLOUR, symbol=symbols, line=dict(color="white", width=1)
+    )  # seen on dark colours
+    common = dict(x=u, y=v, mode="lines+markers", customdata=custom, text=[str(i) for i in range(len(u))],
+                  hovertemplate=hover, name=f"Z→X (hand-off at step {handoff})", showlegend=True)  # fmt: skip
+    if view == "Contour":
+        return go.Scatter(**common, line=dict(color=HANDOFF_COLOUR, width=3, dash="dot"), marker=marker)
+    lift = 0.01 * (levels["end"] - levels["start"])
+    lifted = [loss + lift for loss in path["trajectory_plane_losses"]]
+    line = dict(color=HANDOFF_COLOUR, width=5, dash="dot")
+    return go.Scatter3d(**common, z=lifted, line=line, marker={**marker, "symbol": "diamond"})
 
 
 def default_prepare(forward: ForwardModel, target_value: Any, mask_value: Any) -> tuple[Tensor, Tensor | None]:
@@ -167,14 +197,19 @@ def compute_surfaces(
     weight: Tensor | None,
     config: LandscapeConfig,
     progress: Callable[[float, str], None],
+    handoff: int | None = None,
 ) -> dict[str, dict]:
-    """Plain X (and Z when ``mapping`` is given) surfaces for one ``1 x output_shape`` target."""
+    """Plain X (and Z when ``mapping`` is given) surfaces for one ``1 x output_shape`` target; with a
+    ``handoff`` step too, the X surface carries the Z→X path (``"handoff_path"``, ``"handoff"``)."""
     spaces = [("x", None)] + ([("z", mapping)] if mapping is not None else [])
     surfaces: dict[str, dict] = {}
     for space_index, (space, space_mapping) in enumerate(spaces):
         for report in explore(forward, target, mapping=space_mapping, weight=weight, config=config):
             progress(_fraction(space_index, len(spaces), report), f"{space.upper()}-space: {report.stage}")
         surfaces[space] = report.surface.to_plain()
+        if space == "x" and mapping is not None and handoff is not None:
+            path = handoff_path(forward, target, report.surface, mapping=mapping, handoff=handoff, weight=weight, config=config)  # fmt: skip
+            surfaces["x"].update(handoff_path=path.to_plain(), handoff=handoff)
     return surfaces
 
 
@@ -190,6 +225,12 @@ def status_text(surfaces: dict[str, dict], notice: str) -> str:
     if {"x", "z"} <= surfaces.keys():
         smoother = surfaces["z"]["smoothness"]["roughness"] < surfaces["x"]["smoothness"]["roughness"]
         lines.append(f"Z surface is {'smoother' if smoother else 'not smoother'} than X.")
+    if "handoff_path" in surfaces.get("x", {}):
+        path, x_seen = surfaces["x"]["handoff_path"]["trajectory_losses"], surfaces["x"]["trajectory_losses"]
+        lines.append(
+            f"Z→X (hand-off at step {surfaces['x']['handoff']}) ends at loss {path[-1]:.4g}, "
+            f"X at {x_seen[-1]:.4g} after the same {len(path) - 1} steps."
+        )
     return "  \n".join(lines + ([notice] if notice else []))
 
 
@@ -264,7 +305,8 @@ def build_landscape_panel(
         try:
             target, weight = prepare(forward, target_value, mask_value)
             target = target if target.dim() > len(forward.output_shape) else target.unsqueeze(0)
-            surfaces = compute_surfaces(forward, mapping, target, weight, config, lambda f, d: progress(f, desc=d))
+            report = lambda fraction, text: progress(fraction, desc=text)  # noqa: E731
+            surfaces = compute_surfaces(forward, mapping, target, weight, config, report, default_handoff(model_name))
         except ValueError as error:  # unusable target or mask: tell the user, keep the page usable
             raise gr.Error(f"Cannot use this target: {error}") from error
         figure = landscape_figure(surfaces.get("x"), surfaces.get("z"), view=view_name)

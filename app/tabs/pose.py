@@ -19,14 +19,14 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app.figures import X_COLOUR, Z_COLOUR, loss_figure
+from app.figures import SPACE_COLOURS, SPACE_NAMES, X_COLOUR, Z_COLOUR, ZX_COLOUR, empty_loss_figure, loss_figure
 from app.gpu import device_outside_gpu_functions
 from app.media import image_file
 from app.pose_figures import skeleton_figure, skeleton_png
-from app.runs import DivergenceGuard
+from app.runs import SPACES, DivergenceGuard, default_handoff, default_lrs
 from app.session import SESSIONS, RunInProgress, session_id
 from app.story import comparison
-from engines.core.optim import invert
+from engines.core.optim import Space, invert_spaces
 from engines.models.pose.fk import forward_kinematics
 from engines.models.pose.mesh import glb_bytes
 from engines.models.pose.skeleton import BODY_JOINTS, LIMB_GROUPS, PRESETS, joint_weight
@@ -97,19 +97,17 @@ def positions(model: str, poses: torch.Tensor) -> np.ndarray | None:
     return None if skeleton is None else forward_kinematics(skeleton, poses).numpy()
 
 
-def views(model: str, x_poses, z_poses, target, observed: list[str]) -> tuple:
+def views(model: str, poses: tuple, target, observed: list[str]) -> tuple:
+    """One 3D figure per space (X, Z, Z→X) of its ``K x D`` poses, with the target; Nones without a skeleton."""
     skeleton = getattr(load_model(model), "skeleton", None)
     if skeleton is None:
-        return None, None
+        return (None,) * len(poses)
     target_points = positions(model, torch.tensor([target]))[0]
     slots = [skeleton.names.index(name) for name in observed]
-    x_figure = skeleton_figure(
-        skeleton, positions(model, x_poses), target_points, slots, colour=X_COLOUR, title="X-space"
+    return tuple(
+        skeleton_figure(skeleton, positions(model, space_poses), target_points, slots, colour=colour, title=title)
+        for space_poses, colour, title in zip(poses, SPACE_COLOURS, SPACE_NAMES)
     )
-    z_figure = skeleton_figure(
-        skeleton, positions(model, z_poses), target_points, slots, colour=Z_COLOUR, title="Z-space (Θ)"
-    )
-    return x_figure, z_figure
 
 
 def mesh_file(model: str, pose: torch.Tensor) -> str | None:
@@ -142,38 +140,46 @@ def build_pose_tab() -> dict:
             groups = [gr.CheckboxGroup(list(joints), value=[j for j in joints if j in PRESETS["upper body"]], label=name)
                       for name, joints in LIMB_GROUPS.items()]  # fmt: skip
             steps = gr.Slider(10, 500, value=200, step=10, label="Steps", elem_id="pose-steps")
-            lr_x = gr.Number(value=0.1, label="X-space lr (Adam)")
-            lr_z = gr.Number(value=0.05, label="Z-space lr (Adam)")
+            lr_x = gr.Number(
+                value=default_lrs(models[0] if models else "", "adam")[0],
+                label="X-space lr (Adam; Z→X after the hand-off too)",
+            )
+            lr_z = gr.Number(value=default_lrs(models[0] if models else "", "adam")[1], label="Z-space lr (Adam)")
             hypotheses = gr.Slider(2, 16, value=6, step=1, label="Hypotheses (K)")
-            with gr.Row():
+            with gr.Accordion("Advanced settings", open=False):
+                handoff = gr.Slider(0, 50, value=default_handoff(models[0] if models else ""), step=1,
+                                    label="Z→X hand-off step k", elem_id="pose-handoff")  # fmt: skip
+        with gr.Column(scale=3):
+            with gr.Row():  # above the fold, with the result sentence
                 run_button = gr.Button("Run", variant="primary", elem_id="pose-run")
                 hypotheses_button = gr.Button("Hypotheses")
-                stop_button = gr.Button("Stop", interactive=False)
+                stop_button = gr.Button("Stop", variant="stop", interactive=False)
             status = gr.Markdown(elem_id="pose-status")
-        with gr.Column(scale=3):
-            live = gr.Image(label="Live (while running; the 3D views below follow at the end)", interactive=False,
+            live = gr.Image(label="Live: X, Z and Z→X (the 3D views below follow at the end)", interactive=False,
                             height=260, format="png", elem_id="pose-live")  # fmt: skip
+            chart = gr.Plot(empty_loss_figure(), label="loss", elem_id="pose-chart")  # Plotly loads with the page
             with gr.Row():
-                x_view, z_view = gr.Plot(label="X-space"), gr.Plot(label="Z-space (Θ)")
-            chart = gr.Plot(label="loss")
+                x_view, z_view, zx_view = (gr.Plot(label=name, elem_id=f"pose-{key}-view")
+                                           for name, key in zip(SPACE_NAMES, ("x", "z", "zx")))  # fmt: skip
             with gr.Row():
-                x_mesh, z_mesh = gr.Model3D(label="X-space mesh"), gr.Model3D(label="Z-space mesh")
+                x_mesh, z_mesh, zx_mesh = (gr.Model3D(label=f"{name} mesh") for name in ("X-space", "Z-space", "Z→X"))
     target = gr.State([])
     parts = dict(model=model, source=source, frame=frame, seed=seed, preset=preset, steps=steps, lr_x=lr_x, lr_z=lr_z,
                  hypotheses=hypotheses, run_button=run_button, hypotheses_button=hypotheses_button, stop_button=stop_button,
                  status=status, x_view=x_view, z_view=z_view, chart=chart, x_mesh=x_mesh, z_mesh=z_mesh, target=target,
-                 live=live)  # fmt: skip
+                 live=live, zx_view=zx_view, zx_mesh=zx_mesh, handoff=handoff)  # fmt: skip
     _wire(parts, groups)
     return {**parts, "groups": groups}
 
 
 def _wire(parts: dict, groups: list) -> None:
     controls = [parts["run_button"], parts["hypotheses_button"], parts["stop_button"], parts["model"], parts["source"]]
-    outputs = [parts[name] for name in ("status", "x_view", "z_view", "chart", "x_mesh", "z_mesh", "live")] + controls
+    results = ("status", "x_view", "z_view", "zx_view", "chart", "x_mesh", "z_mesh", "zx_mesh", "live")
+    outputs = [parts[name] for name in results] + controls
 
     def pick_target(model, source, frame, seed):
         try:
-            return {parts["target"]: target_pose(model, source, frame, seed), parts["status"]: ""}
+            return {parts["target"]: target_pose(model, source, frame, seed), **cleared(parts)}
         except (ValueError, FileNotFoundError) as error:
             return {parts["status"]: f"⚠ {error}"}
 
@@ -184,29 +190,38 @@ def _wire(parts: dict, groups: list) -> None:
         }
 
     target_inputs = [parts["model"], parts["source"], parts["frame"], parts["seed"]]
+    cleared_outputs = [parts["target"], *(parts[name] for name in results if name != "live"), parts["live"]]
     for trigger in (parts["source"].change, parts["frame"].release, parts["seed"].change, parts["model"].change):
-        trigger(pick_target, target_inputs, [parts["target"], parts["status"]], api_name=False)
+        trigger(pick_target, target_inputs, cleared_outputs, api_name=False)  # a new target clears the old results
     parts["preset"].change(apply_preset, parts["preset"], groups, api_name=False)
+    parts["model"].change(default_handoff, parts["model"], parts["handoff"], api_name=False)
     run_inputs = [parts[name] for name in ("model", "source", "frame", "seed", "steps", "lr_x", "lr_z")] + groups
 
-    def run(model, source, frame, seed, steps, lr_x, lr_z, g1, g2, g3, g4, g5, request: gr.Request = None):
-        settings = dict(steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=1)
+    def run(model, source, frame, seed, steps, lr_x, lr_z, g1, g2, g3, g4, g5, handoff=None, request: gr.Request = None):  # fmt: skip
+        settings = dict(steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=1, handoff=handoff)
         choice, joints = (source, frame, seed), [g1, g2, g3, g4, g5]
         yield from _stream(parts, controls, model, choice, joints, settings, session_id(request))
 
     def run_hypotheses(
-        model, source, frame, seed, steps, lr_x, lr_z, g1, g2, g3, g4, g5, k, request: gr.Request = None
+        model, source, frame, seed, steps, lr_x, lr_z, g1, g2, g3, g4, g5, k, handoff=None, request: gr.Request = None
     ):
-        settings = dict(steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=k)
+        settings = dict(steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=k, handoff=handoff)
         choice, joints = (source, frame, seed), [g1, g2, g3, g4, g5]
         yield from _stream(parts, controls, model, choice, joints, settings, session_id(request))
 
     def stop(request: gr.Request = None) -> None:
         SESSIONS.stop(session_id(request))
 
-    parts["run_button"].click(run, run_inputs, outputs, api_name=False)
-    parts["hypotheses_button"].click(run_hypotheses, run_inputs + [parts["hypotheses"]], outputs, api_name=False)
+    parts["run_button"].click(run, run_inputs + [parts["handoff"]], outputs, api_name=False)
+    hypotheses_inputs = run_inputs + [parts["hypotheses"], parts["handoff"]]
+    parts["hypotheses_button"].click(run_hypotheses, hypotheses_inputs, outputs, api_name=False)
     parts["stop_button"].click(stop, None, None, api_name=False)
+
+
+def cleared(parts: dict) -> dict:
+    """Every result of the previous run emptied, so nothing old sits beside a new target."""
+    empty = {parts[name]: None for name in ("x_view", "z_view", "zx_view", "x_mesh", "z_mesh", "zx_mesh", "live")}
+    return {**empty, parts["chart"]: empty_loss_figure(), parts["status"]: "Ready: a new target. Press Run."}
 
 
 def _controls(controls: list, *, running: bool) -> dict:
@@ -243,7 +258,7 @@ def _stream(
 
 
 def _runs(model: str, target: list, observed: list[str], settings: dict, device) -> tuple:
-    """The forward model and the lockstep X and Z step generators of one pose run."""
+    """The forward model and the X, Z and Z→X steps of one pose run (one batch of F per step)."""
     forward = load_model(model, device)
     try:
         mapping = load_mapping(model, device)
@@ -252,11 +267,30 @@ def _runs(model: str, target: list, observed: list[str], settings: dict, device)
     joints = BODY_JOINTS[: forward.output_shape[0] // 3]
     weight = joint_weight([name for name in observed if name in joints], joints)
     k, steps = int(settings["hypotheses"]), int(settings["steps"])
+    lr_x, lr_z, handoff = _checked(settings, model)
+    spaces = [
+        Space(mapping=None, lr=lr_x),
+        Space(mapping=mapping, lr=lr_z),
+        Space(mapping=mapping, lr=lr_z, handoff=handoff, handoff_lr=lr_x),
+    ]
     common = dict(weight=weight, steps=steps, num_hypotheses=k, z_init="random" if k > 1 else "zeros", keep_output=False)  # fmt: skip
-    truth = torch.tensor([target], dtype=torch.float32)
-    x_run = invert(forward, truth, lr=float(settings["lr_x"]), **common)
-    z_run = invert(forward, truth, mapping=mapping, lr=float(settings["lr_z"]), **common)
-    return forward, zip(x_run, z_run)
+    return forward, invert_spaces(forward, torch.tensor([target], dtype=torch.float32), spaces, **common)
+
+
+def _checked(settings: dict, model: str) -> tuple[float, float, int]:
+    """The X and Z learning rates and the hand-off step of ``settings`` (the model's default hand-off when
+    None), or a ``ValueError`` that says which one is unusable."""
+    rates = []
+    for name in ("lr_x", "lr_z"):
+        value = settings[name]
+        if not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+            raise ValueError(f"the {name[-1].upper()}-space learning rate must be a positive number, got {value!r}")
+        rates.append(float(value))
+    handoff = settings.get("handoff")
+    handoff = default_handoff(model) if handoff is None else handoff
+    if not (isinstance(handoff, (int, float)) and float(handoff).is_integer() and handoff >= 0):
+        raise ValueError(f"the hand-off step must be a whole number >= 0, got {handoff!r}")
+    return rates[0], rates[1], int(handoff)
 
 
 def hidden_joint_error(model: str, poses: torch.Tensor, target: list, observed: list[str]) -> float | None:
@@ -278,59 +312,58 @@ def _summary(model: str, history: tuple, poses: tuple, target: list, observed: l
     if None in errors:
         return story
     height = np.ptp(positions(model, torch.tensor([target]))[0][:, 1])
-    return (
-        f"{story} Hidden joints vs the ground truth: X {errors[0]:.2f}, Z {errors[1]:.2f} units "
-        f"(mean distance; the figure is {height:.0f} tall)."
-    )
+    each = ", ".join(f"{space} {error:.2f}" for space, error in zip(SPACES, errors))
+    return f"{story} Hidden joints vs the ground truth: {each} units (mean distance; the figure is {height:.0f} tall)."
 
 
 def _optimise(parts: dict, model: str, target: list, observed: list[str], settings: dict, stop, outcome: dict) -> Iterator[dict]:  # fmt: skip
-    """Advance the X and Z runs together: a light still and the status every ~0.4 s, the loss chart every
+    """Advance X, Z and Z→X together: a light still and the status every ~0.4 s, the loss chart every
     ~1.2 s, the 3D views and meshes at the end. ``outcome`` receives the closing message and story."""
     device = device_outside_gpu_functions()
-    forward, pairs = _runs(model, target, observed, settings, device)
-    steps, guard = int(settings["steps"]), DivergenceGuard()
-    history: tuple[list, list] = ([], [])
+    forward, runs = _runs(model, target, observed, settings, device)
+    steps, guard = int(settings["steps"]), DivergenceGuard(SPACES)
+    handoff = _checked(settings, model)[2]
+    history: tuple[list, ...] = ([], [], [])
     shown, charted, last = 0.0, 0.0, None
-    for pair in pairs:
-        if message := guard.check(pair):
+    for triple in runs:
+        if message := guard.check(triple):
             if last is None:
                 raise ValueError(message)
             outcome["message"] = message
             break
-        last = pair
-        history[0].append(float(pair[0].losses.mean()))
-        history[1].append(float(pair[1].losses.mean()))
-        if pair[0].index == steps or stop.is_set():
+        last = triple
+        for curve, step in zip(history, triple):
+            curve.append(float(step.losses.mean()))
+        if triple[0].index == steps or stop.is_set():
             break
         if time.monotonic() - shown > REFRESH_SECONDS:
             shown = time.monotonic()
-            update = _live(parts, model, forward, pair, target, device, history, steps)
+            update = _live(parts, model, forward, triple, target, device, history, steps)
             if shown - charted > CHART_SECONDS:
-                charted, update[parts["chart"]] = shown, loss_figure(*history)
+                charted, update[parts["chart"]] = shown, loss_figure(*history, handoff=handoff)
             yield update
     if last is None:
         return
     with torch.no_grad():
         poses = tuple(forward(step.x.to(device)).cpu() for step in last)
-    x_view, z_view = views(model, *poses, target, observed)
     outcome["story"] = _summary(model, history, poses, target, observed)
-    yield {
-        **_live(parts, model, forward, last, target, device, history, steps),
-        parts["x_view"]: x_view, parts["z_view"]: z_view, parts["chart"]: loss_figure(*history),
-        parts["x_mesh"]: mesh_file(model, poses[0][0]), parts["z_mesh"]: mesh_file(model, poses[1][0]),
-    }  # fmt: skip
+    shown_views = dict(zip((parts["x_view"], parts["z_view"], parts["zx_view"]), views(model, poses, target, observed)))
+    meshes = {parts[name]: mesh_file(model, space_poses[0]) for name, space_poses in zip(("x_mesh", "z_mesh", "zx_mesh"), poses)}  # fmt: skip
+    final = _live(parts, model, forward, last, target, device, history, steps)
+    yield {**final, **shown_views, **meshes, parts["chart"]: loss_figure(*history, handoff=handoff)}
 
 
-def _live(parts: dict, model: str, forward, pair: tuple, target: list, device, history: tuple, steps: int) -> dict:
-    """The status and, with a skeleton, the live still of a step pair."""
-    update = {parts["status"]: f"Running · step {pair[0].index}/{steps} · X {history[0][-1]:.5f} · Z {history[1][-1]:.5f}"}  # fmt: skip
+def _live(parts: dict, model: str, forward, steps_now: tuple, target: list, device, history: tuple, steps: int) -> dict:
+    """The status and, with a skeleton, the live still of one X, Z, Z→X step."""
+    losses = " · ".join(f"{space} {curve[-1]:.5f}" for space, curve in zip(SPACES, history))
+    update = {parts["status"]: f"Running · step {steps_now[0].index}/{steps} · {losses}"}
     skeleton = getattr(forward, "skeleton", None)
     if skeleton is not None:
         with torch.no_grad():
-            x_points, z_points = (positions(model, forward(step.x.to(device)).cpu()) for step in pair)
+            points = [positions(model, forward(step.x.to(device)).cpu()) for step in steps_now]
         target_points = positions(model, torch.tensor([target]))[0]
-        panes = [("X-space", x_points, X_COLOUR), ("Z-space", z_points, Z_COLOUR)]  # the still's font has no Θ
+        names = ("X-space", "Z-space", "Z→X")  # the still's font may have no Θ
+        panes = list(zip(names, points, (X_COLOUR, Z_COLOUR, ZX_COLOUR)))
         update[parts["live"]] = image_file(skeleton_png(skeleton, panes, target_points))
     return update
 

@@ -48,6 +48,14 @@ def projection_samples() -> dict[str, Path]:
     return {path.stem: path for path in sorted(PROJECTION_SAMPLES.glob("*.png"))}
 
 
+SAMPLE_GENERATORS = {"digit": "digits", "face": "faces64"}  # a sample's kind (its name's prefix) -> its generator
+
+
+def sample_generator(name: str | None) -> str | None:
+    """The generator a bundled sample was made for ("digit_7_..." -> "digits"), or None."""
+    return SAMPLE_GENERATORS.get((name or "").partition("_")[0])
+
+
 def object_mask(weight: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor | None:
     """``1 x 1 x S x S`` object mask: the bounding box of the painted (weight 0) pixels; when none is painted,
     the box of ``image``'s foreground (:func:`foreground_box`, e.g. a digit on black), else None (whole image)."""
@@ -106,8 +114,25 @@ class ProjectionTab:
         ]  # fmt: skip
 
     def choose_sample(self, name: str, model: str) -> dict:
-        """A bundled sample into the editor, its predicted class preselected."""
-        return self._load(projection_samples().get(name), model)
+        """A bundled sample into the editor, its predicted class preselected. A sample made for another
+        generator switches the generator (a face is never shrunk into a 28×28 digit), with a notice."""
+        wanted = sample_generator(name)
+        if not name or wanted in (None, model) or wanted not in available_models("image"):
+            return self._load(projection_samples().get(name), model)
+        update = self._load(projection_samples().get(name), wanted)
+        switched = f"The generator follows the sample: switched from {model} to **{wanted}**. "
+        return update | {self.model: wanted, self.notice: switched + str(update.get(self.notice, ""))}
+
+    def follow_model(self, model: str, sample: str | None) -> dict:
+        """When the generator changes under a sample made for another one, the sample follows: the new
+        generator's first sample is picked (which loads it), with a notice."""
+        wanted = sample_generator(sample)
+        if not sample or wanted in (None, model):
+            return {self.sample: gr.update()}
+        fitting = [name for name in projection_samples() if sample_generator(name) == model]
+        if not fitting:
+            return {self.sample: None, self.notice: f"⚠ no bundled sample suits {model}: upload an image"}
+        return {self.sample: fitting[0], self.notice: f"The sample follows the generator: {fitting[0]} for {model}."}
 
     def upload_target(self, file: Any, model: str) -> dict:
         """An uploaded file into the editor, or a clear message when it is not a usable image."""
@@ -118,7 +143,12 @@ class ProjectionTab:
             value, notice = load_target(source, _size(model))
         except ValueError as error:
             return {self.notice: f"⚠ {error}"}
-        return {self.editor: value, self.notice: notice, **self.classes(value, model)}
+        return {**self.cleared(), self.editor: value, self.notice: notice, **self.classes(value, model)}
+
+    def cleared(self) -> dict:
+        """The previous projection's results emptied (a new target): images, population, fine-tuning state."""
+        empty = {self.best: None, self.framed: None, self.pasted: None, self.gallery: [], self.projected: None}
+        return {**empty, self.fine_tune_button: gr.update(interactive=False), self.status: "Ready: a new target."}
 
     def classes(self, editor: dict | None, model: str) -> dict:
         """The class dropdown for ``model``: its classes, the classifier's reading of the target preselected."""
@@ -291,9 +321,11 @@ def _wire(tab: ProjectionTab) -> None:
     tuning = [tab.editor, tab.projected, tab.fine_tune_steps]
     tab.fine_tune_button.click(tab.fine_tune, tuning, api_name=False, **running)
     tab.stop_button.click(tab.stop, None, None, api_name=False, concurrency_limit=None, show_progress="hidden")
-    loaded = [tab.editor, tab.notice, tab.label]
-    tab.sample.change(tab.choose_sample, [tab.sample, tab.model], loaded, api_name=False)
+    results = [tab.best, tab.framed, tab.pasted, tab.gallery, tab.projected, tab.fine_tune_button, tab.status]
+    loaded = [tab.editor, tab.notice, tab.label, *results]  # a new target clears the old results
+    tab.sample.change(tab.choose_sample, [tab.sample, tab.model], [*loaded, tab.model], api_name=False)
     tab.upload.upload(tab.upload_target, [tab.upload, tab.model], loaded, api_name=False)
+    tab.model.change(tab.follow_model, [tab.model, tab.sample], [tab.sample, tab.notice], api_name=False)
     reading = dict(fn=tab.classes, inputs=[tab.editor, tab.model], outputs=[tab.label, tab.notice], api_name=False)
     tab.model.change(**reading)
     tab.editor.change(**reading, trigger_mode="always_last", show_progress="hidden", concurrency_limit=None)

@@ -426,3 +426,62 @@ def explore(
         weight=target_weight(weight, index),
         config=config,
     )
+
+
+@dataclass(frozen=True)
+class OverlayPath:
+    """Another optimiser's path drawn on a surface it did not make (e.g. Z→X on X's surface). Tensors on the CPU.
+
+    trajectory: ``(T+1) x 2`` coordinates on the surface's plane (not ending at the centre: the path ends
+    where its own optimiser went); trajectory_losses: ``T+1`` losses it saw; trajectory_plane_losses: the
+    surface's losses at the projected points."""
+
+    trajectory: Tensor
+    trajectory_losses: Tensor
+    trajectory_plane_losses: Tensor
+
+    def to_plain(self) -> dict:
+        return {name: getattr(self, name).tolist() for name in ("trajectory", "trajectory_losses", "trajectory_plane_losses")}  # fmt: skip
+
+
+def handoff_path(
+    forward: nn.Module,
+    target: Tensor,
+    surface: Surface,
+    *,
+    mapping: nn.Module,
+    handoff: int,
+    handoff_lr: float | None = None,
+    weight: Tensor | None = None,
+    config: LandscapeConfig | None = None,
+) -> OverlayPath:
+    """The Z→X path of one ``1 x output_shape`` target on an X-space ``surface``: ``config.steps`` steps of
+    :func:`invert` with ``handoff`` (Z-space first, ``x = Θ(z)``, then X-space from ``Θ(z_k)`` at ``handoff_lr``,
+    default ``config.lr``), every visited ``x`` projected onto the surface's plane and the surface's loss
+    evaluated there (one batch)."""
+    if surface.space != "x":
+        raise ValueError(f"the Z→X path is drawn in X-space: got a {surface.space!r} surface")
+    config = config or LandscapeConfig()
+    visited, losses = [], []
+    for step in invert(
+        forward,
+        target,
+        mapping=mapping,
+        weight=weight,
+        loss=config.loss,
+        optimizer=config.optimizer,
+        lr=config.lr,
+        steps=config.steps,
+        handoff=handoff,
+        handoff_lr=handoff_lr,
+        seed=config.seed,
+        keep_output=False,
+    ):
+        visited.append(step.x[0])
+        losses.append(step.losses[0])
+    directions = surface.plane.directions.to(surface.center.dtype)
+    coords = project(torch.stack(visited), surface.center, directions).to(surface.center.dtype)
+    on_plane = surface.center + coords @ directions
+    options = dict(weight=weight, loss=config.loss, chunk=config.chunk)
+    plane_losses = torch.cat(list(batched_losses(forward, target, on_plane, **options)))
+    return OverlayPath(trajectory=coords.float().cpu(), trajectory_losses=torch.stack(losses).cpu(), trajectory_plane_losses=plane_losses)  # fmt: skip

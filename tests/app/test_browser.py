@@ -95,7 +95,7 @@ def test_run_mask_stream_stop_in_chromium(server, tmp_path):
     assert latency > 0  # the figure itself is measured by `python -m app.bench`, not asserted here
 
 
-PANES_LOADED = """() => ['x-image', 'z-image'].map(id => {
+PANES_LOADED = """() => ['x-image', 'z-image', 'zx-image'].map(id => {
   const image = document.querySelector(`#${id} img`);
   return image ? {complete: image.complete, width: image.naturalWidth} : null;
 })"""
@@ -129,7 +129,7 @@ def _upload(page, path: Path) -> None:
 
 
 def test_ten_runs_in_a_row_every_final_image_loads(server):
-    """A face is shown first, with what the optimiser sees; then every Run ends with two loadable panes."""
+    """A face is shown first, with what the optimiser sees; then every Run ends with three loadable panes."""
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
@@ -178,10 +178,11 @@ def test_bad_inputs_in_chromium(server, tmp_path):
         expect(page.locator("#notice")).to_contain_text("square.png", timeout=10_000)
         expect(page.locator("#sample input")).to_have_value("")
         page.wait_for_function(f"() => document.querySelector('#seen img')?.src !== {seen_before!r}", timeout=10_000)
-        _set_number(page, "#steps input[type=number]", "0")
-        page.locator("#run").click()
-        expect(page.locator("#status")).to_contain_text("steps must be a whole number from 1", timeout=10_000)
-        expect(page.locator("#run")).to_be_enabled(timeout=10_000)
+        expect(page.locator("#steps")).to_contain_text("Steps (1–2000)")  # the slider says its range
+        for typed, kept in (("0", "1"), ("100000", "2000")):
+            _set_number(page, "#steps input[type=number]", typed)
+            page.locator("#steps input[type=number]").blur()
+            expect(page.locator("#steps input[type=number]")).to_have_value(kept, timeout=5_000)
         _set_number(page, "#steps input[type=number]", "5")
         _set_number(page, "#lr-x input", "-1")
         page.locator("#run").click()
@@ -242,3 +243,109 @@ def test_bench_client_sees_only_its_own_run(server):
 
     result = run_session(server, 0, sample_paths()[default_sample()], 3, "faces64")
     assert result.error == "" and result.steps_seen == [0, 1, 2, 3] and result.isolated
+
+
+def _open(playwright, server: str):
+    browser = _browser(playwright)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server)
+    return browser, page
+
+
+def _choose(page, dropdown: str, option: str) -> None:
+    page.locator(f"{dropdown} input").click()
+    page.get_by_role("option", name=option).click()
+
+
+CHART_LINES = "() => document.querySelectorAll('#chart .scatterlayer .trace path.js-line').length"
+CHART_POINTS = """() => [...document.querySelectorAll('#chart .scatterlayer .trace path.js-line')]
+  .map(path => (path.getAttribute('d') || '').split(/[ML]/).length - 1)"""
+
+
+def test_default_face_three_final_panes_and_z_to_x_beats_x(server):
+    """The issue's check: the default face at the default 200 steps ends with three loaded panes, three curves
+    (and the encoder's flat line), and a sentence in which Z→X ends below X."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser, page = _open(playwright, server)
+        expect(page.locator("#notice")).to_contain_text(re.compile(r"face_\w+\.png"), timeout=30_000)
+        assert page.locator("#steps input[type=number]").input_value() == "200"
+        page.locator("#run").click()
+        expect(page.locator("#status")).to_contain_text("Done at step 200/200", timeout=300_000)
+        page.wait_for_function(f"() => ({PANES_LOADED})().every(pane => pane && pane.complete)", timeout=10_000)
+        assert all(pane["width"] > 0 for pane in page.evaluate(PANES_LOADED))
+        status = page.locator("#status").inner_text()
+        assert re.search(r"Z→X ends \d+% below X", status), status
+        assert re.search(r"step 200 · loss [\d.]+ · X since step \d+", page.locator("#zx-caption").inner_text())
+        names = page.evaluate(
+            "() => [...document.querySelectorAll('#chart .legendtext')].map(node => node.textContent)"
+        )
+        assert {"X-space", "Z-space (Θ)", "Z→X (hand-off)"} <= set(names), names
+        browser.close()
+
+
+def test_chart_library_is_ready_before_the_first_run(server):
+    """The empty chart is drawn on page load (Plotly loaded), so the first Run does not stall on it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser, page = _open(playwright, server)
+        expect(page.locator("#notice")).to_contain_text(re.compile(r"face_\w+\.png"), timeout=30_000)
+        page.wait_for_function("() => document.querySelector('#chart .main-svg') !== null", timeout=10_000)
+        assert "Run to see X, Z and Z→X" in page.locator("#chart").inner_text()
+        page.get_by_role("tab", name="3D pose").click()
+        page.wait_for_function("() => document.querySelector('#pose-chart .main-svg') !== null", timeout=10_000)
+        browser.close()
+
+
+def test_a_new_target_clears_the_previous_results(server, tmp_path):
+    """After a run, a sample change and an upload each empty the panes, the chart, the sentence and the downloads."""
+    from PIL import Image
+    from playwright.sync_api import expect, sync_playwright
+
+    upload = tmp_path / "square.png"
+    Image.new("RGB", (80, 80), (30, 120, 200)).save(upload)
+    with sync_playwright() as playwright:
+        browser, page = _open(playwright, server)
+        expect(page.locator("#notice")).to_contain_text(re.compile(r"face_\w+\.png"), timeout=30_000)
+        for change in ("sample", "upload"):
+            _set_number(page, "#steps input[type=number]", "4")
+            page.locator("#run").click()
+            expect(page.locator("#status")).to_contain_text("Done at step 4/4", timeout=60_000)
+            expect(page.locator("#download a[href$='run_strip.png']")).to_have_count(1, timeout=10_000)
+            assert page.evaluate(CHART_LINES) >= 3
+            if change == "sample":
+                _choose(page, "#sample", "Face 8042 (in-distribution)")
+            else:
+                _upload(page, upload)
+            expect(page.locator("#status")).to_contain_text("new target", timeout=10_000)
+            for pane in ("x", "z", "zx"):
+                expect(page.locator(f"#{pane}-caption")).to_contain_text("step –")
+                expect(page.locator(f"#{pane}-image img")).to_have_count(0)
+            expect(page.locator("#download a[href$='run_strip.png']")).to_have_count(0)
+            page.wait_for_function(f"() => ({CHART_POINTS})().every(points => points === 0)", timeout=10_000)
+        browser.close()
+
+
+def test_samples_follow_the_generator_in_both_tabs(server):
+    """Image tab: switching F to digits brings digit samples (no face "used as is"). Projection: a face sample
+    switches the generator to faces64."""
+    from playwright.sync_api import expect, sync_playwright
+
+    if not {"digits", "faces64"} <= set(available_models("image")):
+        pytest.fail("the digits and faces64 assets are missing from assets/")
+    with sync_playwright() as playwright:
+        browser, page = _open(playwright, server)
+        expect(page.locator("#notice")).to_contain_text(re.compile(r"face_\w+\.png"), timeout=30_000)
+        _choose(page, "#image-model", "digits")
+        expect(page.locator("#notice")).to_contain_text("follow the generator", timeout=15_000)
+        expect(page.locator("#sample input")).to_have_value(re.compile(r"^Digit \d"), timeout=15_000)
+        expect(page.locator("#notice")).to_contain_text(re.compile(r"mnist_test_\d+_digit\d\.png"), timeout=15_000)
+        assert "64×64" not in page.locator("#notice").inner_text()
+        page.get_by_role("tab", name="Projection").click()
+        _choose(page, "#projection-model", "digits")
+        _choose(page, "#projection-sample", "face_celeba_test_008123")
+        expect(page.locator("#projection-notice")).to_contain_text("switched from digits to faces64", timeout=30_000)
+        expect(page.locator("#projection-model input")).to_have_value("faces64")
+        browser.close()

@@ -14,12 +14,14 @@ from app.targets import Target
 
 @pytest.fixture
 def limited_model(monkeypatch, tiny_model):
-    """``faces64``-like runs on the tiny model, which 'runs out of memory' above 2 items per pass."""
+    """``faces64``-like runs on the tiny model, which 'runs out of memory' above 6 items per pass
+    (X, Z and Z→X share each pass: 2 hypotheses each)."""
     from tests.engines.core.test_device import RunsOutOfMemory
 
-    limited = RunsOutOfMemory(tiny_model, max_batch=2)
+    limited = RunsOutOfMemory(tiny_model, max_batch=6)
     monkeypatch.setattr(runs, "load_model", lambda name, device="cpu": limited)
-    monkeypatch.setattr(runs, "get_mapping", lambda name, device="cpu": (None, ""))
+    mapping = runs._random_mapping("tiny-oom", tiny_model.input_dim)  # Z and Z→X need a Θ
+    monkeypatch.setattr(runs, "get_mapping", lambda name, device="cpu": (mapping, ""))
     monkeypatch.setattr(RunSettings, "__post_init__", lambda self: None)
     return limited
 
@@ -34,7 +36,8 @@ def test_out_of_memory_retries_with_fewer_hypotheses_and_says_so(limited_model):
     frames = list(stream_run(target_of(limited_model), settings, threading.Event()))
     assert frames[-1].done and "Done at step 3/3" in frames[-1].status
     assert "GPU out of memory with 4 hypotheses: running 2" in frames[-1].status
-    assert limited_model.largest_seen == 2 and len(frames[-1].x_gallery) == 2  # 8 -> 4 -> 2 fit
+    assert limited_model.largest_seen == 6 and len(frames[-1].x_gallery) == 2  # 3 x (8 -> 4 -> 2) fit
+    assert len(frames[-1].z_gallery) == len(frames[-1].zx_gallery) == 2
 
 
 def test_out_of_memory_with_one_hypothesis_is_a_clear_error(limited_model):

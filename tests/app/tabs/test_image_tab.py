@@ -16,7 +16,7 @@ from app.runs import RunSettings, stream_run
 from app.session import SESSIONS
 from app.tabs.image import ImageTab, build_image_tab
 from app.targets import EDIT_SCALE, build_target, load_target, preset_known
-from engines.models.registry import ModelSpec, register_model
+from engines.models.registry import ModelSpec, available_models, register_model
 from tests.conftest import TinyImageModel
 
 MODEL = "tiny_app_image"
@@ -53,11 +53,11 @@ def _face(seed: int = 0) -> Image.Image:
 
 
 def _run(tab: ImageTab, editor: dict, session: str, **settings) -> list[dict]:
-    values = dict(preset="none", optimizer="adam", steps=6, lr_x=0.1, lr_z=0.1, loss="mse") | settings
+    values = dict(preset="none", optimizer="adam", steps=6, lr_x=0.1, lr_z=0.1, loss="mse", handoff=None) | settings
     request = SimpleNamespace(session_hash=session)
     return list(
         tab.run(editor, values["preset"], MODEL, values["optimizer"], values["steps"], values["lr_x"],
-                values["lr_z"], values["loss"], request=request)
+                values["lr_z"], values["loss"], values["handoff"], request=request)
     )  # fmt: skip
 
 
@@ -69,12 +69,12 @@ def _controls_usable(tab: ImageTab, update: dict) -> bool:
     return update[tab.run_button]["interactive"] and not update[tab.stop_button]["interactive"]
 
 
-def test_run_streams_both_spaces_and_reenables_controls(tab):
+def test_run_streams_three_spaces_and_reenables_controls(tab):
     updates = _run(tab, _editor(_face()), "ok", steps=5)
     assert not updates[0][tab.run_button]["interactive"] and updates[0][tab.stop_button]["interactive"]
-    captions = [(u[tab.x_caption], u[tab.z_caption]) for u in updates if tab.x_caption in u]
+    captions = [(u[tab.x_caption], u[tab.z_caption], u[tab.zx_caption]) for u in updates if tab.x_caption in u]
     assert [c[0].split("step ")[1].split(" ")[0] for c in captions][:6] == ["0", "1", "2", "3", "4", "5"]
-    assert all("Z-space" in z for _, z in captions)
+    assert all("Z-space" in z and "Z→X" in zx for _, z, zx in captions)
     assert "Done at step 5/5" in _statuses(tab, updates)[-1]
     assert _controls_usable(tab, updates[-1])
     assert not SESSIONS.is_running("ok")
@@ -198,7 +198,7 @@ def test_hypotheses_fill_both_galleries(tab):
         tab.run_hypotheses(_editor(_face()), "hide mouth", MODEL, "adam", 4, 0.1, 0.1, "mse", 4.0, request=request)
     )
     final = [u for u in updates if tab.x_gallery in u and u[tab.x_gallery]][-1]
-    assert len(final[tab.x_gallery]) == 4 and len(final[tab.z_gallery]) == 4
+    assert len(final[tab.x_gallery]) == 4 and len(final[tab.z_gallery]) == 4 and len(final[tab.zx_gallery]) == 4
     captions = [caption for _, caption in final[tab.x_gallery]]
     assert len(set(captions)) == 4  # random starts differ
 
@@ -301,14 +301,88 @@ def test_an_unchanged_pane_is_not_sent_again(tab):
 
 def test_a_run_ends_with_its_story_and_a_download(tab):
     import csv
+    import json
+
+    from app.download import LABEL_HEIGHT, LABEL_WIDTH, TILE
 
     updates = _run(tab, _editor(_face()), "download", steps=5)
     status = _statuses(tab, updates)[-1]
-    assert "lower than" in status or "end level" in status
+    assert "Z→X ends" in status and ("below X" in status or "above X" in status or "end level" in status)
     files = updates[-1][tab.download]
     strip, table = Image.open(files[0]), list(csv.reader(open(files[1])))
-    assert table[0] == ["step", "x_loss", "z_loss"] and [row[0] for row in table[1:]] == ["0", "1", "2", "3", "4", "5"]
-    assert strip.width == 4 * SIZE and strip.height > 2 * SIZE  # steps 0, 1, 2, 5 in two rows (X above Z)
+    assert table[0] == ["step", "x_loss", "z_loss", "zx_loss"]
+    assert [row[0] for row in table[1:]] == ["0", "1", "2", "3", "4", "5"]
+    # row labels, the target column, then steps 0, 1, 2, 5 in three rows (X, Z, Z→X)
+    assert strip.size == (LABEL_WIDTH + 5 * TILE, LABEL_HEIGHT + 3 * TILE)
+    settings = json.loads(Path(files[2]).read_text())
+    assert settings["model"] == MODEL and settings["steps"] == 5 and settings["handoff"] >= 0
+    assert len(settings["target_fingerprint"]) == 8
+
+
+def test_a_run_yields_three_panes_and_a_three_curve_chart(tab):
+    updates = _run(tab, _editor(_face()), "three", steps=8, handoff=3)
+    panes = [update for update in updates if tab.zx_image in update]
+    assert panes and all(tab.x_image in update and tab.z_image in update for update in panes[:1])
+    final = [update for update in updates if tab.chart in update][-1][tab.chart]
+    names = [trace.name for trace in final.data]
+    assert names[:3] == ["X-space", "Z-space (Θ)", "Z→X (hand-off)"] and all(len(t.x) == 9 for t in final.data[:3])
+    captions = [update[tab.zx_caption] for update in updates if tab.zx_caption in update]
+    assert "Z until step 3" in captions[0] and "X since step 3" in captions[-1]
+    z_curve, zx_curve = final.data[1].y, final.data[2].y
+    assert list(zx_curve[:3]) == pytest.approx(list(z_curve[:3]))  # the same Z steps until the hand-off
+    assert "Z→X" in _statuses(tab, updates)[-1] and "at step 8" in _statuses(tab, updates)[-1]
+
+
+def test_z_to_x_goes_through_f_as_one_batch_per_step(monkeypatch):
+    """Three optimisers cost one forward pass of F per step (the items of X, Z and Z→X in one batch)."""
+    from app import runs
+
+    model = _tiny()
+    sizes = []
+    model.register_forward_hook(lambda module, inputs, output: sizes.append(len(inputs[0])))
+    monkeypatch.setattr(runs, "load_model", lambda name, device="cpu": model)
+    target = build_target(_editor(_face()), "none", SIZE)
+    frames = list(stream_run(target, RunSettings(model=MODEL, steps=4, handoff=2), threading.Event()))
+    assert frames[-1].done and len(sizes) == 5 and set(sizes) == {3}  # steps 0..4, one pass each, 3 items
+
+
+def test_a_new_target_clears_the_old_results(tab, tmp_path):
+    updates = _run(tab, _editor(_face()), "clear", steps=3)
+    assert updates[-1][tab.download]  # a run's results and files are on the page
+    for update in (tab.choose_sample("face_008003", MODEL), _upload(tab, tmp_path)):
+        assert update[tab.x_image] is None and update[tab.z_image] is None and update[tab.zx_image] is None
+        assert update[tab.download] is None and update[tab.x_gallery] == [] and update[tab.zx_gallery] == []
+        assert "step –" in update[tab.zx_caption] and "new target" in update[tab.status]
+        assert [trace.name for trace in update[tab.chart].data][:3] == ["X-space", "Z-space (Θ)", "Z→X (hand-off)"]
+        assert all(len(trace.x) == 0 for trace in update[tab.chart].data)  # an empty chart, not the old curves
+    assert set(tab.results) <= set(tab.cleared())
+    (tmp_path / "notes.png").write_text("not an image")
+    bad = tab.upload_target(str(tmp_path / "notes.png"), MODEL)
+    assert tab.x_image not in bad  # an unusable upload keeps the results of the target still shown
+
+
+def _upload(tab: ImageTab, tmp_path: Path) -> dict:
+    path = tmp_path / "new.png"
+    _face(7).save(path)
+    return tab.upload_target(str(path), MODEL)
+
+
+def test_samples_follow_the_generator(tab):
+    from app.tabs.image import model_sample_choices, model_samples
+
+    digits = model_sample_choices("digits")
+    assert digits and all(label.startswith("Digit ") for label, _ in digits)
+    assert all(name.startswith("face_") or name.startswith("cat_") for _, name in model_sample_choices("faces64"))
+    update = tab.follow_model("digits", "face_008003")
+    assert update[tab.sample]["value"] == digits[0][1] and "follow the generator" in update[tab.notice]
+    assert "value" not in tab.follow_model("digits", digits[1][1])[tab.sample]  # a fitting sample stays
+    refused = tab.choose_sample("face_008003", "digits")  # a face is never shrunk into a digit
+    assert tab.editor not in refused and "not a sample for digits" in refused[tab.notice]
+    assert set(model_samples("digits")) == {name for _, name in digits}
+    if "digits" in available_models("image"):
+        loaded = tab.choose_sample(digits[0][1], "digits")
+        assert loaded[tab.editor]["background"].size == (28 * EDIT_SCALE,) * 2
+        assert "follow the generator: digits" in loaded[tab.notice] and "64×64" not in loaded[tab.notice]
 
 
 def test_domain_notice_only_far_above_the_training_faces():

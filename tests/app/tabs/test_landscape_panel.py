@@ -72,8 +72,12 @@ def test_panel_builds_and_computes_for_a_registered_model(monkeypatch, linear_mo
     )
     final = updates[-1]
     assert set(final[panel.state]) == {"x", "z"} and len(final[panel.state]["z"]["coords"]) == 9
-    assert [trace.type for trace in final[panel.plot].data] == ["surface", "scatter3d", "surface", "scatter3d"]
-    assert "Z surface is" in final[panel.status]
+    traces = final[panel.plot].data
+    assert [trace.type for trace in traces] == ["surface", "scatter3d", "scatter3d", "surface", "scatter3d"]
+    assert traces[2].name.startswith("Z→X (hand-off at step") and len(traces[2].x) == len(traces[1].x)
+    assert "Z surface is" in final[panel.status] and "Z→X (hand-off at step" in final[panel.status]
+    path = final[panel.state]["x"]["handoff_path"]
+    assert len(path["trajectory"]) == len(final[panel.state]["x"]["trajectory"])
     models.load_model.cache_clear()
     models.load_mapping.cache_clear()
     with pytest.raises(gr.Error, match="target"):

@@ -29,13 +29,44 @@ def test_run_streams_views_and_ends_with_meshes(parts):
     updates = list(
         _stream(parts, controls(parts), "pose32", (RANDOM_SAMPLE, 0, 1), [["lhumerus", "lradius"]], settings, "t1")
     )
-    assert updates[-1][parts["status"]].startswith("Done.")
-    assert "Hidden joints vs the ground truth" in updates[-1][parts["status"]]
-    assert "lower than" in updates[-1][parts["status"]] or "level" in updates[-1][parts["status"]]
+    status = updates[-1][parts["status"]]
+    assert status.startswith("Done.") and "Z→X" in status and ("below X" in status or "above X" in status or "level" in status)  # fmt: skip
+    assert "Hidden joints vs the ground truth: X " in status and ", Z→X " in status
     assert any(parts["live"] in update for update in updates[:-1])
-    assert any(parts["x_view"] in update and update[parts["x_view"]] is not None for update in updates)
-    meshes = next(update for update in updates if parts["x_mesh"] in update)
-    assert meshes[parts["x_mesh"]].endswith(".glb") and meshes[parts["z_mesh"]].endswith(".glb")
+    final = next(update for update in updates if parts["x_mesh"] in update)
+    views = [final[parts[name]] for name in ("x_view", "z_view", "zx_view")]
+    assert all(view is not None for view in views) and "Z→X" in views[2].layout.title.text
+    assert all(final[parts[name]].endswith(".glb") for name in ("x_mesh", "z_mesh", "zx_mesh"))
+    chart = final[parts["chart"]]
+    assert [trace.name for trace in chart.data][:3] == ["X-space", "Z-space (Θ)", "Z→X (hand-off)"]
+    assert all(len(trace.x) == 7 for trace in chart.data[:3])  # steps 0..6, three curves
+
+
+def test_hand_off_step_is_honoured_and_three_spaces_share_one_batch(parts, monkeypatch):
+    from app.tabs import pose
+    from engines.models.registry import load_model
+
+    forward, truth = load_model("pose32"), pose.target_pose("pose32", RANDOM_SAMPLE, 0, 1)
+    sizes = []
+    handle = forward.register_forward_hook(lambda module, inputs, output: sizes.append(len(inputs[0])))
+    try:
+        settings = dict(steps=4, lr_x=0.1, lr_z=0.05, hypotheses=2, handoff=2)
+        triples = list(pose._runs("pose32", truth, ["head"], settings, "cpu")[1])
+    finally:
+        handle.remove()
+    assert [step.space for step in (t[2] for t in triples)] == ["z", "z", "x", "x", "x"]
+    assert set(sizes) == {6}  # X, Z and Z→X, two hypotheses each, in every pass of F
+    bad = dict(steps=3, lr_x=0.1, lr_z=0.05, hypotheses=1, handoff=-1)
+    updates = list(_stream(parts, controls(parts), "pose32", (RANDOM_SAMPLE, 0, 1), [["head"]], bad, "t6"))
+    assert "hand-off step must be a whole number" in updates[-1][parts["status"]]
+
+
+def test_a_new_target_clears_the_old_results(parts):
+    from app.tabs.pose import cleared
+
+    update = cleared(parts)
+    assert all(update[parts[name]] is None for name in ("x_view", "z_view", "zx_view", "x_mesh", "zx_mesh", "live"))
+    assert all(len(trace.x) == 0 for trace in update[parts["chart"]].data) and "new target" in update[parts["status"]]
 
 
 def test_no_observed_joint_gives_a_message_and_reenables_controls(parts):

@@ -203,3 +203,22 @@ def test_the_class_is_read_inside_the_painted_box():
     photo = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     assert foreground_box(photo) is None
     assert predicted_class(PLAIN, image) is None
+
+
+def test_samples_and_the_generator_follow_each_other(tab):
+    from app.tabs.projection import sample_generator
+    from engines.models.registry import available_models
+
+    if not {"digits", "faces64"} <= set(available_models("image")):
+        pytest.fail("the digits and faces64 assets are missing from assets/")
+    face = next(name for name in projection_samples() if name.startswith("face_"))
+    digit = next(name for name in projection_samples() if name.startswith("digit_"))
+    assert (sample_generator(face), sample_generator(digit), sample_generator("other")) == ("faces64", "digits", None)
+    switched = tab.choose_sample(face, "digits")  # a face is never projected into a 28×28 "digit"
+    assert switched[tab.model] == "faces64" and "switched from digits to **faces64**" in switched[tab.notice]
+    assert switched[tab.editor]["background"].size == (64 * EDIT_SCALE,) * 2
+    assert switched[tab.best] is None and switched[tab.projected] is None  # the old results are cleared
+    assert tab.model not in tab.choose_sample(digit, "digits")  # a fitting sample keeps the generator
+    followed = tab.follow_model("digits", face)  # the generator changed under a face: the sample follows
+    assert followed[tab.sample] == digit and "follows the generator" in followed[tab.notice]
+    assert "value" not in tab.follow_model("faces64", face)[tab.sample]

@@ -313,3 +313,31 @@ def test_bench_reports_every_target_in_sorted_order(monkeypatch, tmp_path, tiny_
     assert result["z_smoother_share"] == pytest.approx(expected_share)
     printed = capsys.readouterr().out
     assert all(name in printed for name in result["targets"]) and "Z surface smoother" in printed
+
+
+def test_handoff_path_with_identity_mapping_and_handoff_zero_is_the_x_path():
+    """Z→X with Θ = identity hands off at once to X-space from x = 0: its path is X's own path on X's surface."""
+    from engines.core.landscape import handoff_path
+
+    class Identity(nn.Module):
+        z_dim = 6
+
+        def forward(self, z):
+            return z
+
+    forward, targets = LinearModel().eval(), torch.randn(2, 5, generator=torch.Generator().manual_seed(4))
+    config = LandscapeConfig(grid=7, steps=5)
+    surface = run_explore(forward, targets, config=config)[1]
+    path = handoff_path(forward, targets[:1], surface, mapping=Identity(), handoff=0, config=config)
+    assert path.trajectory.shape == (6, 2) and path.trajectory_losses.shape == (6,)
+    assert torch.allclose(path.trajectory, surface.trajectory, atol=1e-5)
+    assert torch.allclose(path.trajectory_losses, surface.trajectory_losses, atol=1e-5)  # what the optimiser saw
+    on_plane = surface.center + path.trajectory @ surface.plane.directions  # the projected points, on the surface
+    expected = ((forward(on_plane) - targets[:1]) ** 2).mean(dim=1)
+    assert torch.allclose(path.trajectory_plane_losses, expected, atol=1e-4)
+    later = handoff_path(forward, targets[:1], surface, mapping=LinearMapping(z_dim=4, x_dim=6), handoff=2, config=config)  # fmt: skip
+    assert later.trajectory_losses[-1] < later.trajectory_losses[0]  # it still descends
+    assert not torch.allclose(later.trajectory[-1], torch.zeros(2))  # and ends where it went, off the centre
+    with pytest.raises(ValueError, match="X-space"):
+        z_surface = run_explore(forward, targets, mapping=Identity(), config=config)[1]
+        handoff_path(forward, targets[:1], z_surface, mapping=Identity(), handoff=0, config=config)

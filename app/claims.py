@@ -1,0 +1,77 @@
+"""The page's headline: the paper's claim, what this page measures on its own models, and links.
+
+The measured figures live in :data:`MEASURED`, in this one place. Until the benchmarks have filled them
+in, each row is a clearly marked placeholder: the headline says "to be measured" rather than a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PAPER = "Liu, Mao, Tendulkar, Wang and Vondrick, *Landscape Learning for Neural Network Inversion*, ICCV 2023"
+PIX2LATENT = "https://github.com/minyoungg/pix2latent"
+CLAIM = (
+    "Optimising z through a learned mapping Θ (**Z-space**, x = Θ(z)) reaches a good inversion in far fewer "
+    "steps than optimising the network's input directly (**X-space**)."
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measured:
+    """One benchmark row: mean losses of X, Z and Z→X at ``early`` and ``steps`` steps on ``data`` (n targets).
+
+    A ``None`` loss is a placeholder: not yet measured."""
+
+    model: str
+    data: str
+    n: int
+    early: int = 20
+    steps: int = 200
+    command: str = ""
+    x_early: float | None = None
+    z_early: float | None = None
+    zx_early: float | None = None
+    x_final: float | None = None
+    z_final: float | None = None
+    zx_final: float | None = None
+
+    @property
+    def measured(self) -> bool:
+        figures = (self.x_early, self.z_early, self.zx_early, self.x_final, self.z_final, self.zx_final)
+        return all(value is not None for value in figures)
+
+    def sentence(self) -> str:
+        """E.g. "faces64 on CelebA test (n = 30): at step 20 Z 0.249 vs X 0.316; at step 200 Z→X 0.110 vs X 0.135
+        (19% lower), plain Z 0.155"."""
+        where = f"{self.model} on {self.data} (n = {self.n})"
+        if not self.measured:
+            return f"{where}: ⚠ *placeholder, to be measured* (`{self.command}`)" if self.command else f"{where}: ⚠ *placeholder, to be measured*"  # fmt: skip
+        change = 100 * (1 - self.zx_final / self.x_final)
+        direction = "lower" if change >= 0 else "higher"
+        return (
+            f"{where}: at step {self.early} Z {self.z_early:.3g} vs X {self.x_early:.3g}; at step {self.steps} "
+            f"Z→X {self.zx_final:.3g} vs X {self.x_final:.3g} ({abs(change):.0f}% {direction}), plain Z {self.z_final:.3g}"
+        )
+
+
+# PLACEHOLDER — the lead fills these in from the benchmarks (test splits; settings chosen on training data).
+MEASURED: tuple[Measured, ...] = (
+    Measured(
+        model="faces64",
+        data="CelebA test",
+        n=30,
+        command="python -m engines.bench inversion --model faces64 --data CELEBA_TEST --n 30 --steps 200 --seed 0",
+    ),
+    Measured(model="pose32", data="CMU mocap test", n=30, command="python -m engines.bench pose"),
+)
+
+
+def headline() -> str:
+    """The page's opening Markdown: title, the claim, what this page measures, what each space is, links."""
+    rows = "\n".join(f"- {row.sentence()}" for row in MEASURED)
+    return f"""# Landscape Studio
+**The claim** ({PAPER}): {CLAIM} Every tab runs X, Z and **Z→X** (Z-space for a few steps, then X-space from
+Θ(z)) side by side on your target, so you can check it yourself. **Measured here, on this page's own models** (mean loss):
+{rows}
+
+Projection into a generator follows [pix2latent]({PIX2LATENT}) (Huh et al., ECCV 2020)."""

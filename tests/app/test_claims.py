@@ -21,3 +21,10 @@ def test_a_row_without_figures_is_a_marked_placeholder_and_a_measured_row_gives_
         "faces64 on CelebA test (n = 30): at step 20 Z 0.249 vs X 0.316; at step 200 Z→X 0.11 vs X 0.135 "
         "(19% lower), plain Z 0.155"
     )
+
+
+def test_the_shipped_headline_has_figures_and_says_why_plain_z_levels_off():
+    assert MEASURED and all(row.measured for row in MEASURED)
+    text = headline()
+    assert "placeholder" not in text and "levels off above X" in text
+    assert all(row.zx_final < row.x_final for row in MEASURED)  # the figures the page quotes: Z→X ends below X

@@ -50,6 +50,19 @@ def print_curves(x_loss: list[float], z_loss: list[float], zx_loss: list[float],
             )
 
 
+def spread_line(result: dict) -> str:
+    """Per-target final losses: mean ± standard deviation per space, and how many targets Z→X ends below X."""
+    import statistics
+
+    parts = []
+    for space in ("x", "z", "zx"):
+        items = result[f"{space}_final_items"]
+        spread = statistics.stdev(items) if len(items) > 1 else 0.0
+        parts.append(f"{'Z→X' if space == 'zx' else space.upper()} {statistics.fmean(items):.4f} ± {spread:.4f}")
+    below = sum(zx < x for zx, x in zip(result["zx_final_items"], result["x_final_items"]))
+    return f"final per target (mean ± sd): {', '.join(parts)}; Z→X below X on {below}/{len(result['x_final_items'])}"
+
+
 def handoff_checks(x_loss: list[float], zx_loss: list[float], handoff: int) -> str:
     """One line: Z→X vs X at 20 and at the end, and the worst Z→X/X ratio from the hand-off on."""
     steps = len(x_loss) - 1
@@ -111,6 +124,9 @@ def run_inversion_bench(args: argparse.Namespace) -> dict:
         "x_loss": x_run.losses,
         "z_loss": z_run.losses,
         "zx_loss": zx_run.losses,
+        "x_final_items": x_run.last.losses.tolist(),
+        "z_final_items": z_run.last.losses.tolist(),
+        "zx_final_items": zx_run.last.losses.tolist(),
         "handoff_step": handoff,
         "handoff_lr": handoff_lr,
         "x_seconds_per_step": x_time,
@@ -150,6 +166,7 @@ def print_inversion_checks(result: dict) -> None:
     )
     if "zx_loss" in result:
         print(handoff_checks(x_loss, result["zx_loss"], result["handoff_step"]))
+        print(spread_line(result))
     if "peak_memory_mib" in result:
         print(f"device {result['device']}: peak memory {result['peak_memory_mib']:.0f} MiB")
 

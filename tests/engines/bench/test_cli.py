@@ -92,6 +92,7 @@ def test_inversion_bench_json_interface(tiny_registered, image_folder, tmp_path,
     }
     assert expected <= set(result)
     assert len(result["zx_loss"]) == 21 and result["handoff_step"] >= 0
+    assert len(result["zx_final_items"]) == 3 and result["x_final_items"][0] > 0
     assert result["zx_loss"][: result["handoff_step"] + 1] == pytest.approx(
         result["z_loss"][: result["handoff_step"] + 1]
     )
@@ -101,6 +102,7 @@ def test_inversion_bench_json_interface(tiny_registered, image_folder, tmp_path,
     assert result["x_seconds_per_step"] > 0 and result["z_seconds_per_step"] > 0
     printed = capsys.readouterr().out
     assert "z_loss[2]" in printed and "seconds per step" in printed and "Z→X (hand-off at" in printed
+    assert "Z→X below X on" in printed
 
 
 def test_inversion_bench_handoff_flag(tiny_registered, image_folder, tmp_path):

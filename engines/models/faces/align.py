@@ -1,0 +1,91 @@
+"""Face alignment of uploads to the crop faces64 was trained on.
+
+MTCNN's five landmarks (:mod:`engines.models.faces.mtcnn`) are mapped by the least-squares similarity
+transform (rotation, uniform scale, shift) onto :data:`REFERENCE_LANDMARKS`, where those landmarks sit
+on average in the 64×64 training crop (the centre square of a CelebA photo). No face found: the centre
+crop as before, with a notice saying so.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from engines.io.images import center_crop_resize, to_rgb
+
+# Mean MTCNN landmarks (x, y) of CelebA training faces 000001–002000 in their 64×64 centre crops
+# (left eye, right eye, nose, left and right mouth corner); made by
+# ``PYTHONPATH=. python scripts/face_reference.py --first 1 --count 2000``.
+REFERENCE_LANDMARKS = np.array(
+    [[24.86, 32.51], [38.90, 32.64], [31.90, 41.52], [25.76, 48.82], [38.04, 48.92]]
+)
+SIZE = 64
+SUPERSAMPLE = 4  # warp at 4× the crop size, then downsample (antialiased)
+
+
+@dataclass(frozen=True)
+class AlignInfo:
+    """What :func:`align_face` did: ``aligned`` (a face was found and warped), the detector's ``score``,
+    the ``landmarks`` (5 x 2, pixels of the input) and a ``notice`` for the user."""
+
+    aligned: bool
+    notice: str
+    score: float | None = None
+    landmarks: np.ndarray | None = None
+
+
+@functools.cache
+def _detector():
+    from engines.models.faces.mtcnn import load_mtcnn
+
+    return load_mtcnn()
+
+
+def similarity_transform(source: np.ndarray, destination: np.ndarray) -> np.ndarray:
+    """The 2 x 3 similarity ``[sR | t]`` that maps ``source`` points (``N x 2``) closest to ``destination``
+    in least squares (Umeyama 1991, no reflection)."""
+    source_mean, destination_mean = source.mean(0), destination.mean(0)
+    centred_source, centred_destination = source - source_mean, destination - destination_mean
+    covariance = centred_destination.T @ centred_source / len(source)
+    left, singular, right = np.linalg.svd(covariance)
+    sign = np.diag([1.0, np.sign(np.linalg.det(left @ right))])
+    rotation = left @ sign @ right
+    scale = (singular * np.diag(sign)).sum() / centred_source.var(0).sum()
+    shift = destination_mean - scale * rotation @ source_mean
+    return np.hstack([scale * rotation, shift[:, None]])
+
+
+def warp_to_reference(image: Image.Image, landmarks: np.ndarray, size: int = SIZE) -> Image.Image:
+    """The ``size`` × ``size`` crop of ``image`` whose ``landmarks`` (5 x 2 pixels) land on the reference
+    (edges replicated where the crop leaves the photo)."""
+    work = size * SUPERSAMPLE
+    reference = REFERENCE_LANDMARKS * (size / SIZE) * SUPERSAMPLE
+    array = np.asarray(image)
+    margin = max(array.shape[:2])
+    padded = Image.fromarray(np.pad(array, ((margin, margin), (margin, margin), (0, 0)), mode="edge"))
+    # PIL wants the map from output pixels to input pixels: reference -> landmarks.
+    output_to_input = similarity_transform(reference, landmarks + margin)
+    warped = padded.transform((work, work), Image.Transform.AFFINE, output_to_input.ravel(), Image.Resampling.BICUBIC)
+    return warped.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def align_face(image: Image.Image, size: int = SIZE) -> tuple[Image.Image, AlignInfo]:
+    """(the aligned ``size`` × ``size`` RGB face, what was done). The largest face MTCNN finds is used;
+    none found -> the centre crop, resized, and a notice."""
+    image = to_rgb(image)
+    detections = _detector().detect(np.asarray(image))
+    if not len(detections):
+        crop, how = center_crop_resize(image, size)
+        return crop, AlignInfo(aligned=False, notice=f"no face found: used the centre crop ({how})")
+    sides = (detections.boxes[:, 2:] - detections.boxes[:, :2]).prod(dim=1)
+    best = int(sides.argmax())
+    landmarks = detections.landmarks[best].double().numpy()
+    score = float(detections.scores[best])
+    faces = f" (largest of {len(detections)} faces)" if len(detections) > 1 else ""
+    notice = f"face aligned to the training crop by its eyes, nose and mouth{faces}; detector score {score:.2f}"
+    return warp_to_reference(image, landmarks, size), AlignInfo(
+        aligned=True, notice=notice, score=score, landmarks=landmarks
+    )

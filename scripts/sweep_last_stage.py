@@ -1,11 +1,13 @@
 """Choose the last stage's settings (layer, lr, pull, step split) on CelebA dev faces (training files).
 
-    PYTHONPATH=. python scripts/sweep_last_stage.py --data /tmp/sets/celeba_dev --n 32 --threads 1
+    PYTHONPATH=. python scripts/sweep_last_stage.py --data /tmp/sets/celeba_dev --n 16 --stage layer
 
-``/tmp/sets/celeba_dev`` holds CelebA 007001–007200 (training split). For each setting it prints the
-final MSE + LPIPS of the whole pipeline at a 200-step budget, unmasked, and with the box
-``MASK_BOX`` (rows 36–56, columns 14–50: the mouth and chin) hidden from the objective: "hidden box"
-is MSE + LPIPS inside the box against the true face, i.e. how plausible the unseen part stays.
+``/tmp/sets/celeba_dev`` holds CelebA 007001–007200 (training split). One Z→X run (hand-off 5, the
+default lrs) of the whole budget is shared by every setting: a setting with share s continues from its
+step ``(1-s)·steps`` in the feature map for ``s·steps`` steps. Printed per setting: the final MSE +
+LPIPS unmasked, and with ``MASK_BOX`` (rows 36–56, columns 14–50: mouth and chin) hidden from the
+objective, "hidden box" = MSE + LPIPS inside the box against the true face (how plausible the unseen
+part stays). The first row is Z→X alone for the whole budget.
 """
 
 from __future__ import annotations
@@ -18,37 +20,47 @@ import torch
 
 from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr
 from engines.core.losses import get_loss
+from engines.core.optim import invert
 from engines.io.images import list_images
-from engines.models.faces.last_stage import LastStage, fidelity_steps
+from engines.models.faces.last_stage import LastStage, last_stage_steps
 from engines.models.registry import load_mapping, load_model
 
 MASK_BOX = (slice(36, 56), slice(14, 50))
 
 
-def final_images(generator, mapping, targets, last: LastStage, steps: int, weight=None) -> torch.Tensor:
-    options = dict(steps=steps, handoff=5, z_lr=DEFAULT_Z_LR["adam"], x_lr=default_x_lr("faces64", "adam"))
-    run = fidelity_steps(generator, mapping, targets, last=last, weight=weight, keep_output=False, **options)
+def z_to_x_latents(generator, mapping, targets, steps: int, weight=None) -> list[torch.Tensor]:
+    """The Z→X run's ``x`` after every step (``steps + 1`` tensors ``B x latent_dim``)."""
+    run = invert(generator, targets, mapping=mapping, lr=DEFAULT_Z_LR["adam"], handoff=5,
+                 handoff_lr=default_x_lr("faces64", "adam"), steps=steps, loss="mse+lpips", weight=weight,
+                 keep_output=False)  # fmt: skip
+    return [step.x for step in run]
+
+
+def final_images(generator, targets, latents, last: LastStage, steps: int, weight=None) -> torch.Tensor:
+    zx_steps, last_steps = last.split(steps)
+    latent = latents[zx_steps]
+    if not last_steps:
+        with torch.no_grad():
+            return generator(latent)
+    run = last_stage_steps(generator, targets, latent, last=last, steps=last_steps, weight=weight,
+                           keep_output=lambda index: index == last_steps)  # fmt: skip
     *_, step = run
     return step.output
 
 
-def evaluate(generator, mapping, targets, last: LastStage, steps: int) -> tuple[float, float]:
-    """(final loss without a mask, the loss inside MASK_BOX when it was hidden) as means over ``targets``."""
-    loss = get_loss("mse+lpips")
-    mask = torch.ones(1, 1, *targets.shape[-2:])
-    mask[..., MASK_BOX[0], MASK_BOX[1]] = 0
-    free_images = final_images(generator, mapping, targets, last, steps)
-    masked_images = final_images(generator, mapping, targets, last, steps, mask)
-    with torch.no_grad():
-        free = float(loss(free_images, targets, None).mean())
-        hidden = float(loss(masked_images, targets, 1 - mask).mean())
-    return free, hidden
+def grid_of(stage: str) -> list[LastStage]:
+    if stage == "layer":
+        layers_lrs = itertools.product(("8x8", "16x16", "32x32"), (0.01, 0.05, 0.2))
+        return [LastStage(layer=layer, lr=lr, pull=0.01) for layer, lr in layers_lrs]
+    if stage == "pull":
+        return [LastStage(pull=pull) for pull in (0.0, 0.01, 0.1, 1.0)]
+    return [LastStage(share=share) for share in (0.1, 0.25, 0.5, 0.75, 0.9)]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--n", type=int, default=32)
+    parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--stage", choices=["layer", "pull", "share"], default="layer")
@@ -56,18 +68,19 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     generator, mapping = load_model("faces64"), load_mapping("faces64")
     targets = torch.stack([generator.prepare_target(path)[0] for path in list_images(args.data)[: args.n]])
-    if args.stage == "layer":
-        grid = [LastStage(layer=layer, lr=lr, pull=0.01) for layer, lr in itertools.product(
-            ("8x8", "16x16", "32x32"), (0.01, 0.05, 0.2))]  # fmt: skip
-        grid.insert(0, LastStage(share=0.0))
-    elif args.stage == "pull":
-        grid = [LastStage(pull=pull) for pull in (0.0, 0.01, 0.1, 1.0)]
-    else:
-        grid = [LastStage(share=share) for share in (0.25, 0.5, 0.75, 0.9)]
+    mask = torch.ones(1, 1, *targets.shape[-2:])
+    mask[..., MASK_BOX[0], MASK_BOX[1]] = 0
+    loss = get_loss("mse+lpips")
+    free_latents = z_to_x_latents(generator, mapping, targets, args.steps)
+    masked_latents = z_to_x_latents(generator, mapping, targets, args.steps, mask)
     print(f"{'layer':>6} {'lr':>6} {'pull':>6} {'share':>6} | {'final loss':>10} | {'hidden box':>10}", flush=True)
-    for last in grid:
-        free, hidden = evaluate(generator, mapping, targets, last, args.steps)
-        print(f"{last.layer:>6} {last.lr:>6} {last.pull:>6} {last.share:>6} | {free:>10.4f} | {hidden:>10.4f}", flush=True)
+    for last in [LastStage(share=0.0), *grid_of(args.stage)]:
+        free = final_images(generator, targets, free_latents, last, args.steps)
+        masked = final_images(generator, targets, masked_latents, last, args.steps, mask)
+        with torch.no_grad():
+            free_loss, hidden = float(loss(free, targets).mean()), float(loss(masked, targets, 1 - mask).mean())
+        row = f"{last.layer:>6} {last.lr:>6} {last.pull:>6} {last.share:>6} | {free_loss:>10.4f} | {hidden:>10.4f}"
+        print(row, flush=True)
 
 
 if __name__ == "__main__":

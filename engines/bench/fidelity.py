@@ -56,14 +56,18 @@ def load_targets(model: FaceGenerator, paths: list[Path], *, align: bool) -> tup
 def reconstruct(args: argparse.Namespace, model: FaceGenerator, targets: Tensor) -> Tensor:
     """The pipeline's final images ``n x 3 x S x S`` after ``args.steps`` steps."""
     x_lr = default_x_lr(args.model, "adam")
+
+    def last_only(index: int) -> bool:
+        return index == args.steps
+
     if args.pipeline == "x":
-        run = invert(model, targets, lr=x_lr, steps=args.steps, loss="mse+lpips", keep_output=False)
+        run = invert(model, targets, lr=x_lr, steps=args.steps, loss="mse+lpips", keep_output=last_only)
     else:
         last = LastStage() if args.pipeline == "full" else LastStage(share=0.0)
         mapping = load_mapping(args.model, targets.device)
         run = fidelity_steps(
             model, mapping, targets, steps=args.steps, handoff=args.handoff, z_lr=DEFAULT_Z_LR["adam"], x_lr=x_lr,
-            last=last, keep_output=False,
+            last=last, keep_output=last_only,
         )  # fmt: skip
     *_, final = run
     return final.output.to(targets.device)

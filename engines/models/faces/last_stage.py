@@ -11,7 +11,7 @@ pixels) close to the Z→X face. :func:`fidelity_steps` chains the two stages wi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,13 +103,14 @@ def fidelity_steps(
     last: LastStage = LastStage(),
     loss: str = "mse+lpips",
     weight: Tensor | None = None,
-    keep_output: bool = True,
+    keep_output: bool | Callable[[int], bool] = True,
 ) -> Iterator[Step]:
     """Z→X for ``steps - last-stage steps`` steps, then the last stage: ``steps + 1`` :class:`Step` objects.
 
     targets: ``B x 3 x S x S`` in [-1, 1]. The Z→X steps say ``space`` "z" / "x" (their ``x`` is ``B x
     latent_dim``); the last stage's say "feature" and hold the feature map ``B x input_dim`` of
     :class:`GeneratorTail` as ``x`` and ``z``. Its first step is the Z→X result itself (same image).
+    keep_output: a bool or a function of the (running) step index, as in :func:`invert`.
     """
     zx_steps, last_steps = last.split(steps)
     options = dict(loss=loss, weight=weight, keep_output=keep_output)
@@ -121,14 +122,36 @@ def fidelity_steps(
         if step.index < zx_steps or last_steps == 0:
             yield step
         final = step
-    if last_steps == 0:
-        return
+    if last_steps:
+        steps_after = last_stage_steps(
+            generator, targets, final.x, last=last, steps=last_steps, first_index=zx_steps, **options
+        )
+        yield from steps_after
+
+
+def last_stage_steps(
+    generator: FaceGenerator,
+    targets: Tensor,
+    latent: Tensor,
+    *,
+    last: LastStage = LastStage(),
+    steps: int,
+    first_index: int = 0,
+    loss: str = "mse+lpips",
+    weight: Tensor | None = None,
+    keep_output: bool | Callable[[int], bool] = True,
+) -> Iterator[Step]:
+    """The last stage alone, from the latents ``B x latent_dim`` (e.g. a Z→X result): ``steps + 1`` steps
+    (``space`` "feature", indices from ``first_index``), the first reproducing ``generator(latent)``.
+    keep_output: a bool, or a function of the step index (counted from ``first_index``)."""
     tail = GeneratorTail(generator, last.layer)
     with torch.no_grad():
-        anchor = tail.features(final.x.to(_device(generator)))
+        anchor = tail.features(latent.to(_device(generator)))
 
     def pull(features: Tensor) -> Tensor:
         return last.pull * (features - anchor).square().mean(dim=1)
 
-    for step in invert(tail, targets, z_init=anchor, lr=last.lr, steps=last_steps, penalty=pull, **options):
-        yield dataclasses.replace(step, index=zx_steps + step.index, space="feature")
+    want = keep_output if callable(keep_output) else (lambda _index: keep_output)
+    options = dict(loss=loss, weight=weight, keep_output=lambda index: want(first_index + index))
+    for step in invert(tail, targets, z_init=anchor, lr=last.lr, steps=steps, penalty=pull, **options):
+        yield dataclasses.replace(step, index=first_index + step.index, space="feature")

@@ -218,4 +218,3 @@ def load_mtcnn(path: Path | None = None) -> MTCNN:
     detector = MTCNN()
     load_module_state(detector, tensors, path)
     return detector.eval().requires_grad_(False)
-

@@ -33,7 +33,11 @@ def test_pipeline_steps_and_spaces(tiny_generator):
     mapping = MappingNetwork(MappingConfig(z_dim=8, x_dim=8, hidden=16)).eval().requires_grad_(False)
     targets = torch.rand(2, 3, 16, 16) * 2 - 1
     last = LastStage(layer="8x8", share=0.5)
-    steps = list(fidelity_steps(tiny_generator, mapping, targets, steps=20, handoff=3, z_lr=0.1, x_lr=0.05, last=last, loss="mse"))
+    steps = list(
+        fidelity_steps(
+            tiny_generator, mapping, targets, steps=20, handoff=3, z_lr=0.1, x_lr=0.05, last=last, loss="mse"
+        )
+    )
     assert [step.index for step in steps] == list(range(21))
     assert [step.space for step in steps[:4]] == ["z", "z", "z", "x"]
     assert {step.space for step in steps[10:]} == {"feature"}

@@ -53,20 +53,21 @@ def load_targets(model: FaceGenerator, paths: list[Path], *, align: bool) -> tup
     return torch.stack(images), aligned
 
 
-def reconstruct(args: argparse.Namespace, model: FaceGenerator, targets: Tensor) -> Tensor:
-    """The pipeline's final images ``n x 3 x S x S`` after ``args.steps`` steps."""
-    x_lr = default_x_lr(args.model, "adam")
+def reconstruct(model: FaceGenerator, targets: Tensor, *, pipeline: str, steps: int, model_name: str = DEFAULT_MODEL,
+                handoff: int = DEFAULT_HANDOFF) -> Tensor:  # fmt: skip
+    """The final images ``n x 3 x S x S`` of ``pipeline`` ("full", "zx" or "x") after ``steps`` steps."""
+    x_lr = default_x_lr(model_name, "adam")
 
     def last_only(index: int) -> bool:
-        return index == args.steps
+        return index == steps
 
-    if args.pipeline == "x":
-        run = invert(model, targets, lr=x_lr, steps=args.steps, loss="mse+lpips", keep_output=last_only)
+    if pipeline == "x":
+        run = invert(model, targets, lr=x_lr, steps=steps, loss="mse+lpips", keep_output=last_only)
     else:
-        last = LastStage() if args.pipeline == "full" else LastStage(share=0.0)
-        mapping = load_mapping(args.model, targets.device)
+        last = LastStage() if pipeline == "full" else LastStage(share=0.0)
+        mapping = load_mapping(model_name, targets.device)
         run = fidelity_steps(
-            model, mapping, targets, steps=args.steps, handoff=args.handoff, z_lr=DEFAULT_Z_LR["adam"], x_lr=x_lr,
+            model, mapping, targets, steps=steps, handoff=handoff, z_lr=DEFAULT_Z_LR["adam"], x_lr=x_lr,
             last=last, keep_output=last_only,
         )  # fmt: skip
     *_, final = run
@@ -114,7 +115,10 @@ def run_fidelity_bench(args: argparse.Namespace) -> dict:
         f"{args.model}: {len(targets)} images from {args.data}, aligned {aligned}, pipeline {args.pipeline}: "
         f"{split}{f' + {last_steps} last-stage' if args.pipeline == 'full' else ''} steps, loss mse+lpips"
     )
-    figures = fidelity_figures(reconstruct(args, model, targets), targets)
+    images = reconstruct(
+        model, targets, pipeline=args.pipeline, steps=args.steps, model_name=args.model, handoff=args.handoff
+    )
+    figures = fidelity_figures(images, targets)
     result = {"model": args.model, "n": len(targets), "steps": args.steps, "aligned": aligned, **figures}
     print(
         f"final_loss {figures['final_loss']:.4f}  final_lpips {figures['final_lpips']:.4f}  "

@@ -85,6 +85,14 @@ def editor_value(target: Image.Image) -> dict:
     return {"background": large, "layers": [], "composite": large}
 
 
+def aligns_faces(model: str) -> bool:
+    """Whether uploads for ``model`` can be face-aligned (it is a face generator such as faces64)."""
+    from engines.models.faces.model import FaceGenerator
+    from engines.models.registry import load_model
+
+    return isinstance(load_model(model), FaceGenerator)
+
+
 def load_target(source: Any, size: int, *, align: bool = False) -> tuple[dict, str]:
     """Prepare a path / PIL / array as a ``size`` target; returns the editor value and the notice.
 

@@ -24,3 +24,10 @@ def test_no_face_upload_says_so(tmp_path):
     Image.new("RGB", (120, 90), (200, 180, 160)).save(upload)
     _value, notice = load_target(str(upload), 64, align=True)
     assert "no face found" in notice
+
+
+def test_only_face_models_align():
+    from app.targets import aligns_faces
+
+    assert aligns_faces("faces64")
+    assert not aligns_faces("digits")

@@ -1,8 +1,10 @@
 """Choose the last stage's settings (layer, lr, pull, step split) on CelebA dev faces (training files).
 
     PYTHONPATH=. python scripts/sweep_last_stage.py --data /tmp/sets/celeba_dev --n 16 --stage layer
+    PYTHONPATH=. python scripts/sweep_last_stage.py --data /tmp/sets/celeba_dev_warped --n 16 --align --stage pick
 
-``/tmp/sets/celeba_dev`` holds CelebA 007001–007200 (training split). One Z→X run (hand-off 5, the
+``/tmp/sets/celeba_dev`` holds CelebA 007001–007200 (training split); ``celeba_dev_warped`` is
+``python -m engines.bench.make_set faces-warped --out /tmp/sets/celeba_dev_warped --first 7001 --count 32 --seed 1``. One Z→X run (hand-off 5, the
 default lrs) of the whole budget is shared by every setting: a setting with share s continues from its
 step ``(1-s)·steps`` in the feature map for ``s·steps`` steps. Printed per setting: the final MSE +
 LPIPS unmasked, and with ``MASK_BOX`` (rows 36–56, columns 14–50: mouth and chin) hidden from the
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from engines.bench.fidelity import load_targets
 from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr
 from engines.core.losses import get_loss
 from engines.core.optim import invert
@@ -54,6 +57,8 @@ def grid_of(stage: str) -> list[LastStage]:
         return [LastStage(layer=layer, lr=lr, pull=0.01) for layer, lr in layers_lrs]
     if stage == "pull":
         return [LastStage(pull=pull) for pull in (0.0, 0.01, 0.1, 1.0)]
+    if stage == "pick":
+        return [LastStage(layer="8x8", lr=0.05), LastStage(layer="16x16", lr=0.2), LastStage(layer="16x16", lr=0.05)]
     return [LastStage(share=share) for share in (0.1, 0.25, 0.5, 0.75, 0.9)]
 
 
@@ -63,11 +68,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--stage", choices=["layer", "pull", "share"], default="layer")
+    parser.add_argument("--stage", choices=["layer", "pull", "share", "pick"], default="layer")
+    parser.add_argument("--align", action="store_true", help="align the faces first (as the fidelity bench does)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     generator, mapping = load_model("faces64"), load_mapping("faces64")
-    targets = torch.stack([generator.prepare_target(path)[0] for path in list_images(args.data)[: args.n]])
+    targets, _aligned = load_targets(generator, list_images(args.data)[: args.n], align=args.align)
     mask = torch.ones(1, 1, *targets.shape[-2:])
     mask[..., MASK_BOX[0], MASK_BOX[1]] = 0
     loss = get_loss("mse+lpips")

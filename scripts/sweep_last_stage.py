@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from engines.bench.fidelity import load_targets
-from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr
+from engines.core.evaluation import inversion_defaults
 from engines.core.losses import get_loss
 from engines.core.optim import invert
 from engines.io.images import list_images
@@ -33,8 +33,9 @@ MASK_BOX = (slice(36, 56), slice(14, 50))
 
 def z_to_x_latents(generator, mapping, targets, steps: int, weight=None) -> list[torch.Tensor]:
     """The Z→X run's ``x`` after every step (``steps + 1`` tensors ``B x latent_dim``)."""
-    run = invert(generator, targets, mapping=mapping, lr=DEFAULT_Z_LR["adam"], handoff=5,
-                 handoff_lr=default_x_lr("faces64", "adam"), steps=steps, loss="mse+lpips", weight=weight,
+    defaults = inversion_defaults("faces64", "adam")
+    run = invert(generator, targets, mapping=mapping, lr=defaults.z_lr, handoff=defaults.handoff,
+                 handoff_lr=defaults.handoff_lr, steps=steps, loss="mse+lpips", weight=weight,
                  keep_output=False)  # fmt: skip
     return [step.x for step in run]
 

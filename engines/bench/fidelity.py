@@ -24,7 +24,7 @@ from torch import Tensor
 
 from engines.bench.common import device_of
 from engines.core.device import add_device_argument
-from engines.core.evaluation import DEFAULT_Z_LR, default_x_lr
+from engines.core.evaluation import inversion_defaults
 from engines.core.losses import get_loss, mse_loss
 from engines.core.optim import invert
 from engines.io.images import image_to_tensor, list_images, to_rgb
@@ -33,7 +33,6 @@ from engines.models.faces.model import FaceGenerator
 from engines.models.registry import load_mapping, load_model
 
 DEFAULT_MODEL = "faces64"  # the app's default face model
-DEFAULT_HANDOFF = 5  # Z steps before the hand-off to X, until a per-model default is saved beside Θ
 PIPELINES = ("full", "zx", "x")
 
 
@@ -53,21 +52,26 @@ def load_targets(model: FaceGenerator, paths: list[Path], *, align: bool) -> tup
     return torch.stack(images), aligned
 
 
-def reconstruct(model: FaceGenerator, targets: Tensor, *, pipeline: str, steps: int, model_name: str = DEFAULT_MODEL,
-                handoff: int = DEFAULT_HANDOFF) -> Tensor:  # fmt: skip
-    """The final images ``n x 3 x S x S`` of ``pipeline`` ("full", "zx" or "x") after ``steps`` steps."""
-    x_lr = default_x_lr(model_name, "adam")
+def reconstruct(
+    model: FaceGenerator, targets: Tensor, *, pipeline: str, steps: int, model_name: str = DEFAULT_MODEL,
+    handoff: int | None = None,
+) -> Tensor:  # fmt: skip
+    """The final images ``n x 3 x S x S`` of ``pipeline`` ("full", "zx" or "x") after ``steps`` steps, with the
+    model's saved inversion defaults (:func:`engines.core.evaluation.inversion_defaults`; ``handoff`` overrides
+    the hand-off step)."""
+    defaults = inversion_defaults(model_name, "adam")
 
     def last_only(index: int) -> bool:
         return index == steps
 
     if pipeline == "x":
-        run = invert(model, targets, lr=x_lr, steps=steps, loss="mse+lpips", keep_output=last_only)
+        run = invert(model, targets, lr=defaults.x_lr, steps=steps, loss="mse+lpips", keep_output=last_only)
     else:
         last = LastStage() if pipeline == "full" else LastStage(share=0.0)
         mapping = load_mapping(model_name, targets.device)
         run = fidelity_steps(
-            model, mapping, targets, steps=steps, handoff=handoff, z_lr=DEFAULT_Z_LR["adam"], x_lr=x_lr,
+            model, mapping, targets, steps=steps, handoff=defaults.handoff if handoff is None else handoff,
+            z_lr=defaults.z_lr, x_lr=defaults.handoff_lr,
             last=last, keep_output=last_only,
         )  # fmt: skip
     *_, final = run
@@ -110,7 +114,13 @@ def run_fidelity_bench(args: argparse.Namespace) -> dict:
     targets, aligned = load_targets(model, paths, align=not args.no_align)
     targets = targets.to(device)
     zx_steps, last_steps = (LastStage() if args.pipeline == "full" else LastStage(share=0.0)).split(args.steps)
-    split = f"{args.steps} X steps" if args.pipeline == "x" else f"{zx_steps} Z→X (hand-off {args.handoff})"
+    defaults = inversion_defaults(args.model, "adam")
+    handoff = defaults.handoff if args.handoff is None else args.handoff
+    split = (
+        f"{args.steps} X steps (lr {defaults.x_lr})"
+        if args.pipeline == "x"
+        else f"{zx_steps} Z→X (hand-off {handoff}, Z lr {defaults.z_lr}, X lr {defaults.handoff_lr}; {defaults.chosen_on})"
+    )
     print(
         f"{args.model}: {len(targets)} images from {args.data}, aligned {aligned}, pipeline {args.pipeline}: "
         f"{split}{f' + {last_steps} last-stage' if args.pipeline == 'full' else ''} steps, loss mse+lpips"
@@ -135,7 +145,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     fidelity.add_argument("--n", type=int, default=100)
     fidelity.add_argument("--steps", type=int, default=200, help="all steps together (Z→X + last stage)")
     fidelity.add_argument("--seed", type=int, default=0)
-    fidelity.add_argument("--handoff", type=int, default=DEFAULT_HANDOFF, help="Z steps before X-space")
+    fidelity.add_argument("--handoff", type=int, default=None, help="Z steps before X-space (default: the saved one)")
     fidelity.add_argument("--pipeline", default="full", choices=PIPELINES, help="full (default), zx or x")
     fidelity.add_argument("--no-align", action="store_true", help="centre crops instead of aligned faces")
     fidelity.add_argument("--json", type=Path, default=None)

@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python scripts/sweep_last_stage.py --data /tmp/sets/celeba_dev --n 16 --stage layer
     PYTHONPATH=. python scripts/sweep_last_stage.py --data /tmp/sets/celeba_dev_warped --n 16 --align --stage pick
+    PYTHONPATH=. python scripts/sweep_last_stage.py --data /tmp/sets/celeba_dev --n 16 --stage tune --layer L --lr LR
 
 ``/tmp/sets/celeba_dev`` holds CelebA 007001–007200 (training split); ``celeba_dev_warped`` is
 ``python -m engines.bench.make_set faces-warped --out /tmp/sets/celeba_dev_warped --first 7001 --count 32 --seed 1``. One Z→X run (hand-off 5, the
@@ -15,6 +16,7 @@ part stays). The first row is Z→X alone for the whole budget.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -52,15 +54,16 @@ def final_images(generator, targets, latents, last: LastStage, steps: int, weigh
     return step.output
 
 
-def grid_of(stage: str) -> list[LastStage]:
+def grid_of(stage: str, base: LastStage) -> list[LastStage]:
     if stage == "layer":
         layers_lrs = itertools.product(("8x8", "16x16", "32x32"), (0.01, 0.05, 0.2))
         return [LastStage(layer=layer, lr=lr, pull=0.01) for layer, lr in layers_lrs]
-    if stage == "pull":
-        return [LastStage(pull=pull) for pull in (0.0, 0.01, 0.1, 1.0)]
+    if stage == "tune":  # the pull, then the step split, around ``base``
+        pulls = [dataclasses.replace(base, pull=pull) for pull in (0.0, 0.01, 0.1, 1.0)]
+        return pulls + [dataclasses.replace(base, share=share) for share in (0.25, 0.75)]
     if stage == "pick":
         return [LastStage(layer="8x8", lr=0.05), LastStage(layer="16x16", lr=0.2), LastStage(layer="16x16", lr=0.05)]
-    return [LastStage(share=share) for share in (0.1, 0.25, 0.5, 0.75, 0.9)]
+    raise ValueError(f"unknown stage {stage!r}")
 
 
 def main() -> None:
@@ -69,7 +72,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--stage", choices=["layer", "pull", "share", "pick"], default="layer")
+    parser.add_argument("--stage", choices=["layer", "pick", "tune"], default="layer")
+    parser.add_argument("--layer", default="8x8", help="tune: the layer to tune around")
+    parser.add_argument("--lr", type=float, default=0.05, help="tune: the lr to tune around")
     parser.add_argument("--align", action="store_true", help="align the faces first (as the fidelity bench does)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -81,7 +86,7 @@ def main() -> None:
     free_latents = z_to_x_latents(generator, mapping, targets, args.steps)
     masked_latents = z_to_x_latents(generator, mapping, targets, args.steps, mask)
     print(f"{'layer':>6} {'lr':>6} {'pull':>6} {'share':>6} | {'final loss':>10} | {'hidden box':>10}", flush=True)
-    for last in [LastStage(share=0.0), *grid_of(args.stage)]:
+    for last in [LastStage(share=0.0), *grid_of(args.stage, LastStage(layer=args.layer, lr=args.lr))]:
         free = final_images(generator, targets, free_latents, last, args.steps)
         masked = final_images(generator, targets, masked_latents, last, args.steps, mask)
         with torch.no_grad():

@@ -26,6 +26,8 @@ REFERENCE_LANDMARKS = np.array([[25.05, 33.01], [39.06, 33.00], [31.79, 41.60], 
 LANDMARK_WEIGHTS = np.array([3.0, 3.0, 0.3, 1.0, 1.0])
 SIZE = 64
 SUPERSAMPLE = 4  # warp at 4× the crop size, then downsample (antialiased)
+MIN_FACE_SHARE = 0.1  # faces narrower than a tenth of the photo's shorter side are not searched for
+DETECT_SIDE = 640  # larger uploads are searched at this longer side (landmarks scaled back)
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,17 @@ def warp_to_reference(image: Image.Image, landmarks: np.ndarray, size: int = SIZ
     (edges replicated where the crop leaves the photo)."""
     work = size * SUPERSAMPLE
     reference = REFERENCE_LANDMARKS * (size / SIZE) * SUPERSAMPLE
-    array = np.asarray(image)
-    margin = max(array.shape[:2])
-    padded = Image.fromarray(np.pad(array, ((margin, margin), (margin, margin), (0, 0)), mode="edge"))
     # PIL wants the map from output pixels to input pixels: reference -> landmarks.
-    output_to_input = similarity_transform(reference, landmarks + margin, LANDMARK_WEIGHTS)
-    warped = padded.transform((work, work), Image.Transform.AFFINE, output_to_input.ravel(), Image.Resampling.BICUBIC)
+    output_to_input = similarity_transform(reference, landmarks, LANDMARK_WEIGHTS)
+    corners = np.array([[0, 0, 1], [work, 0, 1], [0, work, 1], [work, work, 1]], dtype=np.float64)
+    reached = corners @ output_to_input.T
+    low, high = np.floor(reached.min(0)).astype(int) - 2, np.ceil(reached.max(0)).astype(int) + 2
+    array = np.asarray(image)
+    rows = np.clip(np.arange(low[1], high[1]), 0, array.shape[0] - 1)  # clipping indices replicates edges
+    columns = np.clip(np.arange(low[0], high[0]), 0, array.shape[1] - 1)
+    region = Image.fromarray(np.ascontiguousarray(array[rows][:, columns]))
+    output_to_input[:, 2] -= low
+    warped = region.transform((work, work), Image.Transform.AFFINE, output_to_input.ravel(), Image.Resampling.BICUBIC)
     return warped.resize((size, size), Image.Resampling.LANCZOS)
 
 
@@ -80,13 +87,21 @@ def align_face(image: Image.Image, size: int = SIZE) -> tuple[Image.Image, Align
     """(the aligned ``size`` × ``size`` RGB face, what was done). The largest face MTCNN finds is used;
     none found -> the centre crop, resized, and a notice."""
     image = to_rgb(image)
-    detections = _detector().detect(np.asarray(image))
+    shrink = min(1.0, DETECT_SIDE / max(image.size))
+    searched = (
+        image
+        if shrink == 1.0
+        else image.resize(
+            (max(1, round(image.width * shrink)), max(1, round(image.height * shrink))), Image.Resampling.BILINEAR
+        )
+    )
+    detections = _detector().detect(np.asarray(searched), min_face=max(20.0, MIN_FACE_SHARE * min(searched.size)))
     if not len(detections):
         crop, how = center_crop_resize(image, size)
         return crop, AlignInfo(aligned=False, notice=f"no face found: used the centre crop ({how})")
     sides = (detections.boxes[:, 2:] - detections.boxes[:, :2]).prod(dim=1)
     best = int(sides.argmax())
-    landmarks = detections.landmarks[best].double().numpy()
+    landmarks = detections.landmarks[best].double().numpy() / shrink
     score = float(detections.scores[best])
     faces = f" (largest of {len(detections)} faces)" if len(detections) > 1 else ""
     notice = f"face aligned to the training crop by its eyes, nose and mouth{faces}; detector score {score:.2f}"

@@ -36,8 +36,8 @@ class LastStage:
     total step budget given to this stage (the rest runs Z→X).
     """
 
-    layer: str = "8x8"
-    lr: float = 0.05
+    layer: str = "16x16"
+    lr: float = 0.2
     pull: float = 0.01
     share: float = 0.5
 

@@ -121,11 +121,12 @@ class MTCNN(nn.Module):
         self.pnet, self.rnet, self.onet = PNet(), RNet(), ONet()
 
     @torch.no_grad()
-    def detect(self, image: np.ndarray | Tensor) -> Detections:
-        """``H x W x 3`` uint8 RGB image -> the faces found (possibly none)."""
+    def detect(self, image: np.ndarray | Tensor, *, min_face: float | None = None) -> Detections:
+        """``H x W x 3`` uint8 RGB image -> the faces found (possibly none); ``min_face`` (pixels) overrides
+        the config's smallest face side (a larger one skips the costly fine pyramid levels)."""
         pixels = torch.as_tensor(np.array(image), dtype=torch.float32).permute(2, 0, 1)[None]
         pixels = (pixels - 127.5) / 128.0
-        boxes = self._propose(pixels)
+        boxes = self._propose(pixels, min_face or self.config.min_face)
         if len(boxes):
             boxes = self._refine(pixels, boxes)
         if not len(boxes):
@@ -133,10 +134,10 @@ class MTCNN(nn.Module):
             return Detections(empty, torch.zeros(0), torch.zeros(0, 5, 2))
         return self._output(pixels, boxes)
 
-    def _propose(self, pixels: Tensor) -> Tensor:
+    def _propose(self, pixels: Tensor, min_face: float) -> Tensor:
         """P-net over the pyramid -> ``N x 5`` square candidate boxes with scores."""
         height, width = pixels.shape[-2:]
-        scale = 12.0 / self.config.min_face
+        scale = 12.0 / min_face
         found = []
         while min(height, width) * scale >= 12:
             size = (int(height * scale + 1), int(width * scale + 1))

@@ -101,7 +101,8 @@ def align_face(image: Image.Image, size: int = SIZE) -> tuple[Image.Image, Align
         return crop, AlignInfo(aligned=False, notice=f"no face found: used the centre crop ({how})")
     sides = (detections.boxes[:, 2:] - detections.boxes[:, :2]).prod(dim=1)
     best = int(sides.argmax())
-    landmarks = detections.landmarks[best].double().numpy() / shrink
+    back = np.array([image.width / searched.width, image.height / searched.height])
+    landmarks = detections.landmarks[best].double().numpy() * back
     score = float(detections.scores[best])
     faces = f" (largest of {len(detections)} faces)" if len(detections) > 1 else ""
     notice = f"face aligned to the training crop by its eyes, nose and mouth{faces}; detector score {score:.2f}"

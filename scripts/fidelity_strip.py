@@ -21,7 +21,7 @@ from engines.io.data import data_path
 from engines.io.images import tensor_to_image
 from engines.models.registry import load_model
 
-ROWS = (("X", "x"), ("Z→X", "zx"), ("final", "full"))
+ROWS = (("X", "x"), ("Z->X", "zx"), ("final", "full"))  # ASCII: PIL's default font has no arrow
 SCALE = 2
 LABEL = 14
 

@@ -117,7 +117,7 @@ def run_fidelity_bench(args: argparse.Namespace) -> dict:
     defaults = inversion_defaults(args.model, "adam")
     handoff = defaults.handoff if args.handoff is None else args.handoff
     split = (
-        f"{args.steps} X steps (lr {defaults.x_lr})"
+        f"{args.steps} X (lr {defaults.x_lr})"
         if args.pipeline == "x"
         else f"{zx_steps} Z→X (hand-off {handoff}, Z lr {defaults.z_lr}, X lr {defaults.handoff_lr}; {defaults.chosen_on})"
     )

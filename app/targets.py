@@ -16,10 +16,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import Tensor
 
-from engines.io.images import array_to_image, center_crop_resize, prepare_image, tensor_to_image, to_rgb
+from engines.io.images import (
+    Prepared,
+    array_to_image,
+    center_crop_resize,
+    image_to_tensor,
+    prepare_image,
+    tensor_to_image,
+    to_rgb,
+)
 from engines.io.masks import PRESETS as PRESETS  # re-exported for the image tab
 from engines.io.masks import preset_known
 
@@ -77,15 +85,27 @@ def editor_value(target: Image.Image) -> dict:
     return {"background": large, "layers": [], "composite": large}
 
 
-def load_target(source: Any, size: int) -> tuple[dict, str]:
+def aligns_faces(model: str) -> bool:
+    """Whether uploads for ``model`` can be face-aligned (it is a face generator such as faces64)."""
+    from engines.models.faces.model import FaceGenerator
+    from engines.models.registry import load_model
+
+    return isinstance(load_model(model), FaceGenerator)
+
+
+def load_target(source: Any, size: int, *, align: bool = False) -> tuple[dict, str]:
     """Prepare a path / PIL / array as a ``size`` target; returns the editor value and the notice.
 
+    align: for a face model, align the face to the training crop (MTCNN landmarks,
+    :func:`engines.models.faces.align.align_face`); the centre crop, with a notice, when none is found.
     Raises ``ValueError`` with a user-facing message for anything that is not a usable image.
     """
     if source is None:
         raise ValueError("no file was uploaded")
     name = Path(source).name if isinstance(source, (str, Path)) else "image"
     prepared = prepare_image(source, size)
+    if align:
+        prepared = _aligned(source, size)
     notice = f"**{name}**: {prepared.notice}"
     width, height = _source_size(source, size)
     if _fully_transparent(source):
@@ -93,6 +113,17 @@ def load_target(source: Any, size: int) -> tuple[dict, str]:
     if min(width, height) < size // 4:
         notice += f" ⚠ the original is only {width}×{height}: the target has almost no detail"
     return editor_value(tensor_to_image(prepared.tensor)), notice
+
+
+def _aligned(source: Any, size: int) -> Prepared:
+    """``source`` (already checked by :func:`prepare_image`) with its face aligned to the training crop."""
+    from engines.models.faces.align import align_face
+
+    image = _as_image(source)
+    with image if isinstance(source, (str, Path)) else contextlib.nullcontext():
+        image = ImageOps.exif_transpose(image) if image.mode in ("RGB", "RGBA", "L") else image
+        face, info = align_face(to_rgb(image), size)
+    return Prepared(tensor=image_to_tensor(face), notice=info.notice)
 
 
 def _source_size(source: Any, default: int) -> tuple[int, int]:

@@ -1,12 +1,15 @@
 """Misaligned test sets for the projection benchmark (written as PNG files; never committed):
 
     python -m engines.bench.make_set faces --out DIR --first 8001 --count 10 --seed 0
+    python -m engines.bench.make_set faces-warped --out DIR --first 8001 --count 100 --seed 0
     python -m engines.bench.make_set digits --out DIR --split test --count 10 --seed 0
     python -m engines.bench.make_set mnist --out DIR --split train --count 16 --seed 0
 
 faces: CelebA photos ``first .. first+count-1`` (8001–9000 is the test split), each cut as a square
 window of random side (0.75–1.2 × the photo's width, edges replicated where it leaves the photo) at a
-random offset: faces off-centre and rescaled. digits: MNIST digits of ``split`` scaled 0.7–1.2×, shifted,
+random offset: faces off-centre and rescaled. faces-warped: the training crop (the photo's centre
+square) rotated ±15°, scaled 0.8–1.2× and shifted up to ±10 % of its side (edges replicated), at the
+photo's resolution: what face alignment has to undo. digits: MNIST digits of ``split`` scaled 0.7–1.2×, shifted,
 dimmed to 40–85 % brightness, on a black 36 × 36 canvas
 (digits drawn at random from the split, which is stored sorted by label). mnist: the same draw of digits,
 as they are (28 × 28, for the inversion benchmarks).
@@ -38,6 +41,24 @@ def misaligned_face(photo: Image.Image, rng: np.random.Generator) -> Image.Image
     return Image.fromarray(padded[top : top + side, left : left + side])
 
 
+def warped_face(photo: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """The photo's centre square rotated by ±15°, scaled 0.8–1.2× and shifted ±10 % of its side."""
+    array = np.asarray(photo.convert("RGB"))
+    height, width = array.shape[:2]
+    side = min(height, width)
+    padded = Image.fromarray(np.pad(array, ((side, side), (side, side), (0, 0)), mode="edge"))
+    angle = np.deg2rad(rng.uniform(-15, 15))
+    scale = rng.uniform(0.8, 1.2)
+    shift = rng.uniform(-0.1, 0.1, size=2) * side
+    centre = np.array([width / 2 + side, height / 2 + side])
+    # output pixel p -> input centre + R(-angle) (p - side/2 - shift) / scale
+    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
+    linear = np.array([[cos, sin], [-sin, cos]])
+    offset = centre - linear @ (np.array([side / 2, side / 2]) + shift)
+    coefficients = (*linear[0], offset[0], *linear[1], offset[1])
+    return padded.transform((side, side), Image.Transform.AFFINE, coefficients, Image.Resampling.BICUBIC)
+
+
 def misaligned_digit(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     """A 28 × 28 digit scaled 0.7–1.2×, dimmed, pasted at a random place on a black canvas."""
     side = int(round(28 * rng.uniform(0.7, 1.2)))
@@ -54,10 +75,10 @@ def make_set(kind: str, out: Path, *, count: int, seed: int, first: int = 8001, 
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    if kind == "faces":
+    if kind in ("faces", "faces-warped"):
         for number in range(first, first + count):
             with Image.open(data_path("celeba") / f"{number:06d}.jpg") as photo:
-                image = misaligned_face(photo, rng)
+                image = misaligned_face(photo, rng) if kind == "faces" else warped_face(photo, rng)
             paths.append(out / f"face_{number:06d}.png")
             image.save(paths[-1])
     elif kind in ("digits", "mnist"):
@@ -69,7 +90,7 @@ def make_set(kind: str, out: Path, *, count: int, seed: int, first: int = 8001, 
             digit = misaligned_digit(digits[index], rng) if kind == "digits" else Image.fromarray(digits[index], "L")
             digit.save(paths[-1])
     else:
-        raise ValueError(f"unknown set {kind!r}; choose faces, digits or mnist")
+        raise ValueError(f"unknown set {kind!r}; choose faces, faces-warped, digits or mnist")
     return paths
 
 
@@ -79,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("kind", choices=["faces", "digits", "mnist"])
+    parser.add_argument("kind", choices=["faces", "faces-warped", "digits", "mnist"])
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)

@@ -93,6 +93,8 @@ class Space:
     handoff: with Θ, Z→X: ``handoff`` steps in Z-space, then X-space from ``x = Θ(z_k)`` with a fresh
     optimiser (``handoff_optimizer``, default the first one) at ``handoff_lr`` (default ``lr``);
     the step index runs on. ``None``: no hand-off.
+    penalty: ``N x D -> N`` per-item regulariser of the optimised variable (``z``, or ``x`` after a
+    hand-off), added to the objective for the gradient only: :attr:`Step.losses` stay the data term.
     """
 
     mapping: nn.Module | None = None
@@ -101,6 +103,7 @@ class Space:
     handoff: int | None = None
     handoff_lr: float | None = None
     handoff_optimizer: str | None = None
+    penalty: Callable[[Tensor], Tensor] | None = None
 
     def __post_init__(self) -> None:
         if self.handoff is not None:
@@ -146,6 +149,12 @@ class _Arm:
         self.optimizer_name = space.handoff_optimizer or self.optimizer_name
         self.solver = make_optimizer(self.optimizer_name, [self.x], space.handoff_lr or space.lr)
 
+    def penalty(self) -> Tensor | float:
+        """The summed regulariser of this arm's optimised variable (0 without one)."""
+        if self.space.penalty is None:
+            return 0.0
+        return self.space.penalty(self.x if self.x is not None else self.z).sum()
+
     def current_x(self) -> Tensor:
         if self.x is not None:
             return self.x
@@ -174,6 +183,7 @@ def invert(
     handoff: int | None = None,
     handoff_lr: float | None = None,
     handoff_optimizer: str | None = None,
+    penalty: Callable[[Tensor], Tensor] | None = None,
     num_hypotheses: int = 1,
     z_init: str | Tensor = "zeros",
     seed: int = 0,
@@ -184,7 +194,8 @@ def invert(
 
     mapping: Θ for Z-space (``x = mapping(z)``), ``None`` for X-space, on ``forward``'s device.
     handoff: with Θ, Z→X (see :class:`Space`): ``handoff`` Z steps, then X-space from Θ(z_k) at
-    ``handoff_lr`` with ``handoff_optimizer``. Every other argument as in :func:`invert_spaces`.
+    ``handoff_lr`` with ``handoff_optimizer``. penalty: a per-item regulariser of the optimised
+    variable (see :class:`Space`). Every other argument as in :func:`invert_spaces`.
     Yields ``steps + 1`` :class:`Step` objects, the first before any update.
     """
     space = Space(
@@ -193,6 +204,7 @@ def invert(
         handoff=handoff,
         handoff_lr=handoff_lr,
         handoff_optimizer=handoff_optimizer,
+        penalty=penalty,
     )
     options = dict(weight=weight, loss=loss, optimizer=optimizer, steps=steps, num_hypotheses=num_hypotheses)
     options.update(z_init=z_init, seed=seed, keep_output=keep_output, keep_on_device=keep_on_device)
@@ -283,7 +295,7 @@ def invert_spaces(
             per_item, x, output = evaluate()
             if not recorded:
                 recorded.append(snapshot(index, per_item, x, output))
-            total = per_item.sum()
+            total = per_item.sum() + sum(arm.penalty() for arm in arms)
             total.backward()
             return total
 

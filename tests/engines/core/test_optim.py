@@ -116,3 +116,13 @@ def test_abandoned_run_leaves_grad_mode_alone(tiny_model, tiny_targets):
         if step.index == 2:
             break  # the caller stops at the last step without exhausting the generator
     assert torch.is_grad_enabled()
+
+
+def test_penalty_pulls_but_losses_stay_the_data_term(tiny_model, tiny_targets):
+    anchor = torch.zeros(len(tiny_targets), tiny_model.input_dim)
+    options = dict(lr=0.1, steps=30, loss="mse", keep_output=True)
+    *_, free = invert(tiny_model, tiny_targets, **options)
+    *_, pulled = invert(tiny_model, tiny_targets, penalty=lambda x: 100.0 * (x - anchor).square().sum(1), **options)
+    assert pulled.x.norm() < 0.2 * free.x.norm()
+    data_term = mse_loss(pulled.output, tiny_targets)
+    torch.testing.assert_close(pulled.losses, data_term)

@@ -1,0 +1,153 @@
+"""``python -m engines.bench fidelity``: how close the app's default face pipeline gets to each target, e.g.
+    python -m engines.bench --threads 1 fidelity --data DIR --n 100 --steps 200 --seed 0 --json OUT.json
+
+The pipeline (``--pipeline full``, the app's default): each image is aligned to the training crop
+(MTCNN landmarks, :mod:`engines.models.faces.align`; the centre crop when no face is found), then
+Z→X (``--handoff`` Z steps, then X-space) and the expressive last stage in the generator's feature
+map (:mod:`engines.models.faces.last_stage`). ``--steps`` counts all steps together: the last stage
+takes ``LastStage.share`` of them (half: 100 of 200), Z→X the rest. "Before" lines: ``--pipeline zx``
+(Z→X for all steps) and ``--pipeline x`` (plain X-space for all steps); ``--no-align`` uses centre crops.
+
+JSON keys: model, n, steps, aligned (targets where a face was found and aligned), final_loss (mean
+MSE + LPIPS at the end), final_lpips, final_psnr (dB, images in [-1, 1]), retrieval_top1 (share of
+targets whose reconstruction is closer in LPIPS to its own target than to every other target).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from engines.bench.common import device_of
+from engines.core.device import add_device_argument
+from engines.core.evaluation import inversion_defaults
+from engines.core.losses import get_loss, mse_loss
+from engines.core.optim import invert
+from engines.io.images import image_to_tensor, list_images, to_rgb
+from engines.models.faces.last_stage import LastStage, fidelity_steps
+from engines.models.faces.model import FaceGenerator
+from engines.models.registry import load_mapping, load_model
+
+DEFAULT_MODEL = "faces64"  # the app's default face model
+PIPELINES = ("full", "zx", "x")
+
+
+def load_targets(model: FaceGenerator, paths: list[Path], *, align: bool) -> tuple[Tensor, int]:
+    """``n x 3 x S x S`` targets in [-1, 1] and how many of them were aligned (a face found)."""
+    from engines.models.faces.align import align_face
+
+    images, aligned = [], 0
+    for path in paths:
+        if not align:
+            images.append(model.prepare_target(path)[0])
+            continue
+        with Image.open(path) as opened:
+            face, info = align_face(to_rgb(opened), model.config.image_size)
+        images.append(image_to_tensor(face))
+        aligned += info.aligned
+    return torch.stack(images), aligned
+
+
+def reconstruct(
+    model: FaceGenerator, targets: Tensor, *, pipeline: str, steps: int, model_name: str = DEFAULT_MODEL,
+    handoff: int | None = None,
+) -> Tensor:  # fmt: skip
+    """The final images ``n x 3 x S x S`` of ``pipeline`` ("full", "zx" or "x") after ``steps`` steps, with the
+    model's saved inversion defaults (:func:`engines.core.evaluation.inversion_defaults`; ``handoff`` overrides
+    the hand-off step)."""
+    defaults = inversion_defaults(model_name, "adam")
+
+    def last_only(index: int) -> bool:
+        return index == steps
+
+    if pipeline == "x":
+        run = invert(model, targets, lr=defaults.x_lr, steps=steps, loss="mse+lpips", keep_output=last_only)
+    else:
+        last = LastStage() if pipeline == "full" else LastStage(share=0.0)
+        mapping = load_mapping(model_name, targets.device)
+        run = fidelity_steps(
+            model, mapping, targets, steps=steps, handoff=defaults.handoff if handoff is None else handoff,
+            z_lr=defaults.z_lr, x_lr=defaults.handoff_lr,
+            last=last, keep_output=last_only,
+        )  # fmt: skip
+    *_, final = run
+    return final.output.to(targets.device)
+
+
+@torch.no_grad()
+def fidelity_figures(reconstructions: Tensor, targets: Tensor) -> dict[str, float]:
+    """Mean MSE + LPIPS, LPIPS and PSNR of ``reconstructions`` against ``targets`` (both ``n x 3 x S x S``
+    in [-1, 1]), and the LPIPS retrieval top-1 rate over the set."""
+    both, mse = get_loss("mse+lpips"), mse_loss(reconstructions, targets)
+    lpips = both(reconstructions, targets) - mse
+    psnr = 10 * torch.log10(4.0 / mse.clamp(min=1e-12))
+    count = len(targets)
+    distances = torch.stack([
+        both(reconstructions[index : index + 1].expand(count, -1, -1, -1), targets)
+        - mse_loss(reconstructions[index : index + 1].expand(count, -1, -1, -1), targets)
+        for index in range(count)
+    ])  # fmt: skip
+    own = distances.diagonal()
+    others = distances + torch.eye(count, device=distances.device) * torch.finfo(distances.dtype).max
+    top1 = (own[:, None] < others).all(dim=1).float().mean() if count > 1 else torch.tensor(1.0)
+    return {
+        "final_loss": float((mse + lpips).mean()),
+        "final_lpips": float(lpips.mean()),
+        "final_psnr": float(psnr.mean()),
+        "retrieval_top1": float(top1),
+    }
+
+
+def run_fidelity_bench(args: argparse.Namespace) -> dict:
+    torch.manual_seed(args.seed)
+    device = device_of(args)
+    model = load_model(args.model, device)
+    if not isinstance(model, FaceGenerator):
+        raise SystemExit(f"fidelity needs a face generator; {args.model!r} is not one")
+    paths = list_images(args.data)[: args.n]
+    if not paths:
+        raise SystemExit(f"no images in {args.data}")
+    targets, aligned = load_targets(model, paths, align=not args.no_align)
+    targets = targets.to(device)
+    zx_steps, last_steps = (LastStage() if args.pipeline == "full" else LastStage(share=0.0)).split(args.steps)
+    defaults = inversion_defaults(args.model, "adam")
+    handoff = defaults.handoff if args.handoff is None else args.handoff
+    split = (
+        f"{args.steps} X (lr {defaults.x_lr})"
+        if args.pipeline == "x"
+        else f"{zx_steps} Z→X (hand-off {handoff}, Z lr {defaults.z_lr}, X lr {defaults.handoff_lr}; {defaults.chosen_on})"
+    )
+    print(
+        f"{args.model}: {len(targets)} images from {args.data}, aligned {aligned}, pipeline {args.pipeline}: "
+        f"{split}{f' + {last_steps} last-stage' if args.pipeline == 'full' else ''} steps, loss mse+lpips"
+    )
+    images = reconstruct(
+        model, targets, pipeline=args.pipeline, steps=args.steps, model_name=args.model, handoff=args.handoff
+    )
+    figures = fidelity_figures(images, targets)
+    result = {"model": args.model, "n": len(targets), "steps": args.steps, "aligned": aligned, **figures}
+    print(
+        f"final_loss {figures['final_loss']:.4f}  final_lpips {figures['final_lpips']:.4f}  "
+        f"final_psnr {figures['final_psnr']:.2f} dB  retrieval_top1 {figures['retrieval_top1']:.3f}"
+    )
+    return result
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:
+    """Add ``fidelity`` to ``python -m engines.bench``."""
+    fidelity = commands.add_parser("fidelity", help="the default face pipeline's fidelity on a folder of images")
+    fidelity.add_argument("--model", default=DEFAULT_MODEL)
+    fidelity.add_argument("--data", required=True, type=Path)
+    fidelity.add_argument("--n", type=int, default=100)
+    fidelity.add_argument("--steps", type=int, default=200, help="all steps together (Z→X + last stage)")
+    fidelity.add_argument("--seed", type=int, default=0)
+    fidelity.add_argument("--handoff", type=int, default=None, help="Z steps before X-space (default: the saved one)")
+    fidelity.add_argument("--pipeline", default="full", choices=PIPELINES, help="full (default), zx or x")
+    fidelity.add_argument("--no-align", action="store_true", help="centre crops instead of aligned faces")
+    fidelity.add_argument("--json", type=Path, default=None)
+    add_device_argument(fidelity)
+    fidelity.set_defaults(run=run_fidelity_bench)

@@ -1,0 +1,157 @@
+"""The expressive last stage of a face inversion: after Z→X, continue in an intermediate feature map of
+the same, frozen generator (the way StyleGAN inversions move on to W+).
+
+``F = tail ∘ head``: :class:`GeneratorTail` is "the generator from layer L on" as a forward model with
+``input_dim`` / ``output_shape``, so :func:`engines.core.optim.invert` runs it like any other F (X-space
+of the tail). It starts at ``head(x_ZX)``, the features of the Z→X solution, where it reproduces that
+image exactly, and an L2 pull towards those features keeps what the target does not constrain (masked
+pixels) close to the Z→X face. :func:`fidelity_steps` chains the two stages with one running step index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from engines.core.optim import Step, invert
+from engines.models.faces.model import FaceGenerator
+from engines.models.registry import ForwardModel
+
+# Where the tail starts, by feature-map side: the index into ``FaceDecoder.body`` of the first tail layer
+# (the maps after the base Linear and after each upsampling's PixelNorm).
+FEATURE_LAYERS = {"4x4": 0, "8x8": 3, "16x16": 6, "32x32": 9}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LastStage:
+    """Settings of the last stage (chosen on CelebA dev faces 7001–7200; docs/fidelity.md has the figures).
+
+    layer: the feature map optimised (a key of :data:`FEATURE_LAYERS`). lr: its Adam learning rate.
+    pull: weight of the per-item mean squared distance to the Z→X features. share: the fraction of the
+    total step budget given to this stage (the rest runs Z→X).
+    """
+
+    layer: str = "16x16"
+    lr: float = 0.2
+    pull: float = 0.01
+    share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.layer not in FEATURE_LAYERS:
+            raise ValueError(f"layer must be one of {sorted(FEATURE_LAYERS)}, got {self.layer!r}")
+        if not self.lr > 0 or self.pull < 0 or not 0 <= self.share < 1:
+            raise ValueError("LastStage needs lr > 0, pull >= 0 and 0 <= share < 1")
+
+    def split(self, steps: int) -> tuple[int, int]:
+        """(Z→X steps, last-stage steps) of a total of ``steps``."""
+        last = int(round(steps * self.share))
+        return steps - last, last
+
+
+class GeneratorTail(ForwardModel):
+    """The face generator from feature map ``layer`` on: ``B x (C*H*W)`` features -> ``B x 3 x S x S``."""
+
+    output_kind = "image"
+
+    def __init__(self, generator: FaceGenerator, layer: str):
+        super().__init__()
+        if layer not in FEATURE_LAYERS:
+            raise ValueError(f"layer must be one of {sorted(FEATURE_LAYERS)}, got {layer!r}")
+        self.generator = generator
+        self.start = FEATURE_LAYERS[layer]
+        with torch.no_grad():
+            probe = self.head(torch.zeros(1, generator.input_dim, device=_device(generator)))
+        self.feature_shape = tuple(probe.shape[1:])
+        self.input_dim = probe[0].numel()
+        self.output_shape = generator.output_shape
+
+    def head(self, latent: Tensor) -> Tensor:
+        """``B x latent_dim`` -> the feature map ``B x C x H x W`` where the tail starts."""
+        decoder = self.generator.decoder
+        features = decoder.base(latent).view(-1, decoder.first, 4, 4)
+        return decoder.body[: self.start](features)
+
+    def features(self, latent: Tensor) -> Tensor:
+        """``B x latent_dim`` -> the tail's inputs ``B x input_dim``."""
+        return self.head(latent).flatten(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.generator.decoder.body[self.start :](x.view(-1, *self.feature_shape))
+
+    def prepare_target(self, source: Any) -> tuple[Tensor, str]:
+        return self.generator.prepare_target(source)
+
+
+def _device(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def fidelity_steps(
+    generator: FaceGenerator,
+    mapping: torch.nn.Module,
+    targets: Tensor,
+    *,
+    steps: int,
+    handoff: int,
+    z_lr: float,
+    x_lr: float,
+    last: LastStage = LastStage(),
+    loss: str = "mse+lpips",
+    weight: Tensor | None = None,
+    keep_output: bool | Callable[[int], bool] = True,
+) -> Iterator[Step]:
+    """Z→X for ``steps - last-stage steps`` steps, then the last stage: ``steps + 1`` :class:`Step` objects.
+
+    targets: ``B x 3 x S x S`` in [-1, 1]. The Z→X steps say ``space`` "z" / "x" (their ``x`` is ``B x
+    latent_dim``); the last stage's say "feature" and hold the feature map ``B x input_dim`` of
+    :class:`GeneratorTail` as ``x`` and ``z``. Its first step is the Z→X result itself (same image).
+    keep_output: a bool or a function of the (running) step index, as in :func:`invert`.
+    """
+    zx_steps, last_steps = last.split(steps)
+    options = dict(loss=loss, weight=weight, keep_output=keep_output)
+    final = None
+    for step in invert(
+        generator, targets, mapping=mapping, lr=z_lr, handoff=min(handoff, zx_steps), handoff_lr=x_lr,
+        steps=zx_steps, **options,
+    ):  # fmt: skip
+        if step.index < zx_steps or last_steps == 0:
+            yield step
+        final = step
+    if last_steps:
+        steps_after = last_stage_steps(
+            generator, targets, final.x, last=last, steps=last_steps, first_index=zx_steps, **options
+        )
+        yield from steps_after
+
+
+def last_stage_steps(
+    generator: FaceGenerator,
+    targets: Tensor,
+    latent: Tensor,
+    *,
+    last: LastStage = LastStage(),
+    steps: int,
+    first_index: int = 0,
+    loss: str = "mse+lpips",
+    weight: Tensor | None = None,
+    keep_output: bool | Callable[[int], bool] = True,
+) -> Iterator[Step]:
+    """The last stage alone, from the latents ``B x latent_dim`` (e.g. a Z→X result): ``steps + 1`` steps
+    (``space`` "feature", indices from ``first_index``), the first reproducing ``generator(latent)``.
+    keep_output: a bool, or a function of the step index (counted from ``first_index``)."""
+    tail = GeneratorTail(generator, last.layer)
+    with torch.no_grad():
+        anchor = tail.features(latent.to(_device(generator)))
+
+    def pull(features: Tensor) -> Tensor:
+        return last.pull * (features - anchor).square().mean(dim=1)
+
+    want = keep_output if callable(keep_output) else (lambda _index: keep_output)
+    options = dict(loss=loss, weight=weight, keep_output=lambda index: want(first_index + index))
+    for step in invert(tail, targets, z_init=anchor, lr=last.lr, steps=steps, penalty=pull, **options):
+        yield dataclasses.replace(step, index=first_index + step.index, space="feature")

@@ -21,6 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from app.targets import TARGET_ID_LABEL, fingerprint, sample_paths
+from engines.core.evaluation import inversion_defaults
 
 STEP_PATTERN = re.compile(r"step (\d+)")
 
@@ -61,7 +62,8 @@ def run_session(url: str, index: int, sample: Path, steps: int, model: str) -> S
     slot = target_slot(client)
     editor = {"background": handle_file(str(sample)), "layers": [], "composite": None}
     started = time.perf_counter()
-    job = client.submit(editor, "none", model, "adam", steps, 0.1, 0.1, "mse", api_name="/run")
+    handoff = inversion_defaults(model).handoff  # /run's inputs end with the Z→X hand-off step
+    job = client.submit(editor, "none", model, "adam", steps, 0.1, 0.1, "mse", handoff, api_name="/run")
     times, statuses, targets = [], [], []
     for outputs in job:
         status, step = str(outputs[0] or ""), _step_of(outputs[4])

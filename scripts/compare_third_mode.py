@@ -1,6 +1,6 @@
 """Which third optimiser to ship: the Z→X hand-off or the residual x = Θ(z₁) + s·z₂, on TRAINING data.
 
-    python scripts/compare_third_mode.py --model faces64 --data CELEBA_TRAIN_SLICE --n 16 --steps 200
+    PYTHONPATH=. python scripts/compare_third_mode.py --model faces64 --data CELEBA_TRAIN_SLICE --n 16 --steps 200
 
 Every arm uses the model's saved defaults (``assets/<model>_defaults.json``: lrs and hand-off chosen on
 training data); the residual runs in Z-space at Z's lr for s in {0.25, 0.5, 1}. Prints the mean loss at

@@ -110,15 +110,12 @@ def handoff_caption(step: int, loss: float, space: str, handoff: int) -> str:
     return f"**Z→X** · step {step} · loss {loss:.5f} · {where}"
 
 
-FINAL_LABEL = "Final · feature-map stage (generator weights fixed)"
-
-
 def final_caption(loss: float, steps: int, zx_loss: float) -> str:
     """The final pane's caption: the stage, its loss, and why it is not the model's own reconstruction."""
     return (
         f"**Final** · feature-map stage (generator weights fixed) · loss {loss:.5f} (Z→X {zx_loss:.5f}) · "
-        f"{steps} steps in the 16×16 feature map from Z→X. The generator's prior no longer constrains it much: "
-        "it can fit almost any image. Z→X is the model's own reconstruction."
+        f"{steps} steps from Z→X · fits almost any image: the generator's prior no longer constrains it much "
+        "(Z→X is the model's own reconstruction)"
     )
 
 
@@ -396,7 +393,7 @@ def _target_column(models: list[str]) -> dict:
         with gr.Row():
             sample = gr.Dropdown(model_sample_choices(models[0] if models else None), value=None, label="Sample target", scale=3, elem_id="sample")  # fmt: skip
             upload = gr.UploadButton("Upload…", file_types=["image"], scale=1, min_width=90, elem_id="upload")
-        align = gr.Checkbox(True, label="Align face (MTCNN): uploads for a face model", elem_id="align")
+        align = gr.Checkbox(True, label="Align face (MTCNN)", info="uploads for a face model; the editor shows the aligned crop", elem_id="align")  # fmt: skip
         notice = gr.Markdown("Pick a sample or upload an image.", elem_id="notice")
         editor = gr.ImageEditor(
             type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
@@ -431,7 +428,7 @@ def _settings(model: str | None) -> dict:
 
 
 def _pane(label: str, elem: str, text: str, *, visible: bool = True) -> tuple[gr.Image, gr.Markdown]:
-    with gr.Column(min_width=150):
+    with gr.Column(min_width=120):  # five panes (X, Z, Z→X, Encoder, Final) fit one row at 1400 px
         image = gr.Image(label=label, interactive=False, height=190, elem_id=f"{elem}-image", format="png", visible=visible)  # fmt: skip
         return image, gr.Markdown(text, elem_id=f"{elem}-caption", elem_classes="caption")
 
@@ -450,7 +447,7 @@ def _results_column(model: str | None) -> dict:
             # the feed-forward baseline, for models that ship an encoder
             encoder_image, encoder_caption = _pane("Encoder", "encoder", "**Encoder** · –")
             # after a Run on a face model: the last stage in the generator's 16×16 feature map
-            final_image, final_caption = _pane(FINAL_LABEL, "final", "", visible=False)
+            final_image, final_caption = _pane("Final", "final", "", visible=False)  # the caption names the stage
         chart = gr.Plot(
             empty_loss_figure(), label="Loss vs step", elem_id="chart"
         )  # drawn on load: Plotly is ready before Run

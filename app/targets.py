@@ -123,7 +123,8 @@ def _aligned(source: Any, size: int) -> Prepared:
     with image if isinstance(source, (str, Path)) else contextlib.nullcontext():
         image = ImageOps.exif_transpose(image) if image.mode in ("RGB", "RGBA", "L") else image
         face, info = align_face(to_rgb(image), size)
-    return Prepared(tensor=image_to_tensor(face), notice=info.notice)
+    notice = f"aligned: face found ({info.notice}); the editor shows the aligned crop" if info.aligned else info.notice
+    return Prepared(tensor=image_to_tensor(face), notice=notice)
 
 
 def _source_size(source: Any, default: int) -> tuple[int, int]:

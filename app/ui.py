@@ -20,7 +20,7 @@ SESSIONS_KEPT = 32  # sessions whose page state the server keeps (Gradio: 10,000
 CACHE_LIMITS = (1800, 3600)  # every 30 min, delete Gradio cache files (uploads, results) older than an hour
 
 CSS = """
-#x-image img, #z-image img, #zx-image img, #encoder-image img, #seen img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
+#x-image img, #z-image img, #zx-image img, #encoder-image img, #final-image img, #seen img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
 #x-gallery img, #z-gallery img, #zx-gallery img { image-rendering: pixelated; }
 .hypotheses .thumbnail-item { display: flex; flex-direction: column; aspect-ratio: auto; height: auto; }
 .hypotheses .thumbnail-item img { aspect-ratio: 1; width: 100%; height: auto; }

@@ -26,6 +26,8 @@ from app.runs import (
     default_handoff,
     default_lrs,
     encoder_result,
+    final_stage,
+    has_final_stage,
     stream_run,
     warm_up,
 )
@@ -34,6 +36,7 @@ from app.targets import (
     PRESETS,
     SAMPLES_DIR,
     TARGET_ID_LABEL,
+    aligns_faces,
     build_target,
     load_target,
     masked_view,
@@ -107,6 +110,15 @@ def handoff_caption(step: int, loss: float, space: str, handoff: int) -> str:
     return f"**Z→X** · step {step} · loss {loss:.5f} · {where}"
 
 
+def final_caption(loss: float, steps: int, zx_loss: float) -> str:
+    """The final pane's caption: the stage, its loss, and why it is not the model's own reconstruction."""
+    return (
+        f"**Final** · feature-map stage (generator weights fixed) · loss {loss:.5f} (Z→X {zx_loss:.5f}) · "
+        f"{steps} steps from Z→X · fits almost any image: the generator's prior no longer constrains it much "
+        "(Z→X is the model's own reconstruction)"
+    )
+
+
 @dataclass(eq=False)
 class ImageTab:
     """The components of the image tab, and its event handlers."""
@@ -143,6 +155,9 @@ class ImageTab:
     zx_caption: gr.Markdown
     zx_gallery: gr.Gallery
     handoff: gr.Slider
+    align: gr.Checkbox
+    final_image: gr.Image
+    final_caption: gr.Markdown
 
     @property
     def run_inputs(self) -> list:
@@ -159,6 +174,7 @@ class ImageTab:
             self.x_gallery, self.z_gallery, self.run_button, self.hypotheses_button, self.stop_button,
             self.sample, self.upload, self.model, self.download, self.target_id,
             self.encoder_image, self.encoder_caption, self.zx_image, self.zx_caption, self.zx_gallery,
+            self.final_image, self.final_caption,
         ]  # fmt: skip
 
     @property
@@ -167,7 +183,7 @@ class ImageTab:
         return [
             self.status, self.x_image, self.z_image, self.zx_image, self.x_caption, self.z_caption, self.zx_caption,
             self.chart, self.x_gallery, self.z_gallery, self.zx_gallery, self.download, self.encoder_image,
-            self.encoder_caption,
+            self.encoder_caption, self.final_image, self.final_caption,
         ]  # fmt: skip
 
     def cleared(self, status: str = "Ready: a new target. Press Run.") -> dict:
@@ -177,8 +193,11 @@ class ImageTab:
             self.x_caption: "**X-space** · step –", self.z_caption: "**Z-space (Θ)** · step –",
             self.zx_caption: "**Z→X** · step –", self.chart: empty_loss_figure(), self.x_gallery: [],
             self.z_gallery: [], self.zx_gallery: [], self.download: None, self.encoder_image: None,
-            self.encoder_caption: "**Encoder** · –",
+            self.encoder_caption: "**Encoder** · –", **self._final_hidden(),
         }  # fmt: skip
+
+    def _final_hidden(self) -> dict:
+        return {self.final_image: gr.update(value=None, visible=False), self.final_caption: ""}
 
     def choose_sample(self, name: str | None, model: str, preset: str = "none") -> dict:
         """A bundled sample into the editor, what the optimiser will see of it, the old results cleared."""
@@ -192,10 +211,19 @@ class ImageTab:
             update[self.notice] += f" · the samples follow the generator: {model}'s own"
         return update
 
-    def upload_target(self, file: Any, model: str, preset: str = "none") -> dict:
-        """An uploaded file into the editor (the sample choice cleared), or a clear message when it is not usable."""
-        update = self._load(file, model, preset)
+    def upload_target(self, file: Any, model: str, preset: str = "none", align: bool = True) -> dict:
+        """An uploaded file into the editor (the sample choice cleared), or a clear message when it is not usable.
+
+        align: for a face model, the face is aligned to the training crop (MTCNN) and the editor shows
+        the aligned crop; off, or no face found, the centre crop."""
+        update = self._load(file, model, preset, align=align)
         return update | ({self.sample: None} if self.seen in update else {})
+
+    def realign(self, file: Any, sample: str | None, model: str, preset: str, align: bool) -> dict:
+        """The checkbox toggled: the current upload loaded again with or without alignment (a sample stays)."""
+        if sample or not file:
+            return {self.notice: gr.update()}
+        return self.upload_target(file, model, preset, align)
 
     def follow_model(self, model: str, current: str | None) -> dict:
         """The sample list follows the generator: its own samples, the first one chosen (which loads it
@@ -207,9 +235,9 @@ class ImageTab:
         notice = f"The samples follow the generator: **{model}** has its own ({choices[0][0]} loaded)."
         return {self.sample: gr.update(choices=choices, value=names[0]), self.notice: notice}
 
-    def _load(self, source: Any, model: str, preset: str) -> dict:
+    def _load(self, source: Any, model: str, preset: str, *, align: bool = False) -> dict:
         try:
-            value, notice = load_target(source, target_size(model))
+            value, notice = load_target(source, target_size(model), align=bool(align) and aligns_faces(model))
             seen = masked_view(build_target(value, preset, target_size(model)))
         except ValueError as error:
             return {self.editor: gr.update(), self.notice: f"⚠ {error}"}
@@ -246,7 +274,7 @@ class ImageTab:
             yield {self.status: f"⚠ {error}"}
             return
         message, record = None, RunRecord()
-        yield {**self._controls(running=True), self.status: "Starting…", self.download: None}
+        yield {**self._controls(running=True), self.status: "Starting…", self.download: None, **self._final_hidden()}
         try:
             settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
             target = build_target(editor, preset, target_size(settings.model))
@@ -261,6 +289,8 @@ class ImageTab:
                 record.add(frame.step, frame.losses, frame.images)
                 yield self._updates(frame, sent, settings.handoff, reference)
             message = "Stopped before the first step." if frame is None else None
+            if frame is not None and frame.zx_latent is not None and has_final_stage(settings.model):
+                yield from self._final(target, settings, frame)
         except ValueError as error:
             message = f"⚠ {error}"
         except Exception as error:  # shown and logged, so the page stays usable
@@ -270,6 +300,23 @@ class ImageTab:
             SESSIONS.finish(key, stop)
         files = {self.download: record.write()} if record.losses else {}
         yield {**self._controls(running=False), **files, **({self.status: message} if message else {})}
+
+    def _final(self, target, settings: RunSettings, frame: Frame) -> Iterator[dict]:
+        """After a finished Run on a face model: the feature-map stage from the Z→X result, in its own pane
+        (only once X, Z and Z→X have streamed to the end, so it never slows them)."""
+        if settings.num_hypotheses != 1:
+            return
+        yield {self.status: f"{frame.status}  \nFinal · feature-map stage: running…"}
+        result = final_stage(target, settings.model, frame.zx_latent, settings.loss)
+        line = (
+            f"Final · feature-map stage (generator weights fixed): loss {result.loss:.5f} after {result.steps} "
+            f"steps from Z→X ({frame.zx_loss:.5f}), {result.seconds:.1f} s"
+        )
+        yield {
+            self.final_image: gr.update(value=image_file(result.image), visible=True),
+            self.final_caption: final_caption(result.loss, result.steps, frame.zx_loss),
+            self.status: f"{frame.status}  \n{line}",
+        }
 
     def _encoder(self, target, settings: RunSettings) -> tuple[dict, tuple[str, float] | None]:
         """The Encoder pane: F(E(target)) in one forward pass (hidden when the model has no encoder), and
@@ -346,6 +393,7 @@ def _target_column(models: list[str]) -> dict:
         with gr.Row():
             sample = gr.Dropdown(model_sample_choices(models[0] if models else None), value=None, label="Sample target", scale=3, elem_id="sample")  # fmt: skip
             upload = gr.UploadButton("Upload…", file_types=["image"], scale=1, min_width=90, elem_id="upload")
+        align = gr.Checkbox(True, label="Align face (MTCNN)", info="uploads for a face model; the editor shows the aligned crop", elem_id="align")  # fmt: skip
         notice = gr.Markdown("Pick a sample or upload an image.", elem_id="notice")
         editor = gr.ImageEditor(
             type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
@@ -355,7 +403,8 @@ def _target_column(models: list[str]) -> dict:
         preset = gr.Radio(list(PRESETS), value="none", label="Mask preset (hidden region)", elem_id="preset")
         seen = gr.Image(label="What the optimiser sees", interactive=False, height=160, elem_id="seen", format="png")
     report_unreadable_targets(editor)
-    return dict(model=model, sample=sample, upload=upload, notice=notice, editor=editor, preset=preset, seen=seen)
+    parts = dict(model=model, sample=sample, upload=upload, notice=notice, editor=editor, preset=preset, seen=seen)
+    return parts | dict(align=align)
 
 
 def _settings(model: str | None) -> dict:
@@ -378,9 +427,9 @@ def _settings(model: str | None) -> dict:
     return dict(optimizer=optimizer, loss=loss, steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=hypotheses, handoff=handoff)  # fmt: skip
 
 
-def _pane(label: str, elem: str, text: str) -> tuple[gr.Image, gr.Markdown]:
-    with gr.Column(min_width=150):
-        image = gr.Image(label=label, interactive=False, height=190, elem_id=f"{elem}-image", format="png")
+def _pane(label: str, elem: str, text: str, *, visible: bool = True) -> tuple[gr.Image, gr.Markdown]:
+    with gr.Column(min_width=120):  # five panes (X, Z, Z→X, Encoder, Final) fit one row at 1400 px
+        image = gr.Image(label=label, interactive=False, height=190, elem_id=f"{elem}-image", format="png", visible=visible)  # fmt: skip
         return image, gr.Markdown(text, elem_id=f"{elem}-caption", elem_classes="caption")
 
 
@@ -397,12 +446,15 @@ def _results_column(model: str | None) -> dict:
             zx_image, zx_caption = _pane("Z→X", "zx", "**Z→X** · step –")
             # the feed-forward baseline, for models that ship an encoder
             encoder_image, encoder_caption = _pane("Encoder", "encoder", "**Encoder** · –")
+            # after a Run on a face model: the last stage in the generator's 16×16 feature map
+            final_image, final_caption = _pane("Final", "final", "", visible=False)  # the caption names the stage
         chart = gr.Plot(
             empty_loss_figure(), label="Loss vs step", elem_id="chart"
         )  # drawn on load: Plotly is ready before Run
         parts = dict(run_button=run_button, hypotheses_button=hypotheses_button, stop_button=stop_button)
         parts.update(status=status, x_image=x_image, z_image=z_image, x_caption=x_caption, z_caption=z_caption)
         parts.update(encoder_image=encoder_image, encoder_caption=encoder_caption, zx_image=zx_image, zx_caption=zx_caption)  # fmt: skip
+        parts.update(final_image=final_image, final_caption=final_caption)
         parts.update(_settings(model), chart=chart)
         # shown by Hypotheses only (K random starts per space), side by side
         gallery = dict(columns=2, height="auto", object_fit="contain", format="png", elem_classes="hypotheses", visible=False)  # fmt: skip
@@ -424,7 +476,8 @@ def _wire(tab: ImageTab) -> None:
     tab.stop_button.click(tab.stop, None, None, api_name=False, concurrency_limit=None, show_progress="hidden")
     loaded = [tab.editor, tab.notice, tab.seen, *tab.results]  # a new target clears the old results
     tab.sample.change(tab.choose_sample, [tab.sample, tab.model, tab.preset], loaded, api_name=False)
-    tab.upload.upload(tab.upload_target, [tab.upload, tab.model, tab.preset], [*loaded, tab.sample], api_name=False)
+    tab.upload.upload(tab.upload_target, [tab.upload, tab.model, tab.preset, tab.align], [*loaded, tab.sample], api_name=False)  # fmt: skip
+    tab.align.change(tab.realign, [tab.upload, tab.sample, tab.model, tab.preset, tab.align], [*loaded, tab.sample], api_name=False)  # fmt: skip
     for control in (tab.model, tab.optimizer):
         control.change(default_lrs, [tab.model, tab.optimizer], [tab.lr_x, tab.lr_z], api_name=False)
     tab.model.change(default_handoff, tab.model, tab.handoff, api_name=False)

@@ -394,3 +394,57 @@ def test_domain_notice_only_far_above_the_training_faces():
     assert "harder than" in domain_notice("faces64", "mse+lpips", 200, TRAINING_FACE_LOSS, 0.9)
     assert domain_notice("faces64", "mse", 200, 0.6, 0.5) == ""  # thresholds hold for the default objective only
     assert domain_notice("faces64", "mse+lpips", 20, 0.6, 0.5) == ""  # too short a run to judge
+
+
+FACE_SAMPLE = Path(__file__).resolve().parents[3] / "app" / "samples" / "face_008311.png"
+
+
+def _background(update: dict, tab: ImageTab) -> np.ndarray:
+    return np.asarray(update[tab.editor]["background"].convert("RGB"), dtype=np.float32)
+
+
+def test_face_upload_is_aligned_and_shown_aligned(tab, tmp_path):
+    face = Image.open(FACE_SAMPLE).convert("RGB")
+    photo = Image.new("RGB", (360, 240), (120, 130, 110))
+    photo.paste(face.resize((128, 128), Image.Resampling.BICUBIC), (200, 70))  # off-centre in a bigger photo
+    upload = tmp_path / "holiday.png"
+    photo.save(upload)
+    aligned = tab.upload_target(str(upload), "faces64", "none", True)
+    plain = tab.upload_target(str(upload), "faces64", "none", False)
+    assert "aligned: face found" in aligned[tab.notice] and "aligned" not in plain[tab.notice]
+    assert aligned[tab.sample] is None and aligned[tab.seen] is not None
+    sample = np.asarray(face.resize((64 * EDIT_SCALE,) * 2, Image.Resampling.NEAREST), dtype=np.float32)
+    aligned_error = np.abs(_background(aligned, tab) - sample).mean()
+    plain_error = np.abs(_background(plain, tab) - sample).mean()
+    assert aligned_error < 0.5 * plain_error, (aligned_error, plain_error)  # the editor holds the aligned crop
+
+
+def test_align_toggle_reloads_an_upload_but_never_a_sample(tab, tmp_path):
+    upload = tmp_path / "wall.png"
+    Image.new("RGB", (120, 90), (200, 180, 160)).save(upload)
+    assert "no face found: used the centre crop" in tab.realign(str(upload), None, "faces64", "none", True)[tab.notice]
+    assert tab.realign(str(upload), "face_008311", "faces64", "none", False) == {tab.notice: gr.update()}
+    assert "aligned" not in tab.upload_target(str(upload), MODEL, "none", True)[tab.notice]  # not a face model
+
+
+def _final_loss(text: str) -> float:
+    return float(text.split("loss ")[1].split(" ")[0])
+
+
+def test_run_on_faces_ends_with_the_feature_map_stage(tab):
+    value, _notice = load_target(FACE_SAMPLE, 64)
+    request = SimpleNamespace(session_hash="final")
+    updates = list(tab.run(value, "none", "faces64", "adam", 8, 0.05, 0.05, "mse", None, request=request))
+    zx_loss = float([u[tab.zx_caption] for u in updates if tab.zx_caption in u][-1].split("loss ")[1].split(" ")[0])
+    shown = [u for u in updates if tab.final_image in u and u[tab.final_image]["visible"]]
+    assert len(shown) == 1 and shown[0][tab.final_image]["value"]
+    text = shown[0][tab.final_caption]
+    assert "feature-map stage (generator weights fixed)" in text and "prior no longer constrains" in text
+    assert _final_loss(text) < zx_loss
+    assert "Final · feature-map stage" in _statuses(tab, updates)[-1] and "Done at step 8/8" in _statuses(tab, updates)[-1]  # fmt: skip
+    assert _controls_usable(tab, updates[-1]) and not SESSIONS.is_running("final")
+
+
+def test_run_on_a_non_face_model_has_no_final_stage(tab):
+    updates = _run(tab, _editor(_face()), "no-final", steps=3)
+    assert not any(u[tab.final_image]["visible"] for u in updates if tab.final_image in u)

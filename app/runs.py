@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from app.domain import domain_notice
+from app.domain import domain_notice, target_has_face
 from app.figures import loss_figure
 from app.gpu import gpu, on_zero_gpu
 from app.story import comparison
@@ -331,7 +331,8 @@ def _frames(target: Target, settings: RunSettings, refresh_seconds: float, notic
     if last is not None:
         status = _joined(f"Done at step {last[0].index}/{settings.steps}", tag)
         finals = [curve[-1] for curve in history]
-        notice = domain_notice(settings.model, resolve_loss_name(settings.loss), last[0].index, finals[0], min(finals[1:]))  # fmt: skip
+        face = target_has_face(settings.model, target.image, target.weight)
+        notice = domain_notice(settings.model, resolve_loss_name(settings.loss), last[0].index, finals[0], min(finals[1:]), face=face)  # fmt: skip
         status = "  \n".join(line for line in (status, comparison(*history), notice) if line)
         best = int(last[2].losses.argmin())
         yield replace(frame(last, history, status, refresh=True, done=True), zx_latent=last[2].x[best : best + 1].cpu())

@@ -445,6 +445,18 @@ def test_run_on_faces_ends_with_the_feature_map_stage(tab):
     assert _controls_usable(tab, updates[-1]) and not SESSIONS.is_running("final")
 
 
+def test_a_run_on_a_non_face_says_so_and_on_a_face_does_not(tab):
+    from engines.io.images import tensor_to_image
+    from tests.app.test_domain import church
+
+    request = SimpleNamespace(session_hash="domain")
+    scene = load_target(tensor_to_image(church()), 64)[0]
+    for value, flagged in ((scene, True), (load_target(FACE_SAMPLE, 64)[0], False)):
+        updates = list(tab.run(value, "none", "faces64", "adam", 4, 0.05, 0.05, "mse", None, request=request))
+        final = _statuses(tab, updates)[-1]
+        assert "Done at step" in final and ("This does not look like a face" in final) is flagged, final
+
+
 def test_run_on_a_non_face_model_has_no_final_stage(tab):
     updates = _run(tab, _editor(_face()), "no-final", steps=3)
     assert not any(u[tab.final_image]["visible"] for u in updates if tab.final_image in u)

@@ -178,23 +178,27 @@ class OriginalFrame:
         return [float(value) for value in losses.cpu()]
 
 
-def population_gallery(step: ProjectionStep, score: OriginalFrame) -> list[tuple[Image.Image, str]]:
-    """Target 0's population of a step as (image, caption with its original-frame loss); empty when the
-    step kept none. (Stage 1's generations are already in the target's frame, scored there.)"""
+def population_gallery(step: ProjectionStep, losses: list[float]) -> list[tuple[Image.Image, str]]:
+    """Target 0's population of a step as (image, caption with its ``losses``); empty when the step kept none."""
     if step.population is None:
         return []
-    if step.stage == "transform":
-        losses = step.losses[0].tolist()
-    else:
-        losses = score(step.population[0], step.transform[:1])
     return [(tensor_to_image(image), f"#{k} {losses[k]:.4f}") for k, image in enumerate(step.population[0])]
 
 
 def best_original_loss(step: ProjectionStep, score: OriginalFrame) -> float:
-    """The original-frame loss of a step's best generation (stage 1 reports it in that frame already)."""
+    """The original-frame loss of a step's best generation: the one the search carries on (it ranks in the
+    transformed frame, so a population member may score lower here; the final members are not chosen by it).
+    Stage 1 reports it in the original frame already."""
     if step.stage == "transform":
         return float(step.best_loss[0])
     return score(step.best_output[:1], step.transform[:1])[0]
+
+
+def population_losses(step: ProjectionStep, score: OriginalFrame) -> list[float]:
+    """The original-frame losses of target 0's population (empty when the step kept none)."""
+    if step.population is None:
+        return []
+    return step.losses[0].tolist() if step.stage == "transform" else score(step.population[0], step.transform[:1])
 
 
 def _status(step: ProjectionStep, settings: ProjectionSettings, note: str) -> str:
@@ -220,6 +224,7 @@ def device_projection(
     for step in steps:
         if step.result is None and (loss := best_original_loss(step, score)) < best_loss:
             best_loss, best = loss, shown(step.best_output[0])  # the best so far, kept with its figure
+        gallery = step.result is None and refresh.due()
         frame = ProjectionFrame(
             stage=step.stage,
             evaluations=step.evaluations,
@@ -229,7 +234,7 @@ def device_projection(
             framed_target=shown(step.transformed_target[0]),
             status=_status(step, settings, note),
             loss_name=score.name,
-            population=population_gallery(step, score) if refresh.due() or step.result is not None else None,
+            population=population_gallery(step, population_losses(step, score)) if gallery else None,
         )
         yield frame if step.result is None else _final_frame(frame, step, settings, note)
 
@@ -256,6 +261,10 @@ def _final_frame(
         best=shown(result.output[0, best]),
         best_loss=loss,
         loss_name=result.loss_name,
+        population=[
+            (tensor_to_image(image), f"#{k} {member:.4f}")
+            for k, (image, member) in enumerate(zip(result.output[0], result.original_losses[0].tolist()))
+        ],
         status=" · ".join(part for part in (status, note) if part),
         pasted=shown(result.pasted[0, best]),
         projected=projected,

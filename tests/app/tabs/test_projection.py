@@ -155,10 +155,11 @@ def _figures(statuses: list[str]) -> tuple[list[float], float]:
 def test_the_streamed_best_so_far_never_rises_and_ends_at_the_final_figure(tab, method):
     updates = _run(tab, _editor(), f"monotone-{method}", method=method, budget=200)
     running, final = _figures(_statuses(tab, updates))
-    assert len(running) >= 5 and all(later <= earlier for earlier, later in zip(running, running[1:]))
-    assert final == running[-1]  # one scale: the final figure is the last best-so-far
-    captions = [float(caption.split()[1]) for update in updates for _, caption in update.get(tab.gallery, [])]
-    assert captions and min(captions) >= final - 1e-4  # population captions on the same scale, none below it
+    shown = [*running, final]  # the Done sentence's figure is the last one shown
+    assert len(running) >= 5 and all(later <= earlier for earlier, later in zip(shown, shown[1:]))
+    galleries = [update[tab.gallery] for update in updates if tab.gallery in update]
+    last = [float(caption.split()[1]) for _, caption in galleries[-1]]
+    assert len(galleries) >= 2 and min(last) == final  # the final members, captioned on the same scale
 
 
 def test_with_the_transform_search_the_best_so_far_stays_on_the_original_frame(tab):
@@ -167,9 +168,9 @@ def test_with_the_transform_search_the_best_so_far_stays_on_the_original_frame(t
     running, final = _figures(statuses)
     assert any("transform search" in s for s in statuses) and any(s.startswith("cma ·") for s in statuses)
     assert len(running) >= 5 and all(later <= earlier for earlier, later in zip(running, running[1:]))
-    # the search optimises in the transformed frame, so the final members may miss an earlier, better
-    # generation: then the final sentence says so instead of the figure silently rising
-    assert final == running[-1] or (final > running[-1] and f"an earlier generation reached {running[-1]:.4f}" in statuses[-1])  # fmt: skip
+    # the search ranks in the transformed frame, so the final members may miss an earlier generation that
+    # scored better here: then the Done sentence says so instead of the figure silently rising
+    assert final <= running[-1] or f"an earlier generation reached {running[-1]:.4f}" in statuses[-1]
 
 
 def test_fine_tune_ends_with_the_loss_before_and_after(tab):

@@ -272,8 +272,9 @@ def _tuned(first: TuningFrame | None, last: TuningFrame | None) -> str:
     if last.original_loss is None:  # stopped: only the generator-frame loss is known at the last step
         return f"Stopped at step {last.index}: loss (generator frame) {first.loss:.4f} → {last.loss:.4f}."
     return (
-        f"Fine-tuned {last.index} steps: loss {first.original_loss:.4f} → {last.original_loss:.4f} "
-        "(against the original target; a per-run copy of the generator was tuned, the shipped weights are untouched)"
+        f"Fine-tuned {last.index} steps: loss {first.original_loss:.4f} → {last.original_loss:.4f} against the "
+        f"original target ({first.loss:.4f} → {last.loss:.4f} in the generator frame, which the tuning minimises; "
+        "a per-run copy of the generator was tuned, the shipped weights are untouched)"
     )
 
 

@@ -179,7 +179,7 @@ def test_fine_tune_ends_with_the_loss_before_and_after(tab):
     request = SimpleNamespace(session_hash="tune-numbers")
     updates = list(tab.fine_tune(_editor(), run[-1][tab.projected], 20, request=request))
     sentence = _statuses(tab, updates)[-1]
-    found = re.fullmatch(r"Fine-tuned 20 steps: loss (\d+\.\d+) → (\d+\.\d+) \(against the original target; .*untouched\)", sentence)  # fmt: skip
+    found = re.fullmatch(r"Fine-tuned 20 steps: loss (\d+\.\d+) → (\d+\.\d+) against the original target \(\d+\.\d+ → \d+\.\d+ in the generator frame.*untouched\)", sentence)  # fmt: skip
     before, after = float(found.group(1)), float(found.group(2))
     assert abs(before - projected) <= 2e-4  # it starts where the projection ended, on the same scale
     assert after < before

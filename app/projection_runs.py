@@ -20,6 +20,7 @@ from app.gpu import gpu
 from app.runs import _Throttle, get_mapping
 from engines.core.device import default_device
 from engines.core.projection import METHODS, ProjectionConfig, ProjectionStep, fine_tune, predict_class, project
+from engines.core.projection_loss import OUTSIDE_WEIGHT, make_projection_loss, mask_weights
 from engines.core.transforms import TRANSFORMS, apply_transform, invert_transform, params_from_mask
 from engines.io.images import tensor_to_image
 from engines.models.registry import available_models, load_model
@@ -94,8 +95,10 @@ class Projected:
 class ProjectionFrame:
     """One streamed step for display. ``population`` is None when not refreshed this frame.
 
-    best: the best generation so far (generator frame); framed_target: the target under the current φ;
-    pasted: on the last frame, the projection pasted into the original image.
+    best: the best generation so far; best_loss: its loss against the untouched target (the original
+    frame, the frame of the final figure), never higher than an earlier frame's; loss_name: that loss's
+    name; framed_target: the target under the current φ; pasted: on the last frame, the projection
+    pasted into the original image.
     """
 
     stage: str
@@ -105,6 +108,7 @@ class ProjectionFrame:
     best_loss: float
     framed_target: Image.Image
     status: str
+    loss_name: str = "loss"
     population: list[tuple[Image.Image, str]] | None = None
     pasted: Image.Image | None = None
     projected: Projected | None = None
@@ -155,12 +159,46 @@ def shown(image: Tensor, side: int = DISPLAY_SIDE) -> Image.Image:
     return picture.resize((picture.width * factor, picture.height * factor), Image.Resampling.NEAREST)
 
 
-def population_gallery(step: ProjectionStep) -> list[tuple[Image.Image, str]]:
-    """Target 0's population of a step as (image, caption); empty when the step kept none."""
+class OriginalFrame:
+    """Scores generations the way the final figure is scored: reprojected by φ⁻¹ into the target's frame
+    and compared with the untouched target (``1 x C x H x W``, object ``mask`` or None) by the projection
+    loss. The search stages score in the generator frame (the target under φ); those numbers differ."""
+
+    def __init__(self, target: Tensor, mask: Tensor | None, *, beta: float, outside: float = OUTSIDE_WEIGHT):
+        self.target = target
+        self.weight = mask_weights(mask, target.shape, outside=outside).to(target.device)
+        self.loss, self.name = make_projection_loss(beta=beta)
+
+    def __call__(self, outputs: Tensor, phi: Tensor) -> list[float]:
+        """The losses of ``N x C x H x W`` generations (generator frame) made under φ ``1 x 5``."""
+        device, count = self.target.device, len(outputs)
+        with torch.no_grad():
+            back = invert_transform(outputs.to(device), phi.to(device).expand(count, -1))
+            losses = self.loss(back, self.target.expand(count, -1, -1, -1), self.weight.expand(count, -1, -1, -1))
+        return [float(value) for value in losses.cpu()]
+
+
+def population_gallery(step: ProjectionStep, losses: list[float]) -> list[tuple[Image.Image, str]]:
+    """Target 0's population of a step as (image, caption with its ``losses``); empty when the step kept none."""
     if step.population is None:
         return []
-    losses = step.losses[0].tolist()
     return [(tensor_to_image(image), f"#{k} {losses[k]:.4f}") for k, image in enumerate(step.population[0])]
+
+
+def best_original_loss(step: ProjectionStep, score: OriginalFrame) -> float:
+    """The original-frame loss of a step's best generation: the one the search carries on (it ranks in the
+    transformed frame, so a population member may score lower here; the final members are not chosen by it).
+    Stage 1 reports it in the original frame already."""
+    if step.stage == "transform":
+        return float(step.best_loss[0])
+    return score(step.best_output[:1], step.transform[:1])[0]
+
+
+def population_losses(step: ProjectionStep, score: OriginalFrame) -> list[float]:
+    """The original-frame losses of target 0's population (empty when the step kept none)."""
+    if step.population is None:
+        return []
+    return step.losses[0].tolist() if step.stage == "transform" else score(step.population[0], step.transform[:1])
 
 
 def _status(step: ProjectionStep, settings: ProjectionSettings, note: str) -> str:
@@ -178,20 +216,25 @@ def device_projection(
     model = load_model(settings.model, device)
     mapping, note = get_mapping(settings.model, device) if settings.space == "z" else (None, "")
     labels = None if settings.label is None else torch.tensor([settings.label])
-    steps = project(
-        model, image, mask=mask, mapping=mapping, labels=labels, config=settings.config(), seed=settings.seed
-    )
+    config = settings.config()
+    steps = project(model, image, mask=mask, mapping=mapping, labels=labels, config=config, seed=settings.seed)
+    score = OriginalFrame(image.to(device), mask, beta=config.beta, outside=config.outside_weight)
     refresh = _Throttle(refresh_seconds)
+    best_loss, best = float("inf"), None
     for step in steps:
+        if step.result is None and (loss := best_original_loss(step, score)) < best_loss:
+            best_loss, best = loss, shown(step.best_output[0])  # the best so far, kept with its figure
+        gallery = step.result is None and refresh.due()
         frame = ProjectionFrame(
             stage=step.stage,
             evaluations=step.evaluations,
             budget=settings.budget,
-            best=shown(step.best_output[0]),
-            best_loss=float(step.best_loss[0]),
+            best=best,
+            best_loss=best_loss,
             framed_target=shown(step.transformed_target[0]),
             status=_status(step, settings, note),
-            population=population_gallery(step) if refresh.due() or step.result is not None else None,
+            loss_name=score.name,
+            population=population_gallery(step, population_losses(step, score)) if gallery else None,
         )
         yield frame if step.result is None else _final_frame(frame, step, settings, note)
 
@@ -211,10 +254,17 @@ def _final_frame(
     )
     loss = float(result.original_losses[0, best])
     status = f"Done · {result.evaluations}/{settings.budget} forward passes · {result.loss_name} {loss:.4f}"
+    if loss > frame.best_loss + 1e-4:  # the final stage kept none of an earlier, better generation
+        status += f" (an earlier generation reached {frame.best_loss:.4f} but the final members do not include it)"
     return replace(
         frame,
         best=shown(result.output[0, best]),
         best_loss=loss,
+        loss_name=result.loss_name,
+        population=[
+            (tensor_to_image(image), f"#{k} {member:.4f}")
+            for k, (image, member) in enumerate(zip(result.output[0], result.original_losses[0].tolist()))
+        ],
         status=" · ".join(part for part in (status, note) if part),
         pasted=shown(result.pasted[0, best]),
         projected=projected,
@@ -243,24 +293,40 @@ def until_stopped(frames: Iterator, stop: threading.Event) -> Iterator:
         frames.close()
 
 
+@dataclass(frozen=True)
+class TuningFrame:
+    """One fine-tuning step for display: ``loss`` in the generator frame (what the tuning minimises);
+    ``original_loss`` (first and last step only, else None) against the untouched target, the frame of the
+    projection's final figure; ``pasted`` on the last step only."""
+
+    index: int
+    loss: float
+    output: Image.Image
+    pasted: Image.Image | None = None
+    original_loss: float | None = None
+
+
 @gpu
-def device_fine_tune(
-    image: Tensor, mask: Tensor | None, projected: Projected, steps: int
-) -> Iterator[tuple[int, float, Image.Image, Image.Image | None]]:
-    """Fine-tune a per-run copy of G on a finished projection: (step, loss, generation, pasted or None)."""
+def device_fine_tune(image: Tensor, mask: Tensor | None, projected: Projected, steps: int) -> Iterator[TuningFrame]:
+    """Fine-tune a per-run copy of G on a finished projection (the loaded model is never changed)."""
     device = default_device()
     model = load_model(projected.model, device)
     mapping = get_mapping(projected.model, device)[0] if projected.space == "z" else None
     phi = torch.tensor([projected.transform])
     c = None if projected.class_embedding is None else torch.tensor([projected.class_embedding])
+    score = OriginalFrame(image.to(device), mask, beta=ProjectionConfig().beta)
     tuning = fine_tune(
         model, torch.tensor([projected.z]), image, mask=mask, mapping=mapping, class_embedding=c, transform=phi,
         steps=steps,
     )  # fmt: skip
     for step in tuning:
-        pasted = None
-        if step.generator is not None:
-            inside = torch.ones_like(image[:, :1]) if mask is None else (mask > 0.5).float()
-            pasted = inside * invert_transform(step.output, phi) + (1 - inside) * image
-            pasted = shown(pasted[0])
-        yield step.index, float(step.losses[0]), shown(step.output[0]), pasted
+        last = step.generator is not None
+        pasted = _pasted(image, mask, step.output, phi) if last else None
+        original = score(step.output[:1], phi)[0] if last or step.index == 0 else None
+        yield TuningFrame(step.index, float(step.losses[0]), shown(step.output[0]), pasted, original)
+
+
+def _pasted(image: Tensor, mask: Tensor | None, output: Tensor, phi: Tensor) -> Image.Image:
+    """``output`` (generator frame) reprojected by φ⁻¹ and pasted into ``image`` inside the object mask."""
+    inside = torch.ones_like(image[:, :1]) if mask is None else (mask > 0.5).float()
+    return shown((inside * invert_transform(output, phi) + (1 - inside) * image)[0])

@@ -24,6 +24,7 @@ from app.projection_runs import (
     Projected,
     ProjectionFrame,
     ProjectionSettings,
+    TuningFrame,
     class_names,
     device_fine_tune,
     foreground_box,
@@ -49,6 +50,23 @@ def projection_samples() -> dict[str, Path]:
 
 
 SAMPLE_GENERATORS = {"digit": "digits", "face": "faces64"}  # a sample's kind (its name's prefix) -> its generator
+
+
+def sample_label(name: str) -> str:
+    """A sample's name for people: "digit_7_mnist_test_06989" -> "Digit 7 (MNIST test #6989)",
+    "face_celeba_test_008123" -> "Face (CelebA test #8123)"; any other name as it is."""
+    parts = name.split("_")
+    if parts[0] == "digit" and len(parts) == 5 and parts[-1].isdigit():
+        return f"Digit {parts[1]} (MNIST test #{int(parts[-1])})"
+    if parts[0] == "face" and len(parts) == 4 and parts[-1].isdigit():
+        return f"Face (CelebA test #{int(parts[-1])})"
+    return name
+
+
+def first_sample(model: str | None) -> str | None:
+    """The sample the tab opens with: the first one made for ``model`` (else the first of all), or None."""
+    names = list(projection_samples())
+    return next((name for name in names if sample_generator(name) == model), names[0] if names else None)
 
 
 def sample_generator(name: str | None) -> str | None:
@@ -153,18 +171,9 @@ class ProjectionTab:
     def classes(self, editor: dict | None, model: str) -> dict:
         """The class dropdown for ``model``: its classes, the classifier's reading of the target preselected."""
         try:
-            names = class_names(model)
+            return {self.label: gr.update(**class_choice(editor, model))}
         except (ValueError, FileNotFoundError) as error:
             return {self.notice: f"⚠ model {model!r} cannot be loaded: {error}"}
-        if not names:
-            return {self.label: gr.update(choices=[], value=None, interactive=False, label="Class (unconditional)")}
-        predicted = None
-        if editor and editor.get("background") is not None:
-            target = build_target(editor, "none", _size(model))
-            predicted = predicted_class(model, target.image, object_mask(target.weight, target.image))
-        value = str(predicted if predicted is not None else 0)
-        label = f"Class (classifier reads {predicted})" if predicted is not None else "Class"
-        return {self.label: gr.update(choices=names, value=value, interactive=True, label=label)}
 
     def run(self, editor, model, label, method, space, transform, budget, population, request: gr.Request = None) -> Iterator[dict]:  # fmt: skip
         """Run: project the target, streaming the best generation, the population and the framed target."""
@@ -206,7 +215,7 @@ class ProjectionTab:
         except RunInProgress as error:
             yield {self.status: f"⚠ {error}"}
             return
-        message = "Fine-tuned."
+        message, first, last = None, None, None
         yield {**self._controls(running=True, tunable=False), self.status: "Fine-tuning…"}
         try:
             if not state:
@@ -214,9 +223,13 @@ class ProjectionTab:
             projected = Projected(**state)
             target = build_target(editor, "none", _size(projected.model))
             tuning = device_fine_tune(target.image, object_mask(target.weight, target.image), projected, _whole(steps))
-            for index, loss, output, pasted in until_stopped(tuning, stop):
-                status = f"Fine-tuning · step {index}/{steps} · loss {loss:.4f}"
-                yield as_files({self.best: output, self.status: status, **({self.pasted: pasted} if pasted else {})})
+            for frame in until_stopped(tuning, stop):
+                first = first or frame
+                last = frame
+                status = f"Fine-tuning · step {frame.index}/{steps} · loss {frame.loss:.4f} (generator frame)"
+                pasted = {self.pasted: frame.pasted} if frame.pasted else {}
+                yield as_files({self.best: frame.output, self.status: status, **pasted})
+            message = _tuned(first, last)
         except ValueError as error:
             message = f"⚠ {error}"
         except Exception as error:
@@ -232,7 +245,8 @@ class ProjectionTab:
 
     def _updates(self, frame: ProjectionFrame) -> dict:
         updates = {self.best: frame.best, self.framed: frame.framed_target}
-        updates[self.status] = f"{frame.status} · best loss {frame.best_loss:.4f}"
+        best = f"best so far {frame.loss_name} {frame.best_loss:.4f} (against the original target)"
+        updates[self.status] = frame.status if frame.projected else f"{frame.status} · {best}"
         if frame.population is not None:
             updates[self.gallery] = frame.population
         if frame.pasted is not None:
@@ -251,6 +265,49 @@ class ProjectionTab:
         }
 
 
+def _tuned(first: TuningFrame | None, last: TuningFrame | None) -> str:
+    """The closing sentence of a fine-tuning: the loss against the original target before and after."""
+    if first is None:
+        return "Stopped before the first fine-tuning step."
+    if last.original_loss is None:  # stopped: only the generator-frame loss is known at the last step
+        return f"Stopped at step {last.index}: loss (generator frame) {first.loss:.4f} → {last.loss:.4f}."
+    return (
+        f"Fine-tuned {last.index} steps: loss {first.original_loss:.4f} → {last.original_loss:.4f} against the "
+        f"original target ({first.loss:.4f} → {last.loss:.4f} in the generator frame, which the tuning minimises; "
+        "a per-run copy of the generator was tuned, the shipped weights are untouched)"
+    )
+
+
+def class_choice(editor: dict | None, model: str) -> dict:
+    """The class dropdown's settings for ``model`` and the editor's target (the classifier's reading
+    preselected); raises ``ValueError`` / ``FileNotFoundError`` when the model cannot be loaded."""
+    names = class_names(model)
+    if not names:
+        return dict(choices=[], value=None, interactive=False, label="Class (unconditional)")
+    predicted = None
+    if editor and editor.get("background") is not None:
+        target = build_target(editor, "none", _size(model))
+        predicted = predicted_class(model, target.image, object_mask(target.weight, target.image))
+    value = str(predicted if predicted is not None else 0)
+    label = f"Class (classifier reads {predicted})" if predicted is not None else "Class"
+    return dict(choices=names, value=value, interactive=True, label=label)
+
+
+def opening_target(model: str | None) -> dict:
+    """What the tab opens with: ``model``'s first sample loaded (sample, editor, notice, class settings),
+    or nothing to preselect (an empty editor, "Pick a sample...") when there is none or it cannot load."""
+    empty = dict(sample=None, editor=None, notice="Pick a sample or upload an image.", label=None)
+    name = first_sample(model)
+    if model is None or name is None or sample_generator(name) not in (None, model):
+        return empty
+    try:
+        editor, notice = load_target(projection_samples()[name], _size(model))
+        return dict(sample=name, editor=editor, notice=notice, label=class_choice(editor, model))
+    except (ValueError, FileNotFoundError) as error:
+        logger.warning("the projection tab opens without a sample: %s", error)
+        return empty
+
+
 def _whole(value: Any) -> Any:
     """A slider's float as an int when it is whole; anything else passes on to validation."""
     if isinstance(value, float) and value.is_integer():
@@ -263,19 +320,22 @@ def _whole(value: Any) -> Any:
 
 def _target_column(models: list[str]) -> dict:
     default = "digits" if "digits" in models else (models[0] if models else None)
+    opening = opening_target(default)
     with gr.Column(scale=1, min_width=300):
         model = gr.Dropdown(models, value=default, label="Generator G", elem_id="projection-model")
         with gr.Row():
-            sample = gr.Dropdown(list(projection_samples()), value=None, label="Sample", scale=2, elem_id="projection-sample")  # fmt: skip
+            samples = [(sample_label(name), name) for name in projection_samples()]
+            sample = gr.Dropdown(samples, value=opening["sample"], label="Sample", scale=2, elem_id="projection-sample")  # fmt: skip
             upload = gr.UploadButton("Upload image…", file_types=["image"], scale=1, elem_id="projection-upload")
-        notice = gr.Markdown("Pick a sample or upload an image.", elem_id="projection-notice")
+        notice = gr.Markdown(opening["notice"], elem_id="projection-notice")
         editor = gr.ImageEditor(
-            type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
+            value=opening["editor"], type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
             brush=gr.Brush(colors=["#00c0ff"], color_mode="fixed", default_size=12), eraser=gr.Eraser(default_size=12),
             label="Target: paint over the object (its box is the object mask; nothing painted = the box of what differs from the border)",
             height=300, elem_id="projection-editor", canvas_size=(256, 256),
         )  # fmt: skip
-        label = gr.Dropdown([], value=None, label="Class", elem_id="projection-class", interactive=False)
+        classes = opening["label"] or dict(choices=[], value=None, label="Class", interactive=False)
+        label = gr.Dropdown(**classes, elem_id="projection-class")
         with gr.Row():
             method = gr.Dropdown(METHOD_CHOICES, value="basincma", label="Method", elem_id="projection-method")
             space = gr.Radio(SPACE_CHOICES, value="x", label="Space", elem_id="projection-space")
@@ -305,10 +365,16 @@ def _results_column() -> dict:
         status = gr.Markdown("Ready.", elem_id="projection-status")
         with gr.Row():
             image = dict(interactive=False, height=200, format="png")
-            best = gr.Image(label="Best generation (generator frame)", elem_id="projection-best", **image)
+            best = gr.Image(label="Best generation so far", elem_id="projection-best", **image)
             framed = gr.Image(label="Transformed target", elem_id="projection-framed", **image)
             pasted = gr.Image(label="Projection pasted into the original", elem_id="projection-pasted", **image)
-        gallery = gr.Gallery(label="Population", columns=6, height=260, format="png", elem_id="projection-gallery")
+        gallery = gr.Gallery(
+            label="Population (loss against the original target)",
+            columns=6,
+            height=260,
+            format="png",
+            elem_id="projection-gallery",
+        )
     return dict(
         run_button=run_button, stop_button=stop_button, fine_tune_button=fine_tune_button, status=status,
         best=best, framed=framed, pasted=pasted, gallery=gallery,

@@ -352,7 +352,7 @@ def test_samples_follow_the_generator_in_both_tabs(server):
         assert "64×64" not in page.locator("#notice").inner_text()
         page.get_by_role("tab", name="Projection").click()
         _choose(page, "#projection-model", "digits")
-        _choose(page, "#projection-sample", "face_celeba_test_008123")
+        _choose(page, "#projection-sample", "Face (CelebA test #8123)")
         expect(page.locator("#projection-notice")).to_contain_text("switched from digits to faces64", timeout=30_000)
         expect(page.locator("#projection-model input")).to_have_value("faces64", timeout=15_000)
         browser.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from types import SimpleNamespace
 
@@ -134,10 +135,68 @@ def test_fine_tune_streams_a_copy_and_leaves_the_shared_model(tab):
     updates = list(tab.fine_tune(_editor(), state, 5, request=request))
     assert any("step 4/5" in status for status in _statuses(tab, updates))
     assert any(update.get(tab.pasted) is not None for update in updates)
-    assert _statuses(tab, updates)[-1] == "Fine-tuned." and updates[-1][tab.run_button]["interactive"]
+    assert (
+        _statuses(tab, updates)[-1].startswith("Fine-tuned 5 steps: loss ")
+        and updates[-1][tab.run_button]["interactive"]
+    )
     assert all(torch.equal(a, b) for a, b in zip(before, load_model(MODEL).parameters()))
     refused = list(tab.fine_tune(_editor(), None, 5, request=request))
     assert "run a projection first" in _statuses(tab, refused)[-1]
+
+
+def _figures(statuses: list[str]) -> tuple[list[float], float]:
+    """The streamed best-so-far figures and the final one ("Done · ... l1+10*lpips 0.1234")."""
+    running = [float(m.group(1)) for s in statuses if (m := re.search(r"best so far \S+ (\d+\.\d+) \(against the original", s))]  # fmt: skip
+    final = re.search(r"^Done · \d+/\d+ forward passes · \S+ (\d+\.\d+)", statuses[-1])
+    return running, float(final.group(1))
+
+
+@pytest.mark.parametrize("method", ["adam", "basincma"])
+def test_the_streamed_best_so_far_never_rises_and_ends_at_the_final_figure(tab, method):
+    updates = _run(tab, _editor(), f"monotone-{method}", method=method, budget=200)
+    running, final = _figures(_statuses(tab, updates))
+    shown = [*running, final]  # the Done sentence's figure is the last one shown
+    assert len(running) >= 5 and all(later <= earlier for earlier, later in zip(shown, shown[1:]))
+    galleries = [update[tab.gallery] for update in updates if tab.gallery in update]
+    last = [float(caption.split()[1]) for _, caption in galleries[-1]]
+    assert len(galleries) >= 2 and min(last) == final  # the final members, captioned on the same scale
+
+
+def test_with_the_transform_search_the_best_so_far_stays_on_the_original_frame(tab):
+    updates = _run(tab, _editor((slice(20, 90), slice(40, 72))), "monotone-transform", method="cma", transform=True, budget=200)  # fmt: skip
+    statuses = _statuses(tab, updates)
+    running, final = _figures(statuses)
+    assert any("transform search" in s for s in statuses) and any(s.startswith("cma ·") for s in statuses)
+    assert len(running) >= 5 and all(later <= earlier for earlier, later in zip(running, running[1:]))
+    # the search ranks in the transformed frame, so the final members may miss an earlier generation that
+    # scored better here: then the Done sentence says so instead of the figure silently rising
+    assert final <= running[-1] or f"an earlier generation reached {running[-1]:.4f}" in statuses[-1]
+
+
+def test_fine_tune_ends_with_the_loss_before_and_after(tab):
+    run = _run(tab, _editor(), "tune-numbers", method="adam")
+    _, projected = _figures(_statuses(tab, run))
+    request = SimpleNamespace(session_hash="tune-numbers")
+    updates = list(tab.fine_tune(_editor(), run[-1][tab.projected], 20, request=request))
+    sentence = _statuses(tab, updates)[-1]
+    found = re.fullmatch(r"Fine-tuned 20 steps: loss (\d+\.\d+) → (\d+\.\d+) against the original target \(\d+\.\d+ → \d+\.\d+ in the generator frame.*untouched\)", sentence)  # fmt: skip
+    before, after = float(found.group(1)), float(found.group(2))
+    assert abs(before - projected) <= 2e-4  # it starts where the projection ended, on the same scale
+    assert after < before
+    assert any("(generator frame)" in status for status in _statuses(tab, updates)[1:-1])
+
+
+def test_the_tab_opens_on_the_first_sample_with_readable_names(tab):
+    from app.tabs.projection import first_sample, sample_label
+
+    assert sample_label("digit_7_mnist_test_06989") == "Digit 7 (MNIST test #6989)"
+    assert sample_label("face_celeba_test_008123") == "Face (CelebA test #8123)"
+    assert sample_label("other") == "other"
+    labels = [label for label, _ in tab.sample.choices]
+    assert labels and not any(label.endswith((".png",)) or "_" in label for label in labels)
+    assert tab.sample.value == first_sample(tab.model.value) and tab.sample.value.startswith("digit_")
+    assert tab.editor.value is not None and tab.sample.value in tab.notice.value
+    assert tab.label.choices and tab.label.interactive and "classifier reads" in tab.label.label
 
 
 def test_class_choices_preselect_the_classifier_reading(tab):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.app.test_browser import CHROMIUM, FLAGS, server  # noqa: F401  (the app fixture)
 
-SAMPLE = "digit_7_mnist_test_06989"
+SAMPLE = "digit_7_mnist_test_06989"  # shown as "Digit 7 (MNIST test #6989)"
 
 
 def _set_number(page, elem_id: str, value: int) -> None:
@@ -31,7 +31,7 @@ def test_project_fine_tune_and_stop_in_chromium(server, tmp_path):  # noqa: F811
         page.goto(server)
         page.get_by_role("tab", name="Projection").click()
         page.locator("#projection-sample input").click()
-        page.get_by_role("option", name=SAMPLE).click()
+        page.get_by_role("option", name="Digit 7 (MNIST test #6989)").click()
         expect(page.locator("#projection-notice")).to_contain_text(SAMPLE, timeout=30_000)
         expect(page.locator("#projection-class")).to_contain_text("classifier reads 7", timeout=30_000)
         page.locator("#projection-transform input").check()
@@ -44,7 +44,7 @@ def test_project_fine_tune_and_stop_in_chromium(server, tmp_path):  # noqa: F811
         expect(page.locator("#projection-run")).to_be_enabled()
         _set_number(page, "projection-fine-tune-steps", 20)
         page.locator("#projection-fine-tune").click()
-        expect(page.locator("#projection-status")).to_contain_text("Fine-tuned.", timeout=120_000)
+        expect(page.locator("#projection-status")).to_contain_text("Fine-tuned 20 steps: loss", timeout=120_000)
         page.screenshot(path=os.environ.get("PROJECTION_SCREENSHOT", str(tmp_path / "projection.png")), full_page=True)
         _set_number(page, "projection-budget", 20000)
         page.locator("#projection-run").click()

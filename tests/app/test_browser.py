@@ -254,7 +254,7 @@ def _open(playwright, server: str):
 
 def _choose(page, dropdown: str, option: str) -> None:
     page.locator(f"{dropdown} input").click()
-    page.get_by_role("option", name=option).click()
+    page.get_by_role("option", name=option, exact=True).click()  # other tests may register "tiny_*digits" models
 
 
 CHART_LINES = "() => document.querySelectorAll('#chart .scatterlayer .trace path.js-line').length"

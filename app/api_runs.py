@@ -276,7 +276,7 @@ def project_image(
             label=None if label is None or int(label) < 0 else int(label), budget=_check_whole("budget", budget, 2, 10**6),
             population=_check_whole("population", population, 2, 10**3), seed=int(seed),
         )  # fmt: skip
-        best, frame = [], None  # best-so-far of the search (its own frame); the final loss is on the original
+        best, frame = [], None  # best-so-far of the search, scored against the original target like the final loss
         for frame in device_projection(target.image, region, settings, refresh_seconds=math.inf):
             if not frame.done:
                 best.append(min(frame.best_loss, best[-1]) if best else frame.best_loss)

@@ -17,10 +17,10 @@ mask may hide the face).
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from torch import Tensor
+
+from engines.models.faces.align import face_detector
 
 TRAINING_FACE_LOSS = 0.285  # the highest final loss of those 32 training faces, in either space
 HARDER_THAN_MOST = 0.204  # the 90th percentile of those losses (Z's; X's is 0.166): 9 faces in 10 end lower
@@ -56,13 +56,6 @@ def domain_notice(
     )
 
 
-@functools.cache
-def _detector():
-    from engines.models.faces.mtcnn import load_mtcnn
-
-    return load_mtcnn()
-
-
 def target_has_face(model: str, image: Tensor, weight: Tensor) -> bool | None:
     """:func:`face_found` on a run's target for a face model; None (not judged) for other models or when
     more than 1% of its pixels are unknown."""
@@ -75,4 +68,4 @@ def face_found(image: Tensor) -> bool:
     """Whether MTCNN finds a face in ``image`` (``3 x S x S`` or ``1 x 3 x S x S`` in [-1, 1]), the pixels the
     model is asked to reproduce (its default smallest face, 20 px, fits a 64×64 crop's face)."""
     pixels = ((image.detach().reshape(-1, *image.shape[-2:])[:3].cpu().float().clamp(-1, 1) + 1) * 127.5).round()
-    return len(_detector().detect(np.ascontiguousarray(pixels.byte().permute(1, 2, 0).numpy()))) > 0
+    return len(face_detector().detect(np.ascontiguousarray(pixels.byte().permute(1, 2, 0).numpy()))) > 0

@@ -42,7 +42,8 @@ class AlignInfo:
 
 
 @functools.cache
-def _detector():
+def face_detector():
+    """The shipped MTCNN, loaded once per process (alignment and the app's out-of-domain check share it)."""
     from engines.models.faces.mtcnn import load_mtcnn
 
     return load_mtcnn()
@@ -95,7 +96,7 @@ def align_face(image: Image.Image, size: int = SIZE) -> tuple[Image.Image, Align
             (max(1, round(image.width * shrink)), max(1, round(image.height * shrink))), Image.Resampling.BILINEAR
         )
     )
-    detections = _detector().detect(np.asarray(searched), min_face=max(20.0, MIN_FACE_SHARE * min(searched.size)))
+    detections = face_detector().detect(np.asarray(searched), min_face=max(20.0, MIN_FACE_SHARE * min(searched.size)))
     if not len(detections):
         crop, how = center_crop_resize(image, size)
         return crop, AlignInfo(aligned=False, notice=f"no face found: used the centre crop ({how})")

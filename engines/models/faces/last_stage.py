@@ -100,7 +100,7 @@ def fidelity_steps(
     handoff: int,
     z_lr: float,
     x_lr: float,
-    last: LastStage = LastStage(),
+    last: LastStage | None = None,
     loss: str = "mse+lpips",
     weight: Tensor | None = None,
     keep_output: bool | Callable[[int], bool] = True,
@@ -112,6 +112,7 @@ def fidelity_steps(
     :class:`GeneratorTail` as ``x`` and ``z``. Its first step is the Z→X result itself (same image).
     keep_output: a bool or a function of the (running) step index, as in :func:`invert`.
     """
+    last = last or LastStage()
     zx_steps, last_steps = last.split(steps)
     options = dict(loss=loss, weight=weight, keep_output=keep_output)
     final = None
@@ -134,7 +135,7 @@ def last_stage_steps(
     targets: Tensor,
     latent: Tensor,
     *,
-    last: LastStage = LastStage(),
+    last: LastStage | None = None,
     steps: int,
     first_index: int = 0,
     loss: str = "mse+lpips",
@@ -144,6 +145,7 @@ def last_stage_steps(
     """The last stage alone, from the latents ``B x latent_dim`` (e.g. a Z→X result): ``steps + 1`` steps
     (``space`` "feature", indices from ``first_index``), the first reproducing ``generator(latent)``.
     keep_output: a bool, or a function of the step index (counted from ``first_index``)."""
+    last = last or LastStage()
     tail = GeneratorTail(generator, last.layer)
     with torch.no_grad():
         anchor = tail.features(latent.to(_device(generator)))

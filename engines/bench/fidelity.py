@@ -52,6 +52,11 @@ def load_targets(model: FaceGenerator, paths: list[Path], *, align: bool) -> tup
     return torch.stack(images), aligned
 
 
+def last_stage_of(pipeline: str) -> LastStage:
+    """The shipped last stage for the "full" pipeline; none (all steps to Z→X) for "zx"."""
+    return LastStage() if pipeline == "full" else LastStage(share=0.0)
+
+
 def reconstruct(
     model: FaceGenerator, targets: Tensor, *, pipeline: str, steps: int, model_name: str = DEFAULT_MODEL,
     handoff: int | None = None,
@@ -67,7 +72,7 @@ def reconstruct(
     if pipeline == "x":
         run = invert(model, targets, lr=defaults.x_lr, steps=steps, loss="mse+lpips", keep_output=last_only)
     else:
-        last = LastStage() if pipeline == "full" else LastStage(share=0.0)
+        last = last_stage_of(pipeline)
         mapping = load_mapping(model_name, targets.device)
         run = fidelity_steps(
             model, mapping, targets, steps=steps, handoff=defaults.handoff if handoff is None else handoff,
@@ -113,7 +118,7 @@ def run_fidelity_bench(args: argparse.Namespace) -> dict:
         raise SystemExit(f"no images in {args.data}")
     targets, aligned = load_targets(model, paths, align=not args.no_align)
     targets = targets.to(device)
-    zx_steps, last_steps = (LastStage() if args.pipeline == "full" else LastStage(share=0.0)).split(args.steps)
+    zx_steps, last_steps = last_stage_of(args.pipeline).split(args.steps)
     defaults = inversion_defaults(args.model, "adam")
     handoff = defaults.handoff if args.handoff is None else args.handoff
     split = (

@@ -92,3 +92,16 @@ def accuracy(classifier: nn.Module, images: Tensor, labels: Tensor, *, batch_siz
             for i in range(0, len(images), batch_size)
         )
     return correct / max(1, len(images))
+
+
+def roc_auc(negatives: Tensor, positives: Tensor) -> float:
+    """Area under the ROC curve of a score that should be higher on ``positives`` (ties count half).
+
+    The Mann–Whitney form: the chance that a random positive scores above a random negative.
+    """
+    negatives, positives = negatives.flatten().double(), positives.flatten().double()
+    if len(negatives) == 0 or len(positives) == 0:
+        raise ValueError("roc_auc needs at least one negative and one positive score")
+    above = (positives[:, None] > negatives[None, :]).double().mean()
+    ties = (positives[:, None] == negatives[None, :]).double().mean()
+    return float(above + 0.5 * ties)

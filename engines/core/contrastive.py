@@ -154,3 +154,32 @@ def embed_bank(
         for start in range(0, len(images), batch):
             parts.append(embed(augment(images[start : start + batch], config=augment_config, generator=generator)))
     return F.normalize(torch.cat(parts), dim=1)
+
+
+def squeeze(images: Tensor, temperature: float) -> Tensor:
+    """A soft 1-bit squeeze ``σ((x − ½) / t)`` of images in [0, 1] (differentiable; t → 0 is thresholding)."""
+    return torch.sigmoid((images - 0.5) / temperature)
+
+
+class SqueezeAgreement(nn.Module):
+    """``images -> per-image 1 − cos(h(x), h(s(x)))``: how much the head disagrees with itself on a squeezed view.
+
+    The positive pair of a contrastive loss, with the view chosen to undo small perturbations: ``s``
+    is a soft 1-bit squeeze (feature squeezing, Xu et al., NDSS 2018). A clean digit and its squeeze
+    embed alike; an attacked one does not, since squeezing wipes most of the attack out. Deterministic,
+    and each image's loss depends on that image alone. Takes ``B x C x H x W`` or flat ``B x (C*H*W)``.
+    """
+
+    def __init__(self, embed: nn.Module, *, image_shape: tuple[int, int, int] = (1, 28, 28), temperature: float = 0.1):
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"squeeze temperature must be positive, got {temperature}")
+        self.embed = embed
+        self.image_shape = tuple(image_shape)
+        self.temperature = temperature
+
+    def forward(self, images: Tensor) -> Tensor:
+        images = images.reshape(-1, *self.image_shape)
+        embeddings = self.embed(torch.cat([images, squeeze(images, self.temperature)]))
+        own, squeezed = F.normalize(embeddings, dim=1).chunk(2)
+        return 1 - (own * squeezed).sum(1)

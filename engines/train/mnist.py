@@ -44,14 +44,23 @@ def train_mnist_classifier(args: argparse.Namespace) -> None:
         adversarial_epsilon=args.epsilon,
         adversarial_steps=args.pgd_steps,
         adversarial_step_size=args.pgd_step_size,
+        views=args.views,
+        augment_noise=args.noise,
+        augment_shift=args.shift,
+        augment_rotation=args.rotation,
         seed=args.seed,
     )
-    model_config = MnistNetConfig(channels=tuple(args.channels))
-    path = ASSETS_DIR / f"{ASSET_NAMES[args.name]}.safetensors"
+    model_config = MnistNetConfig(channels=tuple(args.channels), features=args.features, projection=args.projection)
+    path = args.out or ASSETS_DIR / f"{ASSET_NAMES[args.name]}.safetensors"
     for record in train_classifier(images, labels, model_config, config):
         extra = {"train": config.to_dict(), "epoch": record["epoch"], "seconds": round(record["seconds"])}
         save_classifier(path, record["net"], extra)
-        print(f"epoch {record['epoch']}: loss {record['loss']:.4f}, train accuracy {record['accuracy']:.4f}")
+        print(
+            f"epoch {record['epoch']}: loss {record['loss']:.4f}, train accuracy {record['accuracy']:.4f}", flush=True
+        )
+    if args.out is not None:
+        print(f"saved {path}")
+        return
     register_asset(ASSET_NAMES[args.name], path, data=MNIST_TRAIN, licence=MNIST_LICENCE, command=command_line())
     print(f"saved {path}")
 
@@ -59,13 +68,14 @@ def train_mnist_classifier(args: argparse.Namespace) -> None:
 def build_negative_bank(args: argparse.Namespace) -> None:
     """Embed one augmented view of ``--images`` random clean training images: the defense's negatives."""
     from engines.core.contrastive import embed_bank
-    from engines.io.checkpoint import save_tensors
-    from engines.models.mnist.model import ASSET_NAMES, load_classifier
+    from engines.io.checkpoint import load_tensors, resolve_asset, save_tensors
+    from engines.models.mnist.model import ASSET_NAMES, load_classifier, training_augment
 
     net = load_classifier(args.model).eval().requires_grad_(False)
+    augment = training_augment(load_tensors(resolve_asset(ASSET_NAMES[args.model]))[1])
     images, _ = load_training_split()
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(args.seed))[: args.images]
-    bank = embed_bank(net.embed, images[pick], seed=args.seed)
+    bank = embed_bank(net.embed, images[pick], augment_config=augment, seed=args.seed)
     path = ASSETS_DIR / f"{ASSET_NAMES[args.model]}_bank.safetensors"
     save_tensors(path, {"bank": bank}, {"images": args.images, "seed": args.seed, "views": 1})
     data = f"{MNIST_TRAIN}: {args.images} random clean images, one augmented view each"
@@ -81,6 +91,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--limit", type=int, default=60000, help="random training images per epoch")
     parser.add_argument("--channels", type=int, nargs=2, default=[32, 64])
+    parser.add_argument("--features", type=int, default=128, help="backbone output width")
+    parser.add_argument("--projection", type=int, default=64, help="contrastive head output width")
+    parser.add_argument("--views", type=int, default=2, help="augmented views per image in NT-Xent")
+    parser.add_argument("--noise", type=float, default=0.0, help="Gaussian noise std of the views")
+    parser.add_argument("--shift", type=float, default=0.1, help="largest shift of the views (fraction of the image)")
+    parser.add_argument("--rotation", type=float, default=0.2, help="largest rotation of the views (radians)")
+    parser.add_argument("--out", type=Path, default=None, help="write the classifier here instead of assets/")
     parser.add_argument("--epsilon", type=float, default=0.3, help="PGD-L∞ radius of adversarial training")
     parser.add_argument("--pgd-steps", type=int, default=0, help="PGD steps per batch (0 = clean training)")
     parser.add_argument("--pgd-step-size", type=float, default=0.1)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engines.core.attacks import AttackConfig, pgd
-from engines.core.contrastive import ContrastiveLoss
+from engines.core.contrastive import AugmentConfig, ContrastiveLoss
 from engines.models.mnist.model import MnistNet, MnistNetConfig
 
 logger = logging.getLogger(__name__)
@@ -32,11 +32,22 @@ class ClassifierTrainConfig:
     adversarial_steps: int = 0
     adversarial_step_size: float = 0.1
     limit: int = 60000
+    views: int = 2
+    augment_noise: float = 0.0
+    augment_shift: float = 0.1
+    augment_rotation: float = 0.2
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2 or self.limit < 2 or self.adversarial_steps < 0:
-            raise ValueError("ClassifierTrainConfig needs epochs >= 1, batch_size >= 2, limit >= 2, steps >= 0")
+        if self.epochs < 1 or self.batch_size < 2 or self.limit < 2 or self.adversarial_steps < 0 or self.views < 2:
+            raise ValueError(
+                "ClassifierTrainConfig needs epochs >= 1, batch_size >= 2, limit >= 2, steps >= 0, views >= 2"
+            )
+
+    @property
+    def augment(self) -> AugmentConfig:
+        """The views' augmentations (the defense must use the same ones: they are saved with the classifier)."""
+        return AugmentConfig(max_shift=self.augment_shift, max_rotation=self.augment_rotation, noise=self.augment_noise)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -52,7 +63,9 @@ def train_classifier(
     torch.manual_seed(config.seed)
     net = MnistNet(model_config)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    contrastive = ContrastiveLoss(net.embed, temperature=config.temperature, seed=config.seed)
+    contrastive = ContrastiveLoss(
+        net.embed, views=config.views, temperature=config.temperature, augment_config=config.augment, seed=config.seed
+    )
     attack = AttackConfig(
         norm="linf",
         epsilon=config.adversarial_epsilon,

@@ -54,3 +54,14 @@ def test_straight_through_passes_the_classifier_gradient_at_the_defended_point()
 def test_attack_config_validates():
     with pytest.raises(ValueError, match="norm"):
         AttackConfig(norm="l1")
+
+
+def test_roc_auc_is_the_chance_a_positive_scores_above_a_negative():
+    from engines.core.attacks import roc_auc
+
+    assert roc_auc(torch.tensor([0.0, 1.0]), torch.tensor([2.0, 3.0])) == 1.0
+    assert roc_auc(torch.tensor([2.0, 3.0]), torch.tensor([0.0, 1.0])) == 0.0
+    assert roc_auc(torch.tensor([1.0, 1.0]), torch.tensor([1.0])) == 0.5
+    assert roc_auc(torch.tensor([0.0, 2.0]), torch.tensor([1.0, 3.0])) == 0.75
+    with pytest.raises(ValueError, match="at least one"):
+        roc_auc(torch.tensor([]), torch.tensor([1.0]))

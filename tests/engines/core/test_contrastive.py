@@ -62,3 +62,32 @@ def test_shared_augment_gives_each_image_the_same_view_in_any_batch():
     batch = augment(images, config=config, generator=torch.Generator().manual_seed(3), shared=True)
     alone = augment(images[2:3], config=config, generator=torch.Generator().manual_seed(3), shared=True)
     assert torch.allclose(batch[2:3], alone, atol=1e-6)
+
+
+def flat_embed(images: torch.Tensor) -> torch.Tensor:
+    return images.flatten(1)
+
+
+def test_squeeze_agreement_sees_perturbations_that_squeezing_removes():
+    from engines.core.contrastive import SqueezeAgreement, squeeze
+
+    generator = torch.Generator().manual_seed(0)
+    binary = (torch.rand(6, 1, 28, 28, generator=generator) > 0.7).float()
+    perturbed = (binary + 0.2 * torch.randn(binary.shape, generator=generator)).clamp(0, 1)
+    objective = SqueezeAgreement(flat_embed, temperature=0.1)
+    assert torch.allclose(squeeze(binary, 0.1), binary, atol=0.01)
+    clean, attacked = objective(binary), objective(perturbed)
+    assert clean.shape == (6,) and clean.max() < 1e-3
+    assert attacked.min() > 10 * clean.max()
+    # each image's loss is its own (no batch statistics), flat input works, and gradients reach the pixels
+    assert torch.allclose(objective(perturbed[2:3].flatten(1)), attacked[2:3], atol=1e-6)
+    pixels = perturbed.clone().requires_grad_(True)
+    objective(pixels).sum().backward()
+    assert pixels.grad.abs().sum() > 0
+
+
+def test_squeeze_agreement_rejects_a_non_positive_temperature():
+    from engines.core.contrastive import SqueezeAgreement
+
+    with pytest.raises(ValueError, match="temperature"):
+        SqueezeAgreement(flat_embed, temperature=0)

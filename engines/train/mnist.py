@@ -149,10 +149,11 @@ def train_mnist_defense(args: argparse.Namespace) -> None:
     from engines.core.mapping import MappingConfig, MappingNetwork
     from engines.core.trainer import train_mapping
     from engines.io.checkpoint import save_module
-    from engines.models.mnist.model import ASSET_NAMES, defense_contrastive, load_classifier
+    from engines.models.mnist.model import ASSET_NAMES, defense_contrastive, load_classifier, load_classifier_file
     from engines.train.common import train_config_from_args
 
-    net = load_classifier(args.model).eval().requires_grad_(False)
+    net = load_classifier(args.model) if args.classifier is None else load_classifier_file(args.classifier)
+    net = net.eval().requires_grad_(False)
     images, labels = load_training_split()
     targets, _ = attacked_training_images(net, images, labels, model=args.model, count=args.images, seed=args.seed)
     defense = DefenseConfig(weight=args.weight, x_lr=args.x_lr, z_lr=args.z_lr, z_init_scale=args.z_init_scale)
@@ -167,14 +168,19 @@ def train_mnist_defense(args: argparse.Namespace) -> None:
             mapping.net[-1].bias.zero_()
     config = dataclasses.replace(train_config_from_args(args), random_starts=True, start_scale=args.z_init_scale)
     loss_fn = reversal_loss(contrastive, defense.weight)
-    for stats in train_mapping(ReversalForward(784), targets, mapping, config, loss_fn=loss_fn):
-        print(
-            f"round {stats.round}: trajectory loss {stats.trajectory_loss_start:.4f} -> "
-            f"{stats.trajectory_loss_end:.4f}, update loss {stats.update_loss:.4f} ({stats.seconds:.0f}s)"
-        )
     path = args.out or ASSETS_DIR / f"{ASSET_NAMES[args.model]}_mapping.safetensors"
     meta = {"mapping": mapping.config.to_dict(), "defense": defense.to_dict(), "train": config.to_dict()}
-    save_module(path, mapping.eval(), meta)
+    run_dir = args.run_dir / f"{ASSET_NAMES[args.model]}_mapping"
+    rounds = train_mapping(
+        ReversalForward(784), targets, mapping, config, loss_fn=loss_fn, checkpoint_dir=run_dir, resume=args.resume
+    )
+    for stats in rounds:
+        print(
+            f"round {stats.round}: trajectory loss {stats.trajectory_loss_start:.4f} -> "
+            f"{stats.trajectory_loss_end:.4f}, update loss {stats.update_loss:.4f} ({stats.seconds:.0f}s)",
+            flush=True,
+        )
+        save_module(path, mapping.eval(), {**meta, "rounds_done": stats.round})  # usable after every round
     if args.out is None:
         data = f"{MNIST_TRAIN}: {args.images} random images attacked by PGD (half L-inf, half L2)"
         register_asset(path.stem, path, data=data, licence=MNIST_LICENCE, command=command_line())
@@ -196,4 +202,7 @@ def add_defense_command(commands: argparse._SubParsersAction) -> None:
         batch_size=70, buffer_rounds=5,
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="write Θ here instead of assets/")
+    parser.add_argument("--classifier", type=Path, default=None, help="a classifier file (default: the shipped one)")
+    parser.add_argument("--run-dir", type=Path, default=Path("runs"), help="resumable state goes to RUN_DIR/NAME/")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/NAME/state.safetensors")
     parser.set_defaults(run=train_mnist_defense)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 from engines.core.attacks import AttackConfig
 from engines.core.contrastive import AugmentConfig, ContrastiveLoss, SqueezeAgreement
 from engines.core.mapping import MappingNetwork, load_mapping_file
-from engines.io.checkpoint import load_module_state, load_tensors, resolve_asset, save_tensors
+from engines.io.checkpoint import ASSETS_DIR, load_module_state, load_tensors, resolve_asset, save_tensors
 from engines.models.registry import ForwardModel
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -131,9 +132,14 @@ def _read_asset(asset: str) -> tuple[dict[str, Tensor], dict]:
 
 
 def defense_settings(name: str) -> dict:
-    """The defense settings Θ was trained with (saved in its .json ``defense`` section)."""
+    """The defense settings for ``name``: those Θ was trained with (its .json ``defense`` section), overridden by
+    the test-time settings chosen on training images (``assets/<asset>_defense.json``, scripts/defense_sweep.py)."""
     _, meta = _read_asset(ASSET_NAMES[name] + "_mapping")
-    return dict(meta.get("defense", {}))
+    settings = dict(meta.get("defense", {}))
+    chosen = ASSETS_DIR / f"{ASSET_NAMES[name]}_defense.json"
+    if chosen.is_file():
+        settings.update(json.loads(chosen.read_text())["settings"])
+    return settings
 
 
 def load_negative_bank(name: str) -> Tensor:

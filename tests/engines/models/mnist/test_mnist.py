@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -40,3 +42,28 @@ def test_both_classifiers_are_registered_with_budgets():
         assert attack_budget(name, "pgd-l2").norm == "l2" and attack_budget(name, "bpda").norm == "linf"
     with pytest.raises(ValueError):
         MnistNetConfig(channels=(4,))
+
+
+def test_defense_settings_take_the_choice_made_on_training_images_over_thetas_own(monkeypatch, tmp_path):
+    import json
+
+    import engines.models.mnist.model as model
+
+    theta_meta = {"defense": {"weight": 0.03, "x_lr": 0.05, "z_lr": 0.5, "z_init_scale": 0.1}}
+    monkeypatch.setattr(model, "_read_asset", lambda asset: ({}, theta_meta))
+    monkeypatch.setattr(model, "ASSETS_DIR", tmp_path)
+    assert model.defense_settings("mnist-classifier") == theta_meta["defense"]
+    chosen = {"settings": {"x_lr": 0.1, "weight": 0.1}, "sweeps": {}}
+    (tmp_path / "mnist_classifier_defense.json").write_text(json.dumps(chosen))
+    settings = model.defense_settings("mnist-classifier")
+    assert settings == {"weight": 0.1, "x_lr": 0.1, "z_lr": 0.5, "z_init_scale": 0.1}
+
+
+def test_training_augmentations_are_read_back_from_a_classifiers_settings():
+    from engines.core.contrastive import AugmentConfig
+    from engines.models.mnist.model import training_augment
+
+    assert training_augment({}) == AugmentConfig()
+    config = ClassifierTrainConfig(augment_noise=0.2, augment_shift=0.05)
+    assert training_augment({"train": dataclasses.asdict(config)}) == config.augment
+    assert config.augment.noise == 0.2 and config.augment.max_shift == 0.05

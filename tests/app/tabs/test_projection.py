@@ -293,7 +293,9 @@ def test_x_and_z_run_side_by_side_with_the_frame_and_the_class_path(tab):
         boxed = [update[pane.boxed] for update in updates if update.get(pane.boxed) is not None]
         assert boxed and np.asarray(Image.open(boxed[-1]).convert("RGB")).reshape(-1, 3).tolist().count([255, 200, 0]) > 0  # fmt: skip
         details = [str(update[pane.details]) for update in updates if update.get(pane.details)]
-        assert re.search(r"frame x -?\d+–-?\d+, y -?\d+–-?\d+ px of 28 · zoom [\d.]+×[\d.]+ · shift .* brightness γ", details[-1])
+        assert re.search(
+            r"frame x -?\d+–-?\d+, y -?\d+–-?\d+ px of 28 · zoom [\d.]+×[\d.]+ · shift .* brightness γ", details[-1]
+        )
         assert re.search(r"Class search.* \d \(from \d+\)", details[-1])  # the tiny digits model is conditional
     final = _statuses(tab, updates)[-1]
     assert "X: Done" in final and "Z: Done" in final and re.search(r"Z ends .*X\.|level with X", final)

@@ -329,7 +329,7 @@ class ImageTab:
             for frame in stream_run(target, settings, stop):
                 record.add(frame.step, frame.losses, frame.images)
                 if progress is not None:
-                    progress((frame.step, settings.steps), desc="steps", unit="steps")
+                    progress((frame.step, settings.steps), desc="X, Z and Z→X", unit="steps")
                 yield self._updates(frame, sent, settings.handoff, reference)
             message = "Stopped before the first step." if frame is None else None
             if frame is not None and frame.zx_latent is not None and has_final_stage(settings.model):
@@ -463,10 +463,11 @@ def _target_column(models: list[str]) -> dict:
         )  # fmt: skip
         gr.Markdown("**Target.** Paint over what is unknown, or pick a preset: it is drawn here in magenta.", elem_classes=["editor-help"])  # fmt: skip
         preset = gr.Radio(list(PRESETS), value="none", label="Mask preset (hidden region)", elem_id="preset")
-        seen = gr.Image(label="What the optimiser sees", interactive=False, height=160, elem_id="seen", format="png")
+        seen = gr.Image(label="What the optimiser sees", interactive=False, height=160, elem_id="seen", format="png", buttons=["fullscreen"])  # fmt: skip
+        examples = gr.Column()  # filled by _examples once the tab's handlers exist
     report_unreadable_targets(editor)
     parts = dict(model=model, sample=sample, upload=upload, notice=notice, editor=editor, preset=preset, seen=seen)
-    return parts | dict(align=align)
+    return parts | dict(align=align, examples=examples)
 
 
 def _settings(model: str | None) -> dict:
@@ -491,7 +492,7 @@ def _settings(model: str | None) -> dict:
 
 def _pane(label: str, elem: str, text: str, *, visible: bool = True) -> tuple[gr.Image, gr.Markdown]:
     with gr.Column(min_width=120):  # five panes (X, Z, Z→X, Encoder, Final) fit one row at 1400 px
-        image = gr.Image(label=label, interactive=False, height=190, elem_id=f"{elem}-image", format="png", visible=visible)  # fmt: skip
+        image = gr.Image(label=label, interactive=False, height=190, elem_id=f"{elem}-image", format="png", visible=visible, buttons=["fullscreen"])  # fmt: skip
         return image, gr.Markdown(text, elem_id=f"{elem}-caption", elem_classes="caption")
 
 
@@ -591,8 +592,9 @@ def _examples(tab: ImageTab) -> None:
         fn=tab.load_example,
         run_on_click=True,
         cache_examples=False,
-        label="Examples: a click loads the target and its mask",
+        label="Examples (faces, a cat, masked cases): a click loads the target and its mask",
         examples_per_page=8,
+        visible_columns=[0],
         elem_id="examples",
     )
 
@@ -615,7 +617,9 @@ def build_image_tab() -> ImageTab:
         parts = _target_column(models)
         landscape = lambda: _landscape(parts["model"], parts["editor"], parts["preset"])  # noqa: E731
         parts.update(_results_column(models[0] if models else None, landscape))
+    examples = parts.pop("examples")
     tab = ImageTab(**parts)
     _wire(tab)
-    _examples(tab)
+    with examples:  # under the target, where a visitor looks for one
+        _examples(tab)
     return tab

@@ -30,6 +30,7 @@ from app.defense_runs import (
 )
 from app.figures import X_COLOUR, Z_COLOUR
 from app.media import as_files
+from app.progress import on_strip, progress_strip
 from app.session import SESSIONS, RunInProgress, session_id
 from engines.models.registry import available_models
 
@@ -113,6 +114,7 @@ def build_defense_tab() -> dict:
                 stop_button = gr.Button("Stop", interactive=False)
             all_button = gr.Button("All ten bundled digits", elem_id="defense-all")
             status = gr.Markdown(elem_id="defense-status")
+            progress = progress_strip("defense-progress")
         with gr.Column(scale=3):
             with gr.Row():
                 clean_image = gr.Image(label="clean", type="pil", height=SHOWN_SIZE, interactive=False)
@@ -138,9 +140,21 @@ def build_defense_tab() -> dict:
                  per_digit=per_digit)  # fmt: skip
     handlers = DefenseHandlers(parts)
     inputs = [parts[name] for name in ("model", "source", "sketch", "attack", "strength")]
-    attack_button.click(handlers.attack, inputs, handlers.attack_outputs, api_name=False)
-    defend_button.click(handlers.defend, [model, adversarial, steps, labels], handlers.defend_outputs, api_name=False)
-    all_button.click(handlers.all_digits, [model, attack, strength, steps], handlers.all_outputs, api_name=False)
+    attack_button.click(handlers.attack, inputs, handlers.attack_outputs, api_name=False, **on_strip(progress))
+    defend_button.click(
+        handlers.defend,
+        [model, adversarial, steps, labels],
+        handlers.defend_outputs,
+        api_name=False,
+        **on_strip(progress),
+    )
+    all_button.click(
+        handlers.all_digits,
+        [model, attack, strength, steps],
+        handlers.all_outputs,
+        api_name=False,
+        **on_strip(progress),
+    )
     stop_button.click(handlers.stop, None, None, api_name=False, concurrency_limit=None, show_progress="hidden")
     return parts
 

@@ -18,6 +18,7 @@ import torch
 
 from app.api_runs import projection_summary
 from app.media import as_files
+from app.progress import on_strip, progress_strip
 from app.projection_runs import (
     MAX_BUDGET,
     MAX_FINE_TUNE_STEPS,
@@ -139,6 +140,7 @@ class ProjectionTab:
     stop_button: gr.Button
     fine_tune_button: gr.Button
     status: gr.Markdown
+    progress: gr.HTML
     panes: dict[str, SpacePane]
     projected: gr.State
 
@@ -211,7 +213,7 @@ class ProjectionTab:
         except (ValueError, FileNotFoundError) as error:
             return {self.notice: f"⚠ model {model!r} cannot be loaded: {error}"}
 
-    def run(self, editor, model, label, method, space, transform, budget, population, request: gr.Request = None) -> Iterator[dict]:  # fmt: skip
+    def run(self, editor, model, label, method, space, transform, budget, population, request: gr.Request = None, progress=gr.Progress()) -> Iterator[dict]:  # fmt: skip
         """Run: project the target, streaming the best generation, the population and the framed target."""
         key = session_id(request)
         try:
@@ -240,6 +242,8 @@ class ProjectionTab:
             for name, frame in stream_spaces(target.image, object_mask(target.weight, target.image), settings, stop):
                 latest[name] = frame
                 finals.update({name: frame} if frame.done else {})
+                spent = sum(item.evaluations for item in latest.values())
+                progress((min(spent, len(settings) * settings[0].budget), len(settings) * settings[0].budget), desc="forward passes", unit="passes")  # fmt: skip
                 yield self._updates(name, frame, latest, settings[0].budget)
             message = "Stopped before the first step." if not latest else _summary(finals, settings[0].budget)
         except ValueError as error:
@@ -463,8 +467,9 @@ def _results_column() -> dict:
             stop_button = gr.Button("Stop", variant="stop", interactive=False, elem_id="projection-stop")
             fine_tune_button = gr.Button("Fine-tune the better", interactive=False, elem_id="projection-fine-tune")
         status = gr.Markdown("Ready.", elem_id="projection-status")
+        progress = progress_strip("projection-progress")
         panes = {space: _space_pane(space) for space in ("x", "z")}
-    return dict(run_button=run_button, stop_button=stop_button, fine_tune_button=fine_tune_button, status=status, panes=panes)  # fmt: skip
+    return dict(run_button=run_button, stop_button=stop_button, fine_tune_button=fine_tune_button, status=status, progress=progress, panes=panes)  # fmt: skip
 
 
 def _space_pane(space: str) -> SpacePane:
@@ -486,7 +491,7 @@ def _space_pane(space: str) -> SpacePane:
 
 
 def _wire(tab: ProjectionTab) -> None:
-    running = dict(outputs=tab.outputs, show_progress="hidden")
+    running = dict(outputs=tab.outputs, **on_strip(tab.progress))
     tab.run_button.click(tab.run, tab.run_inputs, api_name=False, **running)
     tuning = [tab.editor, tab.projected, tab.fine_tune_steps]
     tab.fine_tune_button.click(tab.fine_tune, tuning, api_name=False, **running)

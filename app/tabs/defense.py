@@ -109,8 +109,8 @@ def build_defense_tab() -> dict:
             strength = gr.Slider(0, 2, value=1, step=0.1, label="Attack strength (× the benchmark's ε)")
             steps = gr.Slider(1, 30, value=5, step=1, label="Defense steps")
             with gr.Row():
-                attack_button = gr.Button("Attack", variant="primary")
-                defend_button = gr.Button("Defend", interactive=False)
+                attack_button = gr.Button("Attack", variant="primary", elem_id="defense-attack")
+                defend_button = gr.Button("Defend", interactive=False, elem_id="defense-defend")
                 stop_button = gr.Button("Stop", interactive=False)
             all_button = gr.Button("All ten bundled digits", elem_id="defense-all")
             status = gr.Markdown(elem_id="defense-status")

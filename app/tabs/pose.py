@@ -171,8 +171,8 @@ def build_pose_tab() -> dict:
                 x_view, z_view, zx_view = (gr.Plot(label=name, elem_id=f"pose-{key}-view")
                                            for name, key in zip(SPACE_NAMES, ("x", "z", "zx")))  # fmt: skip
             with gr.Row():  # the target's mesh from the start: the 3D viewer is loaded before the results come
-                target_mesh = gr.Model3D(_opening_mesh(models, clips), label="Target mesh (ground truth)", elem_id="pose-target-mesh")  # fmt: skip
-                x_mesh, z_mesh, zx_mesh = (gr.Model3D(label=f"{name} mesh", elem_id=f"pose-{key}-mesh")
+                target_mesh = gr.Model3D(_opening_mesh(models, clips), label="Target mesh (ground truth)", elem_id="pose-target-mesh", height=240)  # fmt: skip
+                x_mesh, z_mesh, zx_mesh = (gr.Model3D(label=f"{name} mesh", elem_id=f"pose-{key}-mesh", height=240)
                                            for name, key in zip(("X-space", "Z-space", "Z→X"), ("x", "z", "zx")))  # fmt: skip
     target = gr.State([])
     parts = dict(model=model, source=source, frame=frame, seed=seed, preset=preset, steps=steps, lr_x=lr_x, lr_z=lr_z,

@@ -70,7 +70,7 @@ def test_a_new_target_clears_the_old_results(parts):
 
     update = cleared(parts)
     assert all(update[parts[name]] is None for name in ("x_view", "z_view", "zx_view", "x_mesh", "zx_mesh", "live"))
-    assert parts["target_mesh"].value is not None  # the target's mesh from the start (the 3D viewer loads with the page)
+    assert parts["target_mesh"].value is not None  # from the start: the 3D viewer loads with the page
     assert all(len(trace.x) == 0 for trace in update[parts["chart"]].data) and "new target" in update[parts["status"]]
 
 

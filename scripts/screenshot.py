@@ -4,7 +4,8 @@
 Opens the page in headless Chromium (Debian's ``/usr/bin/chromium``) and writes, under ``--folder``
 (default ``docs/screenshots``): ``image.png`` (a default Run of 200 steps on the default held-out face, with
 its final stage), ``image_compare.png`` (the same run's panes at step 20, chosen with the step picker),
-``image_landscape.png`` (the "Loss landscape" tab beside the chart, computed), ``pose.png``, ``projection.png``
+``image_landscape.png`` (the "Loss landscape" tab beside the chart, computed), ``pose.png`` and
+``pose_views.png`` (its 3D views and meshes), ``projection.png``
 (X and Z side by side) and ``defense.png`` (an attack, then the defense). The README's ``docs/screenshot.png``
 (``--readme``) is the image tab's whole page after a run with the mouth hidden. PNGs are stored with 256
 colours to stay small.
@@ -25,7 +26,7 @@ LONG = 300_000  # ms: a run on a busy CPU
 def save(page, path: Path, *, full_page: bool = False) -> None:
     """A screenshot, quantised to 256 colours (a third of the bytes, the text stays sharp)."""
     shot = Image.open(io.BytesIO(page.screenshot(full_page=full_page))).convert("RGB")
-    shot.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    shot.quantize(256, method=Image.Quantize.FASTOCTREE).save(path, optimize=True)  # keeps the curves' colours
     print(path, shot.size)
 
 
@@ -46,7 +47,8 @@ def image_tab(page, folder: Path, readme: Path) -> None:
     page.get_by_role("button", name="Compute landscape").click()
     page.wait_for_function("() => document.querySelector('#landscape-panel .main-svg') !== null", timeout=LONG)
     page.wait_for_timeout(1500)
-    page.get_by_role("tab", name="Loss landscape").scroll_into_view_if_needed()
+    page.evaluate("document.querySelector('#chart-tabs').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
     save(page, folder / "image_landscape.png")
     page.get_by_role("tab", name="Loss vs step").click()
     page.set_viewport_size({"width": 1400, "height": 1300})
@@ -67,6 +69,9 @@ def pose_tab(page, folder: Path) -> None:
     page.wait_for_timeout(3000)
     page.evaluate("window.scrollTo(0, 0)")
     save(page, folder / "pose.png")
+    page.evaluate("document.querySelector('#pose-chart').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(1000)
+    save(page, folder / "pose_views.png")
 
 
 def projection_tab(page, folder: Path) -> None:

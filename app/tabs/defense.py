@@ -104,18 +104,19 @@ def build_defense_tab() -> dict:
         with gr.Column(scale=1):
             model = gr.Dropdown(models, value=models[0] if models else None, label="Classifier F′")
             source = gr.Dropdown([*digits, DRAWN], value=digits[0] if digits else DRAWN, label="Digit")
-            sketch = gr.Sketchpad(label="Draw a digit (choose “my drawing” above)", height=280, width=280)
+            gr.Markdown("**Draw a digit** (choose “my drawing” above):", elem_classes=["editor-help"])
+            sketch = gr.Sketchpad(label="Draw a digit", show_label=False, height=280, width=280)
             attack = gr.Radio(list(ATTACKS), value="PGD L∞", label="Attack")
             strength = gr.Slider(0, 2, value=1, step=0.1, label="Attack strength (× the benchmark's ε)")
             steps = gr.Slider(1, 30, value=5, step=1, label="Defense steps")
-            with gr.Row():
+        with gr.Column(scale=3):
+            with gr.Row():  # above the fold, with the result sentence
                 attack_button = gr.Button("Attack", variant="primary", elem_id="defense-attack")
                 defend_button = gr.Button("Defend", interactive=False, elem_id="defense-defend")
                 stop_button = gr.Button("Stop", interactive=False)
-            all_button = gr.Button("All ten bundled digits", elem_id="defense-all")
+                all_button = gr.Button("All ten bundled digits", elem_id="defense-all")
             status = gr.Markdown(elem_id="defense-status")
             progress = progress_strip("defense-progress")
-        with gr.Column(scale=3):
             with gr.Row():
                 clean_image = gr.Image(label="clean", type="pil", height=SHOWN_SIZE, interactive=False)
                 adversarial_image = gr.Image(label="adversarial", type="pil", height=SHOWN_SIZE, interactive=False)

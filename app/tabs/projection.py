@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -328,7 +328,8 @@ def _spaces(space: Any) -> list[str]:
 
 
 def _line(space: str, frame: ProjectionFrame) -> str:
-    """One space's progress for the status line."""
+    """One space's progress for the status line (a loss named "l1+10*lpips" must not turn the line italic)."""
+    frame = replace(frame, status=frame.status.replace("*", "\\*"), loss_name=frame.loss_name.replace("*", "\\*"))
     if frame.done:
         return f"{space.upper()}: {frame.status}"
     return f"{space.upper()}: {frame.status} · best so far {frame.loss_name} {frame.best_loss:.4f} (against the original target)"  # fmt: skip

@@ -45,6 +45,7 @@ TITLE, ORDER = "Projection", 30  # after "3D pose" (see app.ui.tab_modules)
 PROJECTION_SAMPLES = SAMPLES_DIR / "projection"
 METHOD_CHOICES = [("Adam", "adam"), ("L-BFGS", "lbfgs"), ("CMA", "cma"), ("CMA+Adam", "cma+adam"), ("BasinCMA", "basincma")]  # fmt: skip
 SPACE_CHOICES = [("X (generator input)", "x"), ("Z (through Θ)", "z")]
+YOUR_UPLOAD = "(your upload)"  # the sample list's entry while the editor holds an upload
 SPACE_TITLES = {"x": "X-space (generator input)", "z": "Z-space (through Θ)"}
 
 
@@ -167,6 +168,8 @@ class ProjectionTab:
     def choose_sample(self, name: str, model: str) -> dict:
         """A bundled sample into the editor, its predicted class preselected. A sample made for another
         generator switches the generator (a face is never shrunk into a 28×28 digit), with a notice."""
+        if name == YOUR_UPLOAD:  # set by an upload: the editor already holds it
+            return {self.notice: gr.update()}
         wanted = sample_generator(name)
         if not name or wanted in (None, model) or wanted not in available_models("image"):
             return self._load(projection_samples().get(name), model)
@@ -186,8 +189,13 @@ class ProjectionTab:
         return {self.sample: fitting[0], self.notice: f"The sample follows the generator: {fitting[0]} for {model}."}
 
     def upload_target(self, file: Any, model: str) -> dict:
-        """An uploaded file into the editor, or a clear message when it is not a usable image."""
-        return self._load(file, model)
+        """An uploaded file into the editor (the sample list then reads "(your upload)", never an old sample's
+        name), or a clear message when it is not a usable image."""
+        update = self._load(file, model)
+        if self.editor not in update:
+            return update
+        choices = [(YOUR_UPLOAD, YOUR_UPLOAD), *((sample_label(name), name) for name in projection_samples())]
+        return update | {self.sample: gr.update(choices=choices, value=YOUR_UPLOAD)}
 
     def _load(self, source: Any, model: str) -> dict:
         try:
@@ -500,7 +508,7 @@ def _wire(tab: ProjectionTab) -> None:
     results = [*tab.results, tab.projected, tab.fine_tune_button, tab.status]
     loaded = [tab.editor, tab.notice, tab.label, *results]  # a new target clears the old results
     tab.sample.change(tab.choose_sample, [tab.sample, tab.model], [*loaded, tab.model], api_name=False)
-    tab.upload.upload(tab.upload_target, [tab.upload, tab.model], loaded, api_name=False)
+    tab.upload.upload(tab.upload_target, [tab.upload, tab.model], [*loaded, tab.sample], api_name=False)
     tab.model.change(tab.follow_model, [tab.model, tab.sample], [tab.sample, tab.notice], api_name=False)
     reading = dict(fn=tab.classes, inputs=[tab.editor, tab.model], outputs=[tab.label, tab.notice], api_name=False)
     tab.model.change(**reading)

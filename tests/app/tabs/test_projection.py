@@ -219,6 +219,10 @@ def test_samples_load_with_a_class(tab):
     update = tab.choose_sample(next(iter(samples)), MODEL)
     assert update[tab.editor]["background"].size == (28 * EDIT_SCALE,) * 2 and tab.label in update
     assert "⚠" in tab.upload_target(None, MODEL)[tab.notice]
+    path = next(iter(samples.values()))
+    uploaded = tab.upload_target(str(path), MODEL)  # the list reads "(your upload)", not an old sample's name
+    assert uploaded[tab.sample]["value"] == "(your upload)" and tab.editor in uploaded
+    assert "value" not in tab.choose_sample("(your upload)", MODEL)[tab.notice]
 
 
 def test_object_mask_is_the_painted_box():

@@ -477,25 +477,28 @@ def _results_column() -> dict:
             fine_tune_button = gr.Button("Fine-tune the better", interactive=False, elem_id="projection-fine-tune")
         status = gr.Markdown("Ready.", elem_id="projection-status")
         progress = progress_strip("projection-progress")
-        panes = {space: _space_pane(space) for space in ("x", "z")}
+        with gr.Row(equal_height=False):  # X and Z side by side, as in the other tabs
+            panes = {space: _space_pane(space) for space in ("x", "z")}
     return dict(run_button=run_button, stop_button=stop_button, fine_tune_button=fine_tune_button, status=status, progress=progress, panes=panes)  # fmt: skip
 
 
 def _space_pane(space: str) -> SpacePane:
     """One space's row of results (elem ids ``projection-best`` for X, ``projection-best-z`` for Z, ...)."""
     suffix = "" if space == "x" else f"-{space}"
-    image = dict(interactive=False, height=170, format="png", buttons=["fullscreen"])
-    gr.Markdown(f"#### {SPACE_TITLES[space]}", elem_id=f"projection-title{suffix}")
-    with gr.Row(equal_height=True):
-        boxed = gr.Image(label="Target, found frame boxed", elem_id=f"projection-boxed{suffix}", **image)
-        framed = gr.Image(label="Target under the transform", elem_id=f"projection-framed{suffix}", **image)
-        best = gr.Image(label="Best generation so far", elem_id=f"projection-best{suffix}", **image)
-        pasted = gr.Image(label="Pasted into the original", elem_id=f"projection-pasted{suffix}", **image)
-    details = gr.Markdown("", elem_id=f"projection-details{suffix}")
-    gallery = gr.Gallery(
-        label=f"{space.upper()} population (loss against the original target)", columns=8, height=120,
-        format="png", elem_id=f"projection-gallery{suffix}",
-    )  # fmt: skip
+    image = dict(interactive=False, height=150, format="png", buttons=["fullscreen"], min_width=100)
+    with gr.Column(min_width=300):
+        gr.Markdown(f"#### {SPACE_TITLES[space]}", elem_id=f"projection-title{suffix}")
+        with gr.Row(equal_height=True):
+            boxed = gr.Image(label="Target, frame found", elem_id=f"projection-boxed{suffix}", **image)
+            best = gr.Image(label="Best generation", elem_id=f"projection-best{suffix}", **image)
+        with gr.Row(equal_height=True):
+            framed = gr.Image(label="Target under φ", elem_id=f"projection-framed{suffix}", **image)
+            pasted = gr.Image(label="Pasted into target", elem_id=f"projection-pasted{suffix}", **image)
+        details = gr.Markdown("", elem_id=f"projection-details{suffix}")
+        gallery = gr.Gallery(
+            label=f"{space.upper()} population (loss against the original target)", columns=6, height=110,
+            format="png", elem_id=f"projection-gallery{suffix}",
+        )  # fmt: skip
     return SpacePane(boxed=boxed, framed=framed, best=best, pasted=pasted, details=details, gallery=gallery)
 
 

@@ -141,21 +141,10 @@ def build_defense_tab() -> dict:
                  per_digit=per_digit)  # fmt: skip
     handlers = DefenseHandlers(parts)
     inputs = [parts[name] for name in ("model", "source", "sketch", "attack", "strength")]
-    attack_button.click(handlers.attack, inputs, handlers.attack_outputs, api_name=False, **on_strip(progress))
-    defend_button.click(
-        handlers.defend,
-        [model, adversarial, steps, labels],
-        handlers.defend_outputs,
-        api_name=False,
-        **on_strip(progress),
-    )
-    all_button.click(
-        handlers.all_digits,
-        [model, attack, strength, steps],
-        handlers.all_outputs,
-        api_name=False,
-        **on_strip(progress),
-    )
+    shown = dict(api_name=False, **on_strip(progress))  # the queue place, then the elapsed time
+    attack_button.click(handlers.attack, inputs, handlers.attack_outputs, **shown)
+    defend_button.click(handlers.defend, [model, adversarial, steps, labels], handlers.defend_outputs, **shown)
+    all_button.click(handlers.all_digits, [model, attack, strength, steps], handlers.all_outputs, **shown)
     stop_button.click(handlers.stop, None, None, api_name=False, concurrency_limit=None, show_progress="hidden")
     return parts
 

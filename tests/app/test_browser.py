@@ -152,7 +152,7 @@ def test_ten_runs_in_a_row_every_final_image_loads(server):
 
 
 def test_bad_inputs_in_chromium(server, tmp_path):
-    """A stroke painted at once, a text file named .png, a real upload (sample cleared, preview follows), lr < 0."""
+    """A stroke painted at once, a text file named .png, a real upload (the sample list reads "(your upload)", preview follows), lr < 0."""
     from PIL import Image
     from playwright.sync_api import expect, sync_playwright
 
@@ -176,7 +176,7 @@ def test_bad_inputs_in_chromium(server, tmp_path):
         expect(page.locator("#sample input")).to_have_value(re.compile("Face"))  # the editor still holds it
         _upload(page, real)
         expect(page.locator("#notice")).to_contain_text("square.png", timeout=10_000)
-        expect(page.locator("#sample input")).to_have_value("")
+        expect(page.locator("#sample input")).to_have_value("(your upload)")  # never blank after an upload
         page.wait_for_function(f"() => document.querySelector('#seen img')?.src !== {seen_before!r}", timeout=10_000)
         expect(page.locator("#steps")).to_contain_text("Steps (1–2000)")  # the slider says its range
         for typed, kept in (("0", "1"), ("100000", "2000")):

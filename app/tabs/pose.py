@@ -88,6 +88,26 @@ def target_pose(model: str, source: str, frame: float, seed: float) -> list[floa
     return poses[min(int(frame), len(poses) - 1)].tolist()
 
 
+def clip_length(source: str) -> int | None:
+    """How many frames the chosen clip has; None for a random prior sample."""
+    if source in bundled_samples():
+        return len(sample_poses(bundled_samples()[source]))
+    if source in test_clips():
+        return len(clip_poses(test_clips()[source]))
+    return None
+
+
+def frame_choice(source: str, frame: float) -> tuple[dict, str]:
+    """The frame slider fitted to the clip (its maximum the clip's last frame, the value clamped into it) and a
+    notice when the asked frame was past the end (never clamped silently)."""
+    length = clip_length(source)
+    if length is None:
+        return gr.update(), ""
+    last = length - 1
+    notice = f"⚠ frame {int(frame)} is past the end of this {length}-frame clip: frame {last} is used. " if int(frame) > last else ""  # fmt: skip
+    return gr.update(maximum=max(last, 1), value=min(int(frame), last)), notice
+
+
 def observed_joints(groups: list[list[str]]) -> list[str]:
     return [name for group in groups for name in group]
 
@@ -142,7 +162,7 @@ def build_pose_tab() -> dict:
         with gr.Column(scale=1):
             model = gr.Dropdown(models, value=models[0] if models else None, label="Pose prior F")
             source = gr.Dropdown([*clips, RANDOM_SAMPLE], value=clips[0] if clips else RANDOM_SAMPLE, label="Target")
-            frame = gr.Slider(0, 2000, value=0, step=1, label="Frame of the clip (a bundled sample has 8)")
+            frame = gr.Slider(0, (clip_length(clips[0]) or 2001) - 1 if clips else 2000, value=0, step=1, label="Frame of the clip")  # fmt: skip
             seed = gr.Number(value=0, precision=0, label="Seed of the random sample")
             preset = gr.Radio(list(PRESETS), value="upper body", label="Observed joints preset")
             groups = [gr.CheckboxGroup(list(joints), value=[j for j in joints if j in PRESETS["upper body"]], label=name)
@@ -193,7 +213,9 @@ def _wire(parts: dict, groups: list) -> None:
         try:
             pose = target_pose(model, source, frame, seed)
             mesh = mesh_file(model, torch.tensor(pose, dtype=torch.float32))
-            return {parts["target"]: pose, parts["target_mesh"]: mesh, **cleared(parts)}
+            slider, notice = frame_choice(source, frame)
+            update = {parts["target"]: pose, parts["target_mesh"]: mesh, parts["frame"]: slider, **cleared(parts)}
+            return update | ({parts["status"]: notice + "Ready: a new target. Press Run."} if notice else {})
         except (ValueError, FileNotFoundError) as error:
             return {parts["status"]: f"⚠ {error}"}
 
@@ -204,7 +226,7 @@ def _wire(parts: dict, groups: list) -> None:
         }
 
     target_inputs = [parts["model"], parts["source"], parts["frame"], parts["seed"]]
-    cleared_outputs = [parts["target"], parts["target_mesh"], *(parts[name] for name in results if name != "live"), parts["live"]]  # fmt: skip
+    cleared_outputs = [parts["target"], parts["target_mesh"], parts["frame"], *(parts[name] for name in results if name != "live"), parts["live"]]  # fmt: skip
     for trigger in (parts["source"].change, parts["frame"].release, parts["seed"].change, parts["model"].change):
         trigger(pick_target, target_inputs, cleared_outputs, api_name=False)  # a new target clears the old results
     parts["preset"].change(apply_preset, parts["preset"], groups, api_name=False)

@@ -116,3 +116,15 @@ def test_bundled_samples_work_with_an_empty_data_folder(monkeypatch, tmp_path):
         assert pose.target_pose("pose32", *choice) == truth.tolist()
     finally:
         pose.test_clips.cache_clear()
+
+
+def test_a_frame_past_the_clip_end_is_said_not_silently_clamped():
+    from app.tabs.pose import bundled_samples, clip_length, frame_choice
+
+    clip = next(iter(bundled_samples()))
+    length = clip_length(clip)
+    slider, notice = frame_choice(clip, 100)
+    assert slider["maximum"] == length - 1 and slider["value"] == length - 1
+    assert f"frame 100 is past the end of this {length}-frame clip" in notice
+    assert frame_choice(clip, 2) == ({"__type__": "update", "maximum": length - 1, "value": 2}, "")
+    assert frame_choice(RANDOM_SAMPLE, 100)[1] == ""  # a prior sample has no frames

@@ -48,6 +48,9 @@ def test_example_mask_compare_steps_landscape_and_upload(server, tmp_path):  # n
         page.locator("#preset").get_by_text("left half").click()  # another preset replaces it on the target
         half = _wait_for_magenta(page, 0.2)
         assert 0.2 <= half, half
+        page.locator("#preset").get_by_text("none").click()  # and "none" wipes the drawn preset off the target
+        page.wait_for_timeout(3000)
+        assert _magenta(page) < 0.005, _magenta(page)
         _set_number(page, "#steps input[type=number]", "25")
         page.locator("#run").click()
         expect(page.locator("#status")).to_contain_text("Done at step 25/25", timeout=90_000)

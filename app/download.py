@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,9 @@ TILE = 128  # tiles are enlarged to this size (nearest neighbour: pixels stay vi
 LABEL_HEIGHT = 18
 LABEL_WIDTH = 44
 COLUMNS = ("step", "x_loss", "z_loss", "zx_loss")
+RUNS_ROOT = Path(tempfile.gettempdir()) / "landscape-runs"  # every run's download folder lives under this one
+KEEP_RUNS = 32  # newest run folders kept; Gradio copies returned files into its own cache at once
+MAX_RUN_AGE_SECONDS = 3600.0  # older run folders are removed whatever their number
 
 
 def _font(size: int = 13) -> tuple[ImageFont.ImageFont, bool]:
@@ -78,7 +83,7 @@ class RunRecord:
         """``run_strip.png``, ``run_losses.csv`` and ``run_settings.json`` in a new folder; their paths."""
         if not self.losses:
             return []
-        folder = Path(folder or tempfile.mkdtemp(prefix="landscape-run-"))
+        folder = Path(folder or new_run_folder())
         folder.mkdir(parents=True, exist_ok=True)
         self.strip().save(folder / "run_strip.png")
         width = len(next(iter(self.losses.values())))
@@ -92,3 +97,30 @@ class RunRecord:
 
 def _tile(image: Image.Image) -> Image.Image:
     return image.convert("RGB").resize((TILE, TILE), Image.Resampling.NEAREST)
+
+
+def new_run_folder(root: Path | None = None, keep: int = KEEP_RUNS, max_age: float = MAX_RUN_AGE_SECONDS) -> Path:
+    """A fresh ``landscape-run-*`` folder under ``root`` (default :data:`RUNS_ROOT`), after removing all but the
+    ``keep - 1`` newest older ones and any older than ``max_age`` seconds: the downloads never pile up."""
+    root = Path(root or RUNS_ROOT)
+    root.mkdir(parents=True, exist_ok=True)
+    prune_runs(root, keep - 1, max_age)
+    return Path(tempfile.mkdtemp(prefix="landscape-run-", dir=root))
+
+
+def prune_runs(root: Path, keep: int, max_age: float) -> int:
+    """Remove the ``landscape-run-*`` folders of ``root`` beyond the ``keep`` newest or older than ``max_age``;
+    how many were removed. Safe against another thread removing the same folder."""
+    folders = []
+    for folder in root.glob("landscape-run-*"):
+        try:
+            folders.append((folder.stat().st_mtime, folder))
+        except FileNotFoundError:
+            continue
+    folders.sort(reverse=True)
+    now, removed = time.time(), 0
+    for rank, (modified, folder) in enumerate(folders):
+        if rank >= keep or now - modified > max_age:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed

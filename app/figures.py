@@ -66,6 +66,9 @@ def loss_figure(
     )
     if not shown:
         figure.update_layout(xaxis={"range": [0, 200]}, yaxis={"type": "log", "range": [-2, 0]})
+        if any(len(curve) for curve in curves):  # steps ran, yet no loss could be drawn (NaN / infinite)
+            message = "No finite loss to draw: the run diverged (see the status above)"
+            figure.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     return figure
 
 

@@ -22,6 +22,7 @@ from PIL import Image
 MEDIA_DIR = Path(tempfile.gettempdir()) / "landscape-studio-media"
 MAX_AGE_SECONDS = 600.0  # Gradio copies a returned file into its own cache at once; ours are then spare
 PRUNE_EVERY_SECONDS = 60.0
+SUFFIXES = (".png", ".glb")  # streamed images, pose meshes
 _last_prune = {"at": -math.inf}
 
 
@@ -29,9 +30,15 @@ def image_file(image: Image.Image, *, folder: Path | None = None) -> str:
     """``image`` as a PNG file named by the SHA-256 of its bytes; an existing file is reused, never rewritten."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    data = buffer.getvalue()
+    return media_file(buffer.getvalue(), ".png", folder=folder)
+
+
+def media_file(data: bytes, suffix: str, *, folder: Path | None = None) -> str:
+    """``data`` as a file named by its SHA-256 plus ``suffix`` (one of :data:`SUFFIXES`), in the pruned folder."""
+    if suffix not in SUFFIXES:
+        raise ValueError(f"suffix must be one of {SUFFIXES}, got {suffix!r}")
     folder = Path(folder or MEDIA_DIR)
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
     if path.is_file():
         try:
             os.utime(path)  # in use again: not pruned for another MAX_AGE_SECONDS
@@ -42,7 +49,7 @@ def image_file(image: Image.Image, *, folder: Path | None = None) -> str:
     if time.monotonic() - _last_prune["at"] > PRUNE_EVERY_SECONDS:
         _last_prune["at"] = time.monotonic()
         prune(folder)
-    handle, staging = tempfile.mkstemp(dir=folder, prefix=".staging-", suffix=".png")
+    handle, staging = tempfile.mkstemp(dir=folder, prefix=".staging-", suffix=suffix)
     with os.fdopen(handle, "wb") as staged:
         staged.write(data)
     os.replace(staging, path)  # atomic: a reader sees the whole file or none
@@ -52,7 +59,7 @@ def image_file(image: Image.Image, *, folder: Path | None = None) -> str:
 def prune(folder: Path, max_age: float = MAX_AGE_SECONDS) -> int:
     """Delete this module's files in ``folder`` older than ``max_age`` seconds (a long-lived server stays small)."""
     removed, now = 0, time.time()
-    for path in Path(folder).glob("*.png"):
+    for path in (path for suffix in SUFFIXES for path in Path(folder).glob(f"*{suffix}")):
         try:
             if now - path.stat().st_mtime > max_age:
                 path.unlink()

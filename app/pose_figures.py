@@ -34,8 +34,7 @@ def skeleton_figure(
             **_xyz(_bone_lines(skeleton, target)),
             mode="lines",
             name="target",
-            line={"color": TARGET_COLOUR, "width": 2, "dash": "dot"},
-            opacity=0.5,
+            line={"color": TARGET_COLOUR, "width": 3},  # solid and opaque: WebGL drew the dotted, faded line as nothing
         )
     )
     seen = target[observed_slots]

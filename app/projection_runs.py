@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch import Tensor
 
 from app.gpu import gpu
@@ -95,6 +95,10 @@ class Projected:
 class ProjectionFrame:
     """One streamed step for display. ``population`` is None when not refreshed this frame.
 
+    transform: the current best φ (sx, sy, tx, ty, γ); boxed: the original target with the region φ
+    frames drawn as a box; transform_note: φ in words (:func:`transform_text`); class_path: (forward passes, class) each time the best member's class changed
+    (class-conditional generators; empty otherwise).
+
     best: the best generation so far; best_loss: its loss against the untouched target (the original
     frame, the frame of the final figure), never higher than an earlier frame's; loss_name: that loss's
     name; framed_target: the target under the current φ; pasted: on the last frame, the projection
@@ -113,6 +117,10 @@ class ProjectionFrame:
     pasted: Image.Image | None = None
     projected: Projected | None = None
     done: bool = False
+    transform: tuple[float, ...] = (1.0, 1.0, 0.0, 0.0, 1.0)
+    boxed: Image.Image | None = None
+    transform_note: str = ""
+    class_path: tuple[tuple[int, int], ...] = ()
 
 
 def class_names(model_name: str) -> list[str]:
@@ -221,10 +229,12 @@ def device_projection(
     score = OriginalFrame(image.to(device), mask, beta=config.beta, outside=config.outside_weight)
     refresh = _Throttle(refresh_seconds)
     best_loss, best = float("inf"), None
+    classes, path = ClassReader(model), ()
     for step in steps:
         if step.result is None and (loss := best_original_loss(step, score)) < best_loss:
             best_loss, best = loss, shown(step.best_output[0])  # the best so far, kept with its figure
         gallery = step.result is None and refresh.due()
+        path = classes.extend(path, step)
         frame = ProjectionFrame(
             stage=step.stage,
             evaluations=step.evaluations,
@@ -235,8 +245,75 @@ def device_projection(
             status=_status(step, settings, note),
             loss_name=score.name,
             population=population_gallery(step, population_losses(step, score)) if gallery else None,
+            transform=tuple(float(value) for value in step.transform[0]),
+            boxed=boxed_target(image[0], step.transform[0]),
+            transform_note=transform_text(tuple(float(value) for value in step.transform[0]), image.shape[-1]),
+            class_path=path,
         )
         yield frame if step.result is None else _final_frame(frame, step, settings, note)
+
+
+MAX_CLASS_PATH = 24  # the class path keeps its first and latest changes, never more than this many
+
+
+class ClassReader:
+    """Reads which class a step's best member is nearest to: its class embedding c against the generator's
+    embedding table (``num_classes x E``, built once per run); None for unconditional generators."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.table = None
+        if getattr(model, "conditional", False) and hasattr(model, "class_embedding"):
+            device = next(model.parameters()).device
+            with torch.no_grad():
+                self.table = model.class_embedding(torch.arange(model.num_classes, device=device)).detach().cpu()
+
+    def __call__(self, c: Tensor | None) -> int | None:
+        if self.table is None or c is None:
+            return None
+        return int(torch.cdist(c[:1].float().cpu(), self.table.float()).argmin())
+
+    def extend(self, path: tuple[tuple[int, int], ...], step: ProjectionStep) -> tuple[tuple[int, int], ...]:
+        """``path`` with (forward passes, class) added when the step's best class differs from the last one."""
+        label = self(step.class_embedding)
+        if label is None or (path and path[-1][1] == label):
+            return path
+        path = (*path, (step.evaluations, label))
+        return path if len(path) <= MAX_CLASS_PATH else (path[0], *path[-(MAX_CLASS_PATH - 1) :])
+
+
+def frame_box(phi: Tensor | tuple[float, ...], width: int, height: int) -> tuple[float, float, float, float]:
+    """The target region φ maps onto the generator frame, in target pixels (left, top, right, bottom): the
+    generator's pixel p in [-1, 1]² reads the target at (sx·px + tx, sy·py + ty) (see engines.core.transforms)."""
+    sx, sy, tx, ty = (float(value) for value in list(phi)[:4])
+    left, right = sorted(((tx - sx + 1) / 2 * width, (tx + sx + 1) / 2 * width))
+    top, bottom = sorted(((ty - sy + 1) / 2 * height, (ty + sy + 1) / 2 * height))
+    return left, top, right, bottom
+
+
+def boxed_target(image: Tensor, phi: Tensor, side: int = DISPLAY_SIDE) -> Image.Image:
+    """``3 x H x W`` (the untouched target) enlarged like :func:`shown`, the region φ frames drawn as a box."""
+    picture = shown(image, side).convert("RGB")
+    factor = picture.width / image.shape[-1]
+    box = [value * factor for value in frame_box(phi, image.shape[-1], image.shape[-2])]
+    draw = ImageDraw.Draw(picture)
+    width = max(2, picture.width // 80)
+    draw.rectangle(box, outline=(255, 200, 0), width=width)
+    return picture
+
+
+def transform_text(phi: tuple[float, ...], size: int) -> str:
+    """φ in words: the framed box in target pixels, the zoom, the shift and the brightness."""
+    sx, sy, tx, ty, gamma = phi
+    left, top, right, bottom = frame_box(phi, size, size)
+    return (
+        f"frame x {round(left)}–{round(right)}, y {round(top)}–{round(bottom)} px of {size} · zoom {1 / sx:.2f}×{1 / sy:.2f} · "
+        f"shift ({tx:+.2f}, {ty:+.2f}) · brightness γ {gamma:.2f}"
+    )
+
+
+def class_path_text(path: tuple[tuple[int, int], ...]) -> str:
+    """The class search's path: "3 (from 0) → 7 (from 240 passes)"; empty when there is none."""
+    return " → ".join(f"{label} (from {passes})" for passes, label in path)
 
 
 def _final_frame(
@@ -270,6 +347,31 @@ def _final_frame(
         projected=projected,
         done=True,
     )
+
+
+def stream_spaces(
+    image: Tensor, mask: Tensor | None, settings: list[ProjectionSettings], stop: threading.Event, **options
+) -> Iterator[tuple[str, ProjectionFrame]]:
+    """(space, frame) of one projection per settings (X and Z), their steps interleaved so both panes move
+    together, until all are done or ``stop`` is set; a stopped one ends with a "Stopped at" frame."""
+    streams = {item.space: device_projection(image, mask, item, **options) for item in settings}
+    last: dict[str, ProjectionFrame] = {}
+    try:
+        while streams and not stop.is_set():
+            for space, frames in list(streams.items()):
+                frame = None if stop.is_set() else next(frames, None)
+                if frame is None:
+                    streams.pop(space).close()
+                    continue
+                last[space] = frame
+                yield space, frame
+    finally:
+        for frames in streams.values():
+            frames.close()
+    for item in settings:
+        if item.space in last and not last[item.space].done:
+            status = f"Stopped at {last[item.space].evaluations}/{item.budget} forward passes"
+            yield item.space, replace(last[item.space], status=status, done=True)
 
 
 def stream_projection(

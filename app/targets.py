@@ -198,3 +198,33 @@ def masked_view(target: Target) -> Image.Image:
     unknown = target.weight[0, 0] == 0
     image[:, unknown] = checker[unknown]
     return tensor_to_image(image)
+
+
+PRESET_COLOUR = (255, 0, 255)  # the brush's magenta: a preset reads as painted-over, unknown pixels
+PRESET_ALPHA = 160  # half-transparent, so the face shows through; the brush paints at full alpha
+PRESET_ALPHAS = range(100, 221)  # what counts as preset paint after the browser's canvas round trip
+
+
+def draw_preset(value: dict | None, preset: str, size: int) -> dict | None:
+    """The editor value with ``preset``'s hidden region drawn into its layer (half-transparent magenta),
+    the previous preset's drawing removed and the visitor's own strokes kept; None stays None.
+
+    The preset is then visible on the target itself, where the visitor paints; :func:`build_target`
+    reads the drawn pixels as unknown, as it reads the preset (the two agree)."""
+    background = _as_image((value or {}).get("background"))
+    if background is None:
+        return value
+    layers = [layer for layer in (_as_image(item) for item in value.get("layers") or []) if layer is not None]
+    if preset == "none" and not layers:
+        return value
+    strokes = np.zeros((background.height, background.width, 4), np.uint8)
+    if layers and layers[0].size == background.size:
+        strokes = np.asarray(layers[0].convert("RGBA")).copy()
+        strokes[np.isin(strokes[..., 3], PRESET_ALPHAS)] = 0  # the previous preset's drawing
+    hidden = preset_known(preset, size) == 0
+    big = np.asarray(Image.fromarray(hidden.numpy()).resize(background.size, Image.Resampling.NEAREST))
+    drawn = big & (strokes[..., 3] == 0)
+    strokes[drawn] = (*PRESET_COLOUR, PRESET_ALPHA)
+    layer = Image.fromarray(strokes, "RGBA")
+    composite = Image.alpha_composite(background.convert("RGBA"), layer)
+    return {"background": background, "layers": [layer], "composite": composite}

@@ -1,52 +1,120 @@
-"""Regenerate ``docs/screenshot.png`` and ``docs/tab_image.png`` from a running app:
+"""Regenerate the README screenshot and one 1400×1000 screenshot per tab from a running app:
 ``python scripts/screenshot.py --url http://127.0.0.1:7860``.
 
-Opens the page in headless Chromium (Debian's ``/usr/bin/chromium``). First a default Run (200 steps) on the
-default held-out face, waits for the final feature-map stage, and saves the 1400×1000 view as ``--tab-out``;
-then hides the mouth, runs again, then 4 hypotheses, and saves the whole page as ``--out``.
+Opens the page in headless Chromium (Debian's ``/usr/bin/chromium``) and writes, under ``--folder``
+(default ``docs/screenshots``): ``image.png`` (a default Run of 200 steps on the default held-out face, with
+its final stage), ``image_compare.png`` (the same run's panes at step 20, chosen with the step picker),
+``image_landscape.png`` (the "Loss landscape" tab beside the chart, computed), ``pose.png`` and
+``pose_views.png`` (its 3D views and meshes), ``projection.png``
+(X and Z side by side) and ``defense.png`` (an attack, then the defense). The README's ``docs/screenshot.png``
+(``--readme``) is the image tab's whole page after a run with the mouth hidden. PNGs are stored with 256
+colours to stay small.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+from pathlib import Path
 
+from PIL import Image
 from playwright.sync_api import expect, sync_playwright
+
+LONG = 300_000  # ms: a run on a busy CPU
+
+
+def save(page, path: Path, *, full_page: bool = False) -> None:
+    """A screenshot, quantised to 256 colours (a third of the bytes, the text stays sharp)."""
+    shot = Image.open(io.BytesIO(page.screenshot(full_page=full_page))).convert("RGB")
+    shot.quantize(256, method=Image.Quantize.FASTOCTREE).save(path, optimize=True)  # keeps the curves' colours
+    print(path, shot.size)
+
+
+def image_tab(page, folder: Path, readme: Path) -> None:
+    expect(page.locator("#notice")).to_contain_text("face_", timeout=60_000)
+    page.locator("#run").click()
+    expect(page.locator("#final-caption")).to_contain_text("feature-map stage", timeout=LONG)
+    expect(page.locator("#run")).to_be_enabled(timeout=60_000)
+    page.wait_for_timeout(1500)
+    page.evaluate("window.scrollTo(0, 0)")
+    save(page, folder / "image.png")
+    page.locator("#step-pick").get_by_text("step 20", exact=True).click()
+    expect(page.locator("#x-caption")).to_contain_text("step 20 ·", timeout=10_000)
+    page.locator("#step-pick").scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    save(page, folder / "image_compare.png")
+    page.get_by_role("tab", name="Loss landscape").click()
+    page.get_by_role("button", name="Compute landscape").click()
+    page.wait_for_function("() => document.querySelector('#landscape-panel .main-svg') !== null", timeout=LONG)
+    page.wait_for_timeout(1500)
+    page.evaluate("document.querySelector('#chart-tabs').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+    save(page, folder / "image_landscape.png")
+    page.get_by_role("tab", name="Loss vs step").click()
+    page.set_viewport_size({"width": 1400, "height": 1300})
+    page.locator("#preset").get_by_text("hide mouth").click()
+    page.locator("#run").click()
+    expect(page.locator("#final-caption")).not_to_contain_text("feature-map stage", timeout=60_000)
+    expect(page.locator("#final-caption")).to_contain_text("feature-map stage", timeout=LONG)
+    expect(page.locator("#run")).to_be_enabled(timeout=60_000)
+    page.wait_for_timeout(1500)
+    save(page, readme, full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def pose_tab(page, folder: Path) -> None:
+    page.get_by_role("tab", name="3D pose").click()
+    page.locator("#pose-run").click()
+    expect(page.locator("#pose-status")).to_contain_text("Done.", timeout=LONG)
+    page.wait_for_timeout(3000)
+    page.evaluate("window.scrollTo(0, 0)")
+    save(page, folder / "pose.png")
+    page.evaluate("document.querySelector('#pose-chart').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(1000)
+    save(page, folder / "pose_views.png")
+
+
+def projection_tab(page, folder: Path) -> None:
+    page.get_by_role("tab", name="Projection").click()
+    budget = page.locator("#projection-budget input[type=number]")
+    budget.fill("600")
+    budget.press("Enter")
+    page.locator("#projection-run").click()
+    expect(page.locator("#projection-status")).to_contain_text("Z ends", timeout=LONG)
+    page.wait_for_timeout(1500)
+    page.evaluate("window.scrollTo(0, 0)")
+    save(page, folder / "projection.png")
+
+
+def defense_tab(page, folder: Path) -> None:
+    page.get_by_role("tab", name="Adversarial defense").click()
+    page.locator("#defense-attack").click()
+    expect(page.locator("#defense-defend")).to_be_enabled(timeout=LONG)
+    page.locator("#defense-defend").click()
+    expect(page.locator("#defense-status")).to_contain_text("The attack", timeout=LONG)
+    page.wait_for_timeout(1500)
+    page.evaluate("window.scrollTo(0, 0)")
+    save(page, folder / "defense.png")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:7860")
-    parser.add_argument("--out", default="docs/screenshot.png")
-    parser.add_argument("--tab-out", default="docs/tab_image.png")
+    parser.add_argument("--folder", type=Path, default=Path("docs/screenshots"))
+    parser.add_argument("--readme", type=Path, default=Path("docs/screenshot.png"))
+    parser.add_argument("--tabs", default="image,pose,projection,defense", help="comma-separated subset")
     args = parser.parse_args()
+    args.folder.mkdir(parents=True, exist_ok=True)
+    tabs = args.tabs.split(",")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(args.url)
-        expect(page.locator("#notice")).to_contain_text("face_", timeout=60_000)
-        page.locator("#run").click()
-        expect(page.locator("#final-caption")).to_contain_text("feature-map stage", timeout=300_000)
-        expect(page.locator("#run")).to_be_enabled(timeout=60_000)
-        page.wait_for_timeout(1500)
-        page.screenshot(path=args.tab_out)
-        page.set_viewport_size({"width": 1400, "height": 1300})
-        page.get_by_label("hide mouth").check()
-        page.locator("#run").click()
-        expect(page.locator("#final-caption")).not_to_contain_text("feature-map stage", timeout=60_000)
-        expect(page.locator("#final-caption")).to_contain_text("feature-map stage", timeout=300_000)
-        expect(page.locator("#run")).to_be_enabled(timeout=60_000)
-        hypotheses = page.get_by_label("Hypotheses K (random starts)", exact=False).first
-        hypotheses.fill("4")
-        hypotheses.press("Enter")
-        page.locator("#hypotheses").click()
-        page.wait_for_function(
-            "() => document.querySelectorAll('#z-gallery img').length >= 4 && "
-            "[...document.querySelectorAll('#z-gallery img')].every(img => img.complete && img.naturalWidth > 0)",
-            timeout=300_000,
-        )
-        expect(page.locator("#run")).to_be_enabled(timeout=300_000)
-        page.wait_for_timeout(1500)
-        page.screenshot(path=args.out, full_page=True)
+        if "image" in tabs:
+            image_tab(page, args.folder, args.readme)
+        for name, shoot in (("pose", pose_tab), ("projection", projection_tab), ("defense", defense_tab)):
+            if name in tabs:
+                shoot(page, args.folder)
         browser.close()
 
 

@@ -30,6 +30,7 @@ from app.defense_runs import (
 )
 from app.figures import X_COLOUR, Z_COLOUR
 from app.media import as_files
+from app.progress import on_strip, progress_strip
 from app.session import SESSIONS, RunInProgress, session_id
 from engines.models.registry import available_models
 
@@ -103,17 +104,19 @@ def build_defense_tab() -> dict:
         with gr.Column(scale=1):
             model = gr.Dropdown(models, value=models[0] if models else None, label="Classifier F′")
             source = gr.Dropdown([*digits, DRAWN], value=digits[0] if digits else DRAWN, label="Digit")
-            sketch = gr.Sketchpad(label="Draw a digit (choose “my drawing” above)", height=280, width=280)
+            gr.Markdown("**Draw a digit** (choose “my drawing” above):", elem_classes=["editor-help"])
+            sketch = gr.Sketchpad(label="Draw a digit", show_label=False, height=280, width=280)
             attack = gr.Radio(list(ATTACKS), value="PGD L∞", label="Attack")
             strength = gr.Slider(0, 2, value=1, step=0.1, label="Attack strength (× the benchmark's ε)")
             steps = gr.Slider(1, 30, value=5, step=1, label="Defense steps")
-            with gr.Row():
-                attack_button = gr.Button("Attack", variant="primary")
-                defend_button = gr.Button("Defend", interactive=False)
-                stop_button = gr.Button("Stop", interactive=False)
-            all_button = gr.Button("All ten bundled digits", elem_id="defense-all")
-            status = gr.Markdown(elem_id="defense-status")
         with gr.Column(scale=3):
+            with gr.Row():  # above the fold, with the result sentence
+                attack_button = gr.Button("Attack", variant="primary", elem_id="defense-attack")
+                defend_button = gr.Button("Defend", interactive=False, elem_id="defense-defend")
+                stop_button = gr.Button("Stop", interactive=False)
+                all_button = gr.Button("All ten bundled digits", elem_id="defense-all")
+            status = gr.Markdown(elem_id="defense-status")
+            progress = progress_strip("defense-progress")
             with gr.Row():
                 clean_image = gr.Image(label="clean", type="pil", height=SHOWN_SIZE, interactive=False)
                 adversarial_image = gr.Image(label="adversarial", type="pil", height=SHOWN_SIZE, interactive=False)
@@ -138,9 +141,10 @@ def build_defense_tab() -> dict:
                  per_digit=per_digit)  # fmt: skip
     handlers = DefenseHandlers(parts)
     inputs = [parts[name] for name in ("model", "source", "sketch", "attack", "strength")]
-    attack_button.click(handlers.attack, inputs, handlers.attack_outputs, api_name=False)
-    defend_button.click(handlers.defend, [model, adversarial, steps, labels], handlers.defend_outputs, api_name=False)
-    all_button.click(handlers.all_digits, [model, attack, strength, steps], handlers.all_outputs, api_name=False)
+    shown = dict(api_name=False, **on_strip(progress))  # the queue place, then the elapsed time
+    attack_button.click(handlers.attack, inputs, handlers.attack_outputs, **shown)
+    defend_button.click(handlers.defend, [model, adversarial, steps, labels], handlers.defend_outputs, **shown)
+    all_button.click(handlers.all_digits, [model, attack, strength, steps], handlers.all_outputs, **shown)
     stop_button.click(handlers.stop, None, None, api_name=False, concurrency_limit=None, show_progress="hidden")
     return parts
 

@@ -8,7 +8,7 @@ nothing of Gradio.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import gradio as gr
 from app.download import RunRecord
 from app.figures import add_reference, empty_loss_figure
 from app.media import image_file
+from app.progress import on_strip, progress_strip
 from app.runs import (
     MAX_HYPOTHESES,
     MAX_STEPS,
@@ -38,6 +39,7 @@ from app.targets import (
     TARGET_ID_LABEL,
     aligns_faces,
     build_target,
+    draw_preset,
     load_target,
     masked_view,
     sample_choices,
@@ -47,6 +49,8 @@ from engines.core.losses import lpips_available
 from engines.models.registry import available_models, get_spec, load_model
 
 logger = logging.getLogger(__name__)
+
+YOUR_UPLOAD = "(your upload)"  # the sample list's entry while the editor holds an upload
 
 
 def target_size(model_name: str) -> int:
@@ -158,6 +162,9 @@ class ImageTab:
     align: gr.Checkbox
     final_image: gr.Image
     final_caption: gr.Markdown
+    progress: gr.HTML
+    step_pick: gr.Radio
+    kept: gr.State
 
     @property
     def run_inputs(self) -> list:
@@ -174,7 +181,7 @@ class ImageTab:
             self.x_gallery, self.z_gallery, self.run_button, self.hypotheses_button, self.stop_button,
             self.sample, self.upload, self.model, self.download, self.target_id,
             self.encoder_image, self.encoder_caption, self.zx_image, self.zx_caption, self.zx_gallery,
-            self.final_image, self.final_caption,
+            self.final_image, self.final_caption, self.step_pick, self.kept,
         ]  # fmt: skip
 
     @property
@@ -183,7 +190,7 @@ class ImageTab:
         return [
             self.status, self.x_image, self.z_image, self.zx_image, self.x_caption, self.z_caption, self.zx_caption,
             self.chart, self.x_gallery, self.z_gallery, self.zx_gallery, self.download, self.encoder_image,
-            self.encoder_caption, self.final_image, self.final_caption,
+            self.encoder_caption, self.final_image, self.final_caption, self.step_pick, self.kept,
         ]  # fmt: skip
 
     def cleared(self, status: str = "Ready: a new target. Press Run.") -> dict:
@@ -193,15 +200,18 @@ class ImageTab:
             self.x_caption: "**X-space** · step –", self.z_caption: "**Z-space (Θ)** · step –",
             self.zx_caption: "**Z→X** · step –", self.chart: empty_loss_figure(), self.x_gallery: [],
             self.z_gallery: [], self.zx_gallery: [], self.download: None, self.encoder_image: None,
-            self.encoder_caption: "**Encoder** · –", **self._final_hidden(),
+            self.encoder_caption: "**Encoder** · –", **self._final_hidden(), **self._no_steps(),
         }  # fmt: skip
+
+    def _no_steps(self) -> dict:
+        return {self.step_pick: gr.update(choices=[], value=None, visible=False), self.kept: None}
 
     def _final_hidden(self) -> dict:
         return {self.final_image: gr.update(value=None, visible=False), self.final_caption: ""}
 
     def choose_sample(self, name: str | None, model: str, preset: str = "none") -> dict:
         """A bundled sample into the editor, what the optimiser will see of it, the old results cleared."""
-        if not name:  # cleared by an upload: the editor already holds the upload
+        if not name or name == YOUR_UPLOAD:  # set by an upload: the editor already holds the upload
             return {self.notice: gr.update()}
         samples = model_samples(model)
         if name not in samples:  # a sample of another generator: never shrink a face into a digit silently
@@ -217,11 +227,12 @@ class ImageTab:
         align: for a face model, the face is aligned to the training crop (MTCNN) and the editor shows
         the aligned crop; off, or no face found, the centre crop."""
         update = self._load(file, model, preset, align=align)
-        return update | ({self.sample: None} if self.seen in update else {})
+        uploaded = gr.update(choices=[(YOUR_UPLOAD, YOUR_UPLOAD), *model_sample_choices(model)], value=YOUR_UPLOAD)
+        return update | ({self.sample: uploaded} if self.seen in update else {})
 
     def realign(self, file: Any, sample: str | None, model: str, preset: str, align: bool) -> dict:
         """The checkbox toggled: the current upload loaded again with or without alignment (a sample stays)."""
-        if sample or not file:
+        if (sample and sample != YOUR_UPLOAD) or not file:
             return {self.notice: gr.update()}
         return self.upload_target(file, model, preset, align)
 
@@ -238,10 +249,40 @@ class ImageTab:
     def _load(self, source: Any, model: str, preset: str, *, align: bool = False) -> dict:
         try:
             value, notice = load_target(source, target_size(model), align=bool(align) and aligns_faces(model))
+            value = draw_preset(value, preset, target_size(model))  # the chosen preset, drawn on the new target
             seen = masked_view(build_target(value, preset, target_size(model)))
         except ValueError as error:
             return {self.editor: gr.update(), self.notice: f"⚠ {error}"}
         return {**self.cleared(), self.editor: value, self.notice: notice, self.seen: image_file(seen)}
+
+    def load_example(self, path: str, name: str, preset: str, model: str) -> dict:
+        """An example clicked: its sample chosen and loaded with its preset drawn, on its generator."""
+        loaded = self._load(model_samples(model).get(name, path), model, preset)
+        return loaded | ({self.sample: name, self.preset: preset, self.model: model} if self.seen in loaded else {})
+
+    def show_preset(self, editor: dict | None, preset: str, model: str) -> dict:
+        """A preset chosen: its hidden region drawn on the target in the editor (the visitor's strokes kept),
+        and what the optimiser will see."""
+        try:
+            drawn = draw_preset(editor, preset, target_size(model))
+        except ValueError as error:
+            return {self.editor: gr.update(), self.seen: None, self.notice: f"⚠ {error}"}
+        return {self.editor: drawn if drawn is not None else gr.update(), **self.preview(drawn, preset, model)}
+
+    def show_step(self, step: Any, kept: dict | None) -> dict:
+        """After a run: the X, Z and Z→X panes (and captions) at a kept step, to compare e.g. 2, 20 and 200."""
+        if not kept or step is None or str(step) not in kept["images"]:
+            return {self.status: gr.update()}
+        step = int(step)
+        images, losses = kept["images"][str(step)], kept["losses"][str(step)]
+        panes = (self.x_image, self.z_image, self.zx_image)
+        updates = {pane: image_file(image) for pane, image in zip(panes, images)}
+        space = "z" if step < kept["handoff"] else "x"
+        return updates | {
+            self.x_caption: caption("X-space", step, losses[0]),
+            self.z_caption: caption("Z-space (Θ)", step, losses[1]),
+            self.zx_caption: handoff_caption(step, losses[2], space, kept["handoff"]),
+        }
 
     def preview(self, editor: dict | None, preset: str, model: str) -> dict:
         """What the optimiser will see: the target with unknown pixels checkered out."""
@@ -250,31 +291,31 @@ class ImageTab:
         except ValueError as error:
             return {self.seen: None, self.notice: f"⚠ {error}"}
 
-    def run(self, editor, preset, model, optimizer, steps, lr_x, lr_z, loss, handoff=None, request: gr.Request = None) -> Iterator[dict]:  # fmt: skip
+    def run(self, editor, preset, model, optimizer, steps, lr_x, lr_z, loss, handoff=None, request: gr.Request = None, progress=gr.Progress()) -> Iterator[dict]:  # fmt: skip
         """Run: one start from z = 0 in each space (X, Z, Z→X), streamed side by side."""
         settings = dict(model=model, optimizer=optimizer, steps=steps, lr_x=lr_x, lr_z=lr_z, loss=loss)
         settings.update(handoff=default_handoff(model) if handoff is None else _whole(handoff))
-        yield from self._stream(editor, preset, settings, session_id(request))
+        yield from self._stream(editor, preset, settings, session_id(request), progress)
 
-    def run_hypotheses(self, editor, preset, model, optimizer, steps, lr_x, lr_z, loss, hypotheses, handoff=None, request: gr.Request = None) -> Iterator[dict]:  # fmt: skip
+    def run_hypotheses(self, editor, preset, model, optimizer, steps, lr_x, lr_z, loss, hypotheses, handoff=None, request: gr.Request = None, progress=gr.Progress()) -> Iterator[dict]:  # fmt: skip
         """Hypotheses: K random starts in one batched run, shown as galleries (X, Z and Z→X)."""
         settings = dict(model=model, optimizer=optimizer, steps=steps, lr_x=lr_x, lr_z=lr_z, loss=loss)
         settings.update(num_hypotheses=_whole(hypotheses), z_init="random")
         settings.update(handoff=default_handoff(model) if handoff is None else _whole(handoff))
-        yield from self._stream(editor, preset, settings, session_id(request))
+        yield from self._stream(editor, preset, settings, session_id(request), progress)
 
     def stop(self, request: gr.Request = None) -> None:
         """Ask this session's run to end after its current step."""
         SESSIONS.stop(session_id(request))
 
-    def _stream(self, editor: dict | None, preset: str, settings: dict, key: str) -> Iterator[dict]:
+    def _stream(self, editor: dict | None, preset: str, settings: dict, key: str, progress=None) -> Iterator[dict]:
         try:
             stop = SESSIONS.start(key)
         except RunInProgress as error:
             yield {self.status: f"⚠ {error}"}
             return
         message, record = None, RunRecord()
-        yield {**self._controls(running=True), self.status: "Starting…", self.download: None, **self._final_hidden()}
+        yield {**self._controls(running=True), self.status: "Starting…", self.download: None, **self._final_hidden(), **self._no_steps()}  # fmt: skip
         try:
             settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
             target = build_target(editor, preset, target_size(settings.model))
@@ -287,6 +328,8 @@ class ImageTab:
             frame, sent = None, {}
             for frame in stream_run(target, settings, stop):
                 record.add(frame.step, frame.losses, frame.images)
+                if progress is not None:
+                    progress((frame.step, settings.steps), desc="X, Z and Z→X", unit="steps")
                 yield self._updates(frame, sent, settings.handoff, reference)
             message = "Stopped before the first step." if frame is None else None
             if frame is not None and frame.zx_latent is not None and has_final_stage(settings.model):
@@ -298,8 +341,26 @@ class ImageTab:
             message = f"⚠ internal error: {error!r}"
         finally:
             SESSIONS.finish(key, stop)
-        files = {self.download: record.write()} if record.losses else {}
+        files = {self.download: record.write(), **self._steps(record, settings)} if record.losses else {}
+        if message and not record.losses:  # nothing ran: the chart says why instead of showing empty axes
+            files[self.chart] = empty_loss_figure(f"No curve: {message.removeprefix('⚠ ')}"[:90])
         yield {**self._controls(running=False), **files, **({self.status: message} if message else {})}
+
+    def _steps(self, record: RunRecord, settings: Any) -> dict:
+        """The step picker after a Run (one start per space): the kept steps, their images and losses."""
+        if not isinstance(settings, RunSettings) or settings.num_hypotheses != 1 or not record.images:
+            return {}
+        images = {**record.images, **({record.last[0]: record.last[1]} if record.last else {})}
+        kept = {
+            "images": {str(step): list(row) for step, row in images.items()},
+            "losses": {str(step): list(record.losses[step]) for step in images if step in record.losses},
+            "handoff": settings.handoff,
+        }
+        steps = sorted(int(step) for step in kept["losses"])
+        kept["images"] = {str(step): kept["images"][str(step)] for step in steps}
+        choices = [(f"step {step}", str(step)) for step in steps]
+        picker = gr.update(choices=choices, value=str(steps[-1]), visible=len(steps) > 1)
+        return {self.step_pick: picker, self.kept: kept}
 
     def _final(self, target, settings: RunSettings, frame: Frame) -> Iterator[dict]:
         """After a finished Run on a face model: the feature-map stage from the Z→X result, in its own pane
@@ -398,13 +459,15 @@ def _target_column(models: list[str]) -> dict:
         editor = gr.ImageEditor(
             type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
             brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed", default_size=16), eraser=gr.Eraser(default_size=16),
-            label="Target: paint over what is unknown", height=320, elem_id="editor", canvas_size=(256, 256),
+            label="Target", show_label=False, buttons=[], height=320, elem_id="editor", canvas_size=(256, 256),
         )  # fmt: skip
+        gr.Markdown("**Target.** Paint over what is unknown, or pick a preset: it is drawn here in magenta.", elem_classes=["editor-help"])  # fmt: skip
         preset = gr.Radio(list(PRESETS), value="none", label="Mask preset (hidden region)", elem_id="preset")
-        seen = gr.Image(label="What the optimiser sees", interactive=False, height=160, elem_id="seen", format="png")
+        seen = gr.Image(label="What the optimiser sees", interactive=False, height=160, elem_id="seen", format="png", buttons=["fullscreen"])  # fmt: skip
+        examples = gr.Column()  # filled by _examples once the tab's handlers exist
     report_unreadable_targets(editor)
     parts = dict(model=model, sample=sample, upload=upload, notice=notice, editor=editor, preset=preset, seen=seen)
-    return parts | dict(align=align)
+    return parts | dict(align=align, examples=examples)
 
 
 def _settings(model: str | None) -> dict:
@@ -429,17 +492,18 @@ def _settings(model: str | None) -> dict:
 
 def _pane(label: str, elem: str, text: str, *, visible: bool = True) -> tuple[gr.Image, gr.Markdown]:
     with gr.Column(min_width=120):  # five panes (X, Z, Z→X, Encoder, Final) fit one row at 1400 px
-        image = gr.Image(label=label, interactive=False, height=190, elem_id=f"{elem}-image", format="png", visible=visible)  # fmt: skip
+        image = gr.Image(label=label, interactive=False, height=190, elem_id=f"{elem}-image", format="png", visible=visible, buttons=["fullscreen"])  # fmt: skip
         return image, gr.Markdown(text, elem_id=f"{elem}-caption", elem_classes="caption")
 
 
-def _results_column(model: str | None) -> dict:
+def _results_column(model: str | None, landscape: Callable[[], None]) -> dict:
     with gr.Column(scale=2):
         with gr.Row():
             run_button = gr.Button("Run", variant="primary", elem_id="run")
             hypotheses_button = gr.Button("Hypotheses", elem_id="hypotheses")
             stop_button = gr.Button("Stop", variant="stop", interactive=False, elem_id="stop")
         status = gr.Markdown("Ready.", elem_id="status")
+        progress = progress_strip("image-progress")
         with gr.Row():
             x_image, x_caption = _pane("X", "x", "**X-space** · step –")
             z_image, z_caption = _pane("Z (Θ)", "z", "**Z-space (Θ)** · step –")
@@ -448,10 +512,16 @@ def _results_column(model: str | None) -> dict:
             encoder_image, encoder_caption = _pane("Encoder", "encoder", "**Encoder** · –")
             # after a Run on a face model: the last stage in the generator's 16×16 feature map
             final_image, final_caption = _pane("Final", "final", "", visible=False)  # the caption names the stage
-        chart = gr.Plot(
-            empty_loss_figure(), label="Loss vs step", elem_id="chart"
-        )  # drawn on load: Plotly is ready before Run
+        step_pick = gr.Radio(
+            [], label="After a run: the panes at step… (compare e.g. 2, 20, 200)", visible=False, elem_id="step-pick"
+        )
+        with gr.Tabs(elem_id="chart-tabs"):
+            with gr.Tab("Loss vs step", id="curves"):
+                chart = gr.Plot(empty_loss_figure(), label="Loss vs step", elem_id="chart")  # Plotly ready before Run
+            with gr.Tab("Loss landscape", id="landscape", elem_id="landscape-tab"):
+                landscape()
         parts = dict(run_button=run_button, hypotheses_button=hypotheses_button, stop_button=stop_button)
+        parts.update(progress=progress, step_pick=step_pick, kept=gr.State(None))
         parts.update(status=status, x_image=x_image, z_image=z_image, x_caption=x_caption, z_caption=z_caption)
         parts.update(encoder_image=encoder_image, encoder_caption=encoder_caption, zx_image=zx_image, zx_caption=zx_caption)  # fmt: skip
         parts.update(final_image=final_image, final_caption=final_caption)
@@ -470,7 +540,7 @@ def _results_column(model: str | None) -> dict:
 
 
 def _wire(tab: ImageTab) -> None:
-    running = dict(outputs=tab.run_outputs, show_progress="hidden")
+    running = dict(outputs=tab.run_outputs, **on_strip(tab.progress))
     tab.run_button.click(tab.run, tab.run_inputs, api_name="run", api_visibility="undocumented", **running)
     tab.hypotheses_button.click(tab.run_hypotheses, tab.hypotheses_inputs, api_name=False, **running)
     tab.stop_button.click(tab.stop, None, None, api_name=False, concurrency_limit=None, show_progress="hidden")
@@ -483,22 +553,57 @@ def _wire(tab: ImageTab) -> None:
     tab.model.change(default_handoff, tab.model, tab.handoff, api_name=False)
     tab.model.change(tab.follow_model, [tab.model, tab.sample], [tab.sample, tab.notice], api_name=False)
     preview = dict(fn=tab.preview, inputs=[tab.editor, tab.preset, tab.model], outputs=[tab.seen, tab.notice])
-    for event in (tab.editor.change, tab.preset.change):
-        event(**preview, api_name=False, trigger_mode="always_last", show_progress="hidden", concurrency_limit=None)
+    quick = dict(api_name=False, trigger_mode="always_last", show_progress="hidden", concurrency_limit=None)
+    tab.editor.change(**preview, **quick)
+    preset = [tab.editor, tab.seen, tab.notice]
+    tab.preset.change(tab.show_preset, [tab.editor, tab.preset, tab.model], preset, **quick)
+    panes = [tab.x_image, tab.z_image, tab.zx_image, tab.x_caption, tab.z_caption, tab.zx_caption, tab.status]
+    tab.step_pick.input(tab.show_step, [tab.step_pick, tab.kept], panes, api_name=False, show_progress="hidden")
 
 
-def _landscape(tab: ImageTab) -> None:
+def _landscape(model: gr.Dropdown, editor: gr.ImageEditor, preset: gr.Radio) -> None:
+    """The landscape panel (its own tab beside the loss curves), on the tab's model, target and preset."""
     try:
         from app.tabs.landscape import build_landscape_panel
     except ImportError as error:
         logger.warning("landscape panel unavailable: %s", error)
+        gr.Markdown(f"The landscape panel is unavailable here: {error}")
         return
 
     def prepare(forward, editor, preset):
         target = build_target(editor, preset, int(forward.output_shape[-1]))
         return target.image, target.weight
 
-    build_landscape_panel(model=tab.model, target=tab.editor, mask=tab.preset, prepare=prepare)
+    build_landscape_panel(model=model, target=editor, mask=preset, prepare=prepare, accordion=False)
+
+
+def _examples(tab: ImageTab) -> None:
+    """A gallery of ready targets (held-out faces, a cat, masked cases): a click loads one with its preset."""
+    samples = model_samples(None)
+    rows = [[name, preset] for name, preset in EXAMPLES if name in samples]
+    if not rows or EXAMPLE_MODEL not in available_models("image"):
+        return
+    example_image = gr.Image(type="filepath", visible=False, label="Example target")
+    name = gr.Textbox(visible=False, label="Example name")
+    gr.Examples(
+        [[str(samples[sample]), sample, preset, EXAMPLE_MODEL] for sample, preset in rows],
+        inputs=[example_image, name, tab.preset, tab.model],
+        outputs=[tab.sample, tab.preset, tab.model, tab.editor, tab.notice, tab.seen, *tab.results],
+        fn=tab.load_example,
+        run_on_click=True,
+        cache_examples=False,
+        label="Examples (faces, a cat, masked cases): a click loads the target and its mask",
+        examples_per_page=8,
+        visible_columns=[0],
+        elem_id="examples",
+    )
+
+
+EXAMPLE_MODEL = "faces64"  # the examples are faces and cats: a click switches the generator to the face model
+EXAMPLES = (  # (sample, preset): faces, a cat, masked cases
+    ("face_008003", "none"), ("face_008042", "hide mouth"), ("face_008311", "left half"),
+    ("face_008650", "keep centre"), ("cat_flickr_cat_000010", "none"), ("cat_flickr_cat_000249", "hide mouth"),
+)  # fmt: skip
 
 
 def build_image_tab() -> ImageTab:
@@ -510,8 +615,11 @@ def build_image_tab() -> ImageTab:
         gr.Markdown("⚠ No image model weights found: train `faces64` first (see the README).")
     with gr.Row():
         parts = _target_column(models)
-        parts.update(_results_column(models[0] if models else None))
+        landscape = lambda: _landscape(parts["model"], parts["editor"], parts["preset"])  # noqa: E731
+        parts.update(_results_column(models[0] if models else None, landscape))
+    examples = parts.pop("examples")
     tab = ImageTab(**parts)
     _wire(tab)
-    _landscape(tab)
+    with examples:  # under the target, where a visitor looks for one
+        _examples(tab)
     return tab

@@ -260,6 +260,7 @@ def build_landscape_panel(
     prepare: Prepare = default_prepare,
     loss: str = "mse",
     open: bool = False,
+    accordion: bool = True,
 ) -> LandscapePanel:
     """Create the "Landscape" accordion inside the caller's ``gr.Blocks`` and wire its events.
 
@@ -273,9 +274,11 @@ def build_landscape_panel(
         tab passes its own, turning observed joints and their visibility into a target and mask.
     loss: the objective's name in :data:`engines.core.losses.LOSSES` (MSE by default: each grid point is one
         forward pass, and LPIPS would multiply the cost).
+    accordion: False puts the panel in a plain column (e.g. its own tab beside the loss curves), not an accordion.
     Returns a :class:`LandscapePanel`; the compute button recomputes on demand.
     """
-    with gr.Accordion("Landscape", open=open) as accordion:
+    box = gr.Accordion("Landscape", open=open) if accordion else gr.Column(elem_id="landscape-panel")
+    with box as accordion:
         with gr.Row():
             grid = gr.Slider(5, 61, value=25, step=2, label="Grid resolution (points per side)")
             radius = gr.Slider(

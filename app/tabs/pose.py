@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Iterator
 from functools import lru_cache
@@ -21,8 +20,9 @@ import torch
 
 from app.figures import SPACE_COLOURS, SPACE_NAMES, X_COLOUR, Z_COLOUR, ZX_COLOUR, empty_loss_figure, loss_figure
 from app.gpu import device_outside_gpu_functions
-from app.media import image_file
+from app.media import image_file, media_file
 from app.pose_figures import skeleton_figure, skeleton_png
+from app.progress import on_strip, progress_strip
 from app.runs import SPACES, DivergenceGuard, default_handoff, default_lrs
 from app.session import SESSIONS, RunInProgress, session_id
 from app.story import comparison
@@ -88,6 +88,26 @@ def target_pose(model: str, source: str, frame: float, seed: float) -> list[floa
     return poses[min(int(frame), len(poses) - 1)].tolist()
 
 
+def clip_length(source: str) -> int | None:
+    """How many frames the chosen clip has; None for a random prior sample."""
+    if source in bundled_samples():
+        return len(sample_poses(bundled_samples()[source]))
+    if source in test_clips():
+        return len(clip_poses(test_clips()[source]))
+    return None
+
+
+def frame_choice(source: str, frame: float) -> tuple[dict, str]:
+    """The frame slider fitted to the clip (its maximum the clip's last frame, the value clamped into it) and a
+    notice when the asked frame was past the end (never clamped silently)."""
+    length = clip_length(source)
+    if length is None:
+        return gr.update(), ""
+    last = length - 1
+    notice = f"⚠ frame {int(frame)} is past the end of this {length}-frame clip: frame {last} is used. " if int(frame) > last else ""  # fmt: skip
+    return gr.update(maximum=max(last, 1), value=min(int(frame), last)), notice
+
+
 def observed_joints(groups: list[list[str]]) -> list[str]:
     return [name for group in groups for name in group]
 
@@ -120,10 +140,18 @@ def mesh_file(model: str, pose: torch.Tensor) -> str | None:
         data = smplx_glb(forward.smplx, pose)
     else:
         return None
-    handle = tempfile.NamedTemporaryFile(suffix=".glb", delete=False)
-    handle.write(data)
-    handle.close()
-    return handle.name
+    return media_file(data, ".glb")  # content-named in the pruned media folder: meshes never pile up
+
+
+def _opening_mesh(models: list[str], clips: list[str]) -> str | None:
+    """The opening target's mesh (the first model's first clip, frame 0), or None when it cannot be made."""
+    if not models or not clips:
+        return None
+    try:
+        return mesh_file(models[0], torch.tensor(target_pose(models[0], clips[0], 0, 0), dtype=torch.float32))
+    except (ValueError, FileNotFoundError) as error:
+        logger.warning("the pose tab opens without a target mesh: %s", error)
+        return None
 
 
 def build_pose_tab() -> dict:
@@ -134,7 +162,7 @@ def build_pose_tab() -> dict:
         with gr.Column(scale=1):
             model = gr.Dropdown(models, value=models[0] if models else None, label="Pose prior F")
             source = gr.Dropdown([*clips, RANDOM_SAMPLE], value=clips[0] if clips else RANDOM_SAMPLE, label="Target")
-            frame = gr.Slider(0, 2000, value=0, step=1, label="Frame of the clip (a bundled sample has 8)")
+            frame = gr.Slider(0, (clip_length(clips[0]) or 2001) - 1 if clips else 2000, value=0, step=1, label="Frame of the clip")  # fmt: skip
             seed = gr.Number(value=0, precision=0, label="Seed of the random sample")
             preset = gr.Radio(list(PRESETS), value="upper body", label="Observed joints preset")
             groups = [gr.CheckboxGroup(list(joints), value=[j for j in joints if j in PRESETS["upper body"]], label=name)
@@ -155,19 +183,23 @@ def build_pose_tab() -> dict:
                 hypotheses_button = gr.Button("Hypotheses")
                 stop_button = gr.Button("Stop", variant="stop", interactive=False)
             status = gr.Markdown(elem_id="pose-status")
+            progress = progress_strip("pose-progress")
             live = gr.Image(label="Live: X, Z and Z→X (the 3D views below follow at the end)", interactive=False,
                             height=260, format="png", elem_id="pose-live")  # fmt: skip
             chart = gr.Plot(empty_loss_figure(), label="loss", elem_id="pose-chart")  # Plotly loads with the page
             with gr.Row():
                 x_view, z_view, zx_view = (gr.Plot(label=name, elem_id=f"pose-{key}-view")
                                            for name, key in zip(SPACE_NAMES, ("x", "z", "zx")))  # fmt: skip
-            with gr.Row():
-                x_mesh, z_mesh, zx_mesh = (gr.Model3D(label=f"{name} mesh") for name in ("X-space", "Z-space", "Z→X"))
+            with gr.Row():  # the target's mesh from the start: the 3D viewer is loaded before the results come
+                target_mesh = gr.Model3D(_opening_mesh(models, clips), label="Target mesh (ground truth)", elem_id="pose-target-mesh", height=240)  # fmt: skip
+                x_mesh, z_mesh, zx_mesh = (gr.Model3D(label=f"{name} mesh", elem_id=f"pose-{key}-mesh", height=240)
+                                           for name, key in zip(("X-space", "Z-space", "Z→X"), ("x", "z", "zx")))  # fmt: skip
     target = gr.State([])
     parts = dict(model=model, source=source, frame=frame, seed=seed, preset=preset, steps=steps, lr_x=lr_x, lr_z=lr_z,
                  hypotheses=hypotheses, run_button=run_button, hypotheses_button=hypotheses_button, stop_button=stop_button,
                  status=status, x_view=x_view, z_view=z_view, chart=chart, x_mesh=x_mesh, z_mesh=z_mesh, target=target,
-                 live=live, zx_view=zx_view, zx_mesh=zx_mesh, handoff=handoff)  # fmt: skip
+                 live=live, zx_view=zx_view, zx_mesh=zx_mesh, handoff=handoff, target_mesh=target_mesh,
+                 progress=progress)  # fmt: skip
     _wire(parts, groups)
     return {**parts, "groups": groups}
 
@@ -179,7 +211,11 @@ def _wire(parts: dict, groups: list) -> None:
 
     def pick_target(model, source, frame, seed):
         try:
-            return {parts["target"]: target_pose(model, source, frame, seed), **cleared(parts)}
+            pose = target_pose(model, source, frame, seed)
+            mesh = mesh_file(model, torch.tensor(pose, dtype=torch.float32))
+            slider, notice = frame_choice(source, frame)
+            update = {parts["target"]: pose, parts["target_mesh"]: mesh, parts["frame"]: slider, **cleared(parts)}
+            return update | ({parts["status"]: notice + "Ready: a new target. Press Run."} if notice else {})
         except (ValueError, FileNotFoundError) as error:
             return {parts["status"]: f"⚠ {error}"}
 
@@ -190,7 +226,7 @@ def _wire(parts: dict, groups: list) -> None:
         }
 
     target_inputs = [parts["model"], parts["source"], parts["frame"], parts["seed"]]
-    cleared_outputs = [parts["target"], *(parts[name] for name in results if name != "live"), parts["live"]]
+    cleared_outputs = [parts["target"], parts["target_mesh"], parts["frame"], *(parts[name] for name in results if name != "live"), parts["live"]]  # fmt: skip
     for trigger in (parts["source"].change, parts["frame"].release, parts["seed"].change, parts["model"].change):
         trigger(pick_target, target_inputs, cleared_outputs, api_name=False)  # a new target clears the old results
     parts["preset"].change(apply_preset, parts["preset"], groups, api_name=False)
@@ -212,9 +248,10 @@ def _wire(parts: dict, groups: list) -> None:
     def stop(request: gr.Request = None) -> None:
         SESSIONS.stop(session_id(request))
 
-    parts["run_button"].click(run, run_inputs + [parts["handoff"]], outputs, api_name=False)
+    shown = on_strip(parts["progress"])  # the queue place while waiting, then the elapsed time
+    parts["run_button"].click(run, run_inputs + [parts["handoff"]], outputs, api_name=False, **shown)
     hypotheses_inputs = run_inputs + [parts["hypotheses"], parts["handoff"]]
-    parts["hypotheses_button"].click(run_hypotheses, hypotheses_inputs, outputs, api_name=False)
+    parts["hypotheses_button"].click(run_hypotheses, hypotheses_inputs, outputs, api_name=False, **shown)
     parts["stop_button"].click(stop, None, None, api_name=False)
 
 
@@ -349,8 +386,8 @@ def _optimise(parts: dict, model: str, target: list, observed: list[str], settin
     outcome["story"] = _summary(model, history, poses, target, observed)
     shown_views = dict(zip((parts["x_view"], parts["z_view"], parts["zx_view"]), views(model, poses, target, observed)))
     meshes = {parts[name]: mesh_file(model, space_poses[0]) for name, space_poses in zip(("x_mesh", "z_mesh", "zx_mesh"), poses)}  # fmt: skip
-    final = _live(parts, model, forward, last, target, device, history, steps)
-    yield {**final, **shown_views, **meshes, parts["chart"]: loss_figure(*history, handoff=handoff)}
+    yield {**_live(parts, model, forward, last, target, device, history, steps), **meshes}  # first: they load slowest
+    yield {**shown_views, parts["chart"]: loss_figure(*history, handoff=handoff)}
 
 
 def _live(parts: dict, model: str, forward, steps_now: tuple, target: list, device, history: tuple, steps: int) -> dict:

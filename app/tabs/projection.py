@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import torch
 
+from app.api_runs import projection_summary
 from app.media import as_files
+from app.progress import on_strip, progress_strip
 from app.projection_runs import (
     MAX_BUDGET,
     MAX_FINE_TUNE_STEPS,
@@ -26,10 +28,11 @@ from app.projection_runs import (
     ProjectionSettings,
     TuningFrame,
     class_names,
+    class_path_text,
     device_fine_tune,
     foreground_box,
     predicted_class,
-    stream_projection,
+    stream_spaces,
     until_stopped,
 )
 from app.session import SESSIONS, RunInProgress, session_id
@@ -42,6 +45,8 @@ TITLE, ORDER = "Projection", 30  # after "3D pose" (see app.ui.tab_modules)
 PROJECTION_SAMPLES = SAMPLES_DIR / "projection"
 METHOD_CHOICES = [("Adam", "adam"), ("L-BFGS", "lbfgs"), ("CMA", "cma"), ("CMA+Adam", "cma+adam"), ("BasinCMA", "basincma")]  # fmt: skip
 SPACE_CHOICES = [("X (generator input)", "x"), ("Z (through Θ)", "z")]
+YOUR_UPLOAD = "(your upload)"  # the sample list's entry while the editor holds an upload
+SPACE_TITLES = {"x": "X-space (generator input)", "z": "Z-space (through Θ)"}
 
 
 def projection_samples() -> dict[str, Path]:
@@ -95,8 +100,30 @@ def _size(model: str) -> int:
 
 
 @dataclass(eq=False)
+class SpacePane:
+    """One space's results: the target with the found frame boxed, the target under φ, the best generation,
+    the projection pasted into the original, the numbers (φ, the class path) and the population."""
+
+    boxed: gr.Image
+    framed: gr.Image
+    best: gr.Image
+    pasted: gr.Image
+    details: gr.Markdown
+    gallery: gr.Gallery
+
+    @property
+    def components(self) -> list:
+        return [self.boxed, self.framed, self.best, self.pasted, self.details, self.gallery]
+
+    def cleared(self) -> dict:
+        images = {self.boxed: None, self.framed: None, self.best: None, self.pasted: None}
+        return {**images, self.details: "", self.gallery: []}
+
+
+@dataclass(eq=False)
 class ProjectionTab:
-    """The components of the Projection tab, and its event handlers."""
+    """The components of the Projection tab, and its event handlers. X and Z run side by side, one
+    :class:`SpacePane` each (``best``, ``framed``, ``pasted``, ``gallery`` name the X pane's)."""
 
     model: gr.Dropdown
     sample: gr.Dropdown
@@ -114,26 +141,35 @@ class ProjectionTab:
     stop_button: gr.Button
     fine_tune_button: gr.Button
     status: gr.Markdown
-    best: gr.Image
-    framed: gr.Image
-    pasted: gr.Image
-    gallery: gr.Gallery
+    progress: gr.HTML
+    panes: dict[str, SpacePane]
     projected: gr.State
+
+    best = property(lambda self: self.panes["x"].best)
+    framed = property(lambda self: self.panes["x"].framed)
+    pasted = property(lambda self: self.panes["x"].pasted)
+    gallery = property(lambda self: self.panes["x"].gallery)
 
     @property
     def run_inputs(self) -> list:
         return [self.editor, self.model, self.label, self.method, self.space, self.transform, self.budget, self.population]  # fmt: skip
 
     @property
+    def results(self) -> list:
+        return [component for pane in self.panes.values() for component in pane.components]
+
+    @property
     def outputs(self) -> list:
         return [
-            self.status, self.best, self.framed, self.pasted, self.gallery, self.projected, self.run_button,
+            self.status, *self.results, self.projected, self.run_button,
             self.stop_button, self.fine_tune_button, self.sample, self.upload, self.model,
         ]  # fmt: skip
 
     def choose_sample(self, name: str, model: str) -> dict:
         """A bundled sample into the editor, its predicted class preselected. A sample made for another
         generator switches the generator (a face is never shrunk into a 28×28 digit), with a notice."""
+        if name == YOUR_UPLOAD:  # set by an upload: the editor already holds it
+            return {self.notice: gr.update()}
         wanted = sample_generator(name)
         if not name or wanted in (None, model) or wanted not in available_models("image"):
             return self._load(projection_samples().get(name), model)
@@ -153,8 +189,13 @@ class ProjectionTab:
         return {self.sample: fitting[0], self.notice: f"The sample follows the generator: {fitting[0]} for {model}."}
 
     def upload_target(self, file: Any, model: str) -> dict:
-        """An uploaded file into the editor, or a clear message when it is not a usable image."""
-        return self._load(file, model)
+        """An uploaded file into the editor (the sample list then reads "(your upload)", never an old sample's
+        name), or a clear message when it is not a usable image."""
+        update = self._load(file, model)
+        if self.editor not in update:
+            return update
+        choices = [(YOUR_UPLOAD, YOUR_UPLOAD), *((sample_label(name), name) for name in projection_samples())]
+        return update | {self.sample: gr.update(choices=choices, value=YOUR_UPLOAD)}
 
     def _load(self, source: Any, model: str) -> dict:
         try:
@@ -165,8 +206,13 @@ class ProjectionTab:
 
     def cleared(self) -> dict:
         """The previous projection's results emptied (a new target): images, population, fine-tuning state."""
-        empty = {self.best: None, self.framed: None, self.pasted: None, self.gallery: [], self.projected: None}
-        return {**empty, self.fine_tune_button: gr.update(interactive=False), self.status: "Ready: a new target."}
+        empty = {key: value for pane in self.panes.values() for key, value in pane.cleared().items()}
+        return {
+            **empty,
+            self.projected: None,
+            self.fine_tune_button: gr.update(interactive=False),
+            self.status: "Ready: a new target.",
+        }
 
     def classes(self, editor: dict | None, model: str) -> dict:
         """The class dropdown for ``model``: its classes, the classifier's reading of the target preselected."""
@@ -175,7 +221,7 @@ class ProjectionTab:
         except (ValueError, FileNotFoundError) as error:
             return {self.notice: f"⚠ model {model!r} cannot be loaded: {error}"}
 
-    def run(self, editor, model, label, method, space, transform, budget, population, request: gr.Request = None) -> Iterator[dict]:  # fmt: skip
+    def run(self, editor, model, label, method, space, transform, budget, population, request: gr.Request = None, progress=gr.Progress()) -> Iterator[dict]:  # fmt: skip
         """Run: project the target, streaming the best generation, the population and the framed target."""
         key = session_id(request)
         try:
@@ -183,19 +229,31 @@ class ProjectionTab:
         except RunInProgress as error:
             yield {self.status: f"⚠ {error}"}
             return
-        message, projected = None, None
-        yield {**self._controls(running=True, tunable=False), self.status: "Starting…", self.pasted: None}
+        message, finals = None, {}
+        cleared = {key: value for pane in self.panes.values() for key, value in pane.cleared().items()}
+        yield {**self._controls(running=True, tunable=False), **cleared, self.status: "Starting…"}
         try:
-            settings = ProjectionSettings(
-                model=model, method=method, space=space, transform="spatial+color" if transform else "none",
-                label=None if label in (None, "") else int(label), budget=_whole(budget), population=_whole(population),
-            )  # fmt: skip
+            settings = [
+                ProjectionSettings(
+                    model=model,
+                    method=method,
+                    space=name,
+                    transform="spatial+color" if transform else "none",
+                    label=None if label in (None, "") else int(label),
+                    budget=_whole(budget),
+                    population=_whole(population),
+                )  # fmt: skip
+                for name in _spaces(space)
+            ]
             target = build_target(editor, "none", _size(model))
-            frame = None
-            for frame in stream_projection(target.image, object_mask(target.weight, target.image), settings, stop):
-                projected = frame.projected or projected
-                yield self._updates(frame)
-            message = "Stopped before the first step." if frame is None else None
+            latest = {}
+            for name, frame in stream_spaces(target.image, object_mask(target.weight, target.image), settings, stop):
+                latest[name] = frame
+                finals.update({name: frame} if frame.done else {})
+                spent = sum(item.evaluations for item in latest.values())
+                progress((min(spent, len(settings) * settings[0].budget), len(settings) * settings[0].budget), desc="forward passes", unit="passes")  # fmt: skip
+                yield self._updates(name, frame, latest, settings[0].budget)
+            message = "Stopped before the first step." if not latest else _summary(finals, settings[0].budget)
         except ValueError as error:
             message = f"⚠ {error}"
         except Exception as error:  # shown and logged, so the page stays usable
@@ -203,7 +261,7 @@ class ProjectionTab:
             message = f"⚠ internal error: {error!r}"
         finally:
             SESSIONS.finish(key, stop)
-        state = asdict(projected) if projected else None
+        state = _state(finals)
         done = {**self._controls(running=False, tunable=state is not None), self.projected: state}
         yield {**done, **({self.status: message} if message else {})}
 
@@ -220,16 +278,18 @@ class ProjectionTab:
         try:
             if not state:
                 raise ValueError("run a projection first")
-            projected = Projected(**state)
+            space = state["tuned"] if "tuned" in state else state.get("space", "x")
+            projected = Projected(**state["spaces"][space]) if "spaces" in state else Projected(**state)
+            pane = self.panes[space]
             target = build_target(editor, "none", _size(projected.model))
             tuning = device_fine_tune(target.image, object_mask(target.weight, target.image), projected, _whole(steps))
             for frame in until_stopped(tuning, stop):
                 first = first or frame
                 last = frame
-                status = f"Fine-tuning · step {frame.index}/{steps} · loss {frame.loss:.4f} (generator frame)"
-                pasted = {self.pasted: frame.pasted} if frame.pasted else {}
-                yield as_files({self.best: frame.output, self.status: status, **pasted})
-            message = _tuned(first, last)
+                status = f"Fine-tuning the {space.upper()} projection (the better one) · step {frame.index}/{steps} · loss {frame.loss:.4f} (generator frame)"  # fmt: skip
+                pasted = {pane.pasted: frame.pasted} if frame.pasted else {}
+                yield as_files({pane.best: frame.output, self.status: status, **pasted})
+            message = _tuned(first, last, space)
         except ValueError as error:
             message = f"⚠ {error}"
         except Exception as error:
@@ -243,14 +303,16 @@ class ProjectionTab:
         """Ask this session's run to end after its current step."""
         SESSIONS.stop(session_id(request))
 
-    def _updates(self, frame: ProjectionFrame) -> dict:
-        updates = {self.best: frame.best, self.framed: frame.framed_target}
-        best = f"best so far {frame.loss_name} {frame.best_loss:.4f} (against the original target)"
-        updates[self.status] = frame.status if frame.projected else f"{frame.status} · {best}"
+    def _updates(self, space: str, frame: ProjectionFrame, latest: dict[str, ProjectionFrame], budget: int) -> dict:
+        pane = self.panes[space]
+        updates = {pane.best: frame.best, pane.framed: frame.framed_target, pane.details: _details(frame)}
+        if frame.boxed is not None:
+            updates[pane.boxed] = frame.boxed
         if frame.population is not None:
-            updates[self.gallery] = frame.population
+            updates[pane.gallery] = frame.population
         if frame.pasted is not None:
-            updates[self.pasted] = frame.pasted
+            updates[pane.pasted] = frame.pasted
+        updates[self.status] = " · ".join(_line(name, item) for name, item in latest.items())
         return as_files(updates)
 
     def _controls(self, *, running: bool, tunable: bool) -> dict:
@@ -265,14 +327,58 @@ class ProjectionTab:
         }
 
 
-def _tuned(first: TuningFrame | None, last: TuningFrame | None) -> str:
+def _spaces(space: Any) -> list[str]:
+    """The spaces to run: "x", "z", or a list of them (the tab's check boxes; both by default)."""
+    names = [space] if isinstance(space, str) else list(space or [])
+    if not names or any(name not in ("x", "z") for name in names):
+        raise ValueError(f"choose X, Z or both, got {space!r}")
+    return [name for name in ("x", "z") if name in names]
+
+
+def _line(space: str, frame: ProjectionFrame) -> str:
+    """One space's progress for the status line (a loss named "l1+10*lpips" must not turn the line italic)."""
+    frame = replace(frame, status=frame.status.replace("*", "\\*"), loss_name=frame.loss_name.replace("*", "\\*"))
+    if frame.done:
+        return f"{space.upper()}: {frame.status}"
+    return f"{space.upper()}: {frame.status} · best so far {frame.loss_name} {frame.best_loss:.4f} (against the original target)"  # fmt: skip
+
+
+def _details(frame: ProjectionFrame) -> str:
+    """A space's numbers under its panes: the transform found and, for conditional generators, the class path."""
+    text = f"**Transform found** · {frame.transform_note}"
+    if frame.class_path:
+        text += (
+            f"  \n**Class search** (best member's class, from N forward passes) · {class_path_text(frame.class_path)}"
+        )
+    return text
+
+
+def _summary(finals: dict[str, ProjectionFrame], budget: int) -> str:
+    """The closing lines: each space's last status and, when every space finished, how Z ends against X."""
+    lines = " · ".join(_line(name, frame) for name, frame in finals.items())
+    if any(frame.projected is None for frame in finals.values()):  # stopped: no final figure to compare
+        return lines
+    spaces = {name: {"final_loss": frame.best_loss} for name, frame in finals.items()}
+    return f"{lines}  \n{projection_summary(spaces, budget)}"
+
+
+def _state(finals: dict[str, ProjectionFrame]) -> dict | None:
+    """What Fine-tune needs: each finished space's projection and which of them fits better (it is tuned)."""
+    done = {name: frame for name, frame in finals.items() if frame.projected is not None}
+    if not done:
+        return None
+    tuned = min(done, key=lambda name: done[name].best_loss)
+    return {"spaces": {name: asdict(frame.projected) for name, frame in done.items()}, "tuned": tuned}
+
+
+def _tuned(first: TuningFrame | None, last: TuningFrame | None, space: str = "x") -> str:
     """The closing sentence of a fine-tuning: the loss against the original target before and after."""
     if first is None:
         return "Stopped before the first fine-tuning step."
     if last.original_loss is None:  # stopped: only the generator-frame loss is known at the last step
         return f"Stopped at step {last.index}: loss (generator frame) {first.loss:.4f} → {last.loss:.4f}."
     return (
-        f"Fine-tuned {last.index} steps: loss {first.original_loss:.4f} → {last.original_loss:.4f} against the "
+        f"Fine-tuned the {space.upper()} projection {last.index} steps: loss {first.original_loss:.4f} → {last.original_loss:.4f} against the "
         f"original target ({first.loss:.4f} → {last.loss:.4f} in the generator frame, which the tuning minimises; "
         "a per-run copy of the generator was tuned, the shipped weights are untouched)"
     )
@@ -323,30 +429,37 @@ def _target_column(models: list[str]) -> dict:
     opening = opening_target(default)
     with gr.Column(scale=1, min_width=300):
         model = gr.Dropdown(models, value=default, label="Generator G", elem_id="projection-model")
-        with gr.Row():
-            samples = [(sample_label(name), name) for name in projection_samples()]
-            sample = gr.Dropdown(samples, value=opening["sample"], label="Sample", scale=2, elem_id="projection-sample")  # fmt: skip
-            upload = gr.UploadButton("Upload image…", file_types=["image"], scale=1, elem_id="projection-upload")
+        samples = [(sample_label(name), name) for name in projection_samples()]
+        sample = gr.Dropdown(samples, value=opening["sample"], label="Sample", elem_id="projection-sample")
+        upload = gr.UploadButton("Upload image…", file_types=["image"], size="sm", elem_id="projection-upload")
         notice = gr.Markdown(opening["notice"], elem_id="projection-notice")
+        gr.Markdown(
+            "**Target.** Paint over the object: its box is the object mask (nothing painted: the box of what differs "
+            "from the border).", elem_classes=["editor-help"],
+        )  # fmt: skip
         editor = gr.ImageEditor(
             value=opening["editor"], type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
             brush=gr.Brush(colors=["#00c0ff"], color_mode="fixed", default_size=12), eraser=gr.Eraser(default_size=12),
-            label="Target: paint over the object (its box is the object mask; nothing painted = the box of what differs from the border)",
+            label="Target", show_label=False, buttons=[],
             height=300, elem_id="projection-editor", canvas_size=(256, 256),
         )  # fmt: skip
         classes = opening["label"] or dict(choices=[], value=None, label="Class", interactive=False)
         label = gr.Dropdown(**classes, elem_id="projection-class")
         with gr.Row():
             method = gr.Dropdown(METHOD_CHOICES, value="basincma", label="Method", elem_id="projection-method")
-            space = gr.Radio(SPACE_CHOICES, value="x", label="Space", elem_id="projection-space")
+            space = gr.CheckboxGroup(SPACE_CHOICES, value=["x", "z"], label="Spaces (side by side)", elem_id="projection-space")  # fmt: skip
         transform = gr.Checkbox(True, label="Transform search (scale, shift, brightness)", elem_id="projection-transform")  # fmt: skip
-        with gr.Row():
-            budget = gr.Slider(
-                100, MAX_BUDGET, value=1800, step=100, label="Budget (forward passes)", elem_id="projection-budget"
-            )
-            population = gr.Slider(
-                2, MAX_POPULATION, value=12, step=1, label="Population / seeds K", elem_id="projection-population"
-            )
+        budget = gr.Slider(
+            100,
+            MAX_BUDGET,
+            value=1800,
+            step=100,
+            label="Budget (forward passes per space)",
+            elem_id="projection-budget",
+        )
+        population = gr.Slider(
+            2, MAX_POPULATION, value=12, step=1, label="Population / seeds K", elem_id="projection-population"
+        )
         fine_tune_steps = gr.Slider(
             10, MAX_FINE_TUNE_STEPS, value=200, step=10, label="Fine-tune steps", elem_id="projection-fine-tune-steps"
         )
@@ -361,36 +474,44 @@ def _results_column() -> dict:
         with gr.Row():
             run_button = gr.Button("Project", variant="primary", elem_id="projection-run")
             stop_button = gr.Button("Stop", variant="stop", interactive=False, elem_id="projection-stop")
-            fine_tune_button = gr.Button("Fine-tune", interactive=False, elem_id="projection-fine-tune")
+            fine_tune_button = gr.Button("Fine-tune the better", interactive=False, elem_id="projection-fine-tune")
         status = gr.Markdown("Ready.", elem_id="projection-status")
-        with gr.Row():
-            image = dict(interactive=False, height=200, format="png")
-            best = gr.Image(label="Best generation so far", elem_id="projection-best", **image)
-            framed = gr.Image(label="Transformed target", elem_id="projection-framed", **image)
-            pasted = gr.Image(label="Projection pasted into the original", elem_id="projection-pasted", **image)
+        progress = progress_strip("projection-progress")
+        with gr.Row(equal_height=False):  # X and Z side by side, as in the other tabs
+            panes = {space: _space_pane(space) for space in ("x", "z")}
+    return dict(run_button=run_button, stop_button=stop_button, fine_tune_button=fine_tune_button, status=status, progress=progress, panes=panes)  # fmt: skip
+
+
+def _space_pane(space: str) -> SpacePane:
+    """One space's row of results (elem ids ``projection-best`` for X, ``projection-best-z`` for Z, ...)."""
+    suffix = "" if space == "x" else f"-{space}"
+    image = dict(interactive=False, height=150, format="png", buttons=["fullscreen"], min_width=100)
+    with gr.Column(min_width=300):
+        gr.Markdown(f"#### {SPACE_TITLES[space]}", elem_id=f"projection-title{suffix}")
+        with gr.Row(equal_height=True):
+            boxed = gr.Image(label="Target, frame found", elem_id=f"projection-boxed{suffix}", **image)
+            best = gr.Image(label="Best generation", elem_id=f"projection-best{suffix}", **image)
+        with gr.Row(equal_height=True):
+            framed = gr.Image(label="Target under φ", elem_id=f"projection-framed{suffix}", **image)
+            pasted = gr.Image(label="Pasted into target", elem_id=f"projection-pasted{suffix}", **image)
+        details = gr.Markdown("", elem_id=f"projection-details{suffix}")
         gallery = gr.Gallery(
-            label="Population (loss against the original target)",
-            columns=6,
-            height=260,
-            format="png",
-            elem_id="projection-gallery",
-        )
-    return dict(
-        run_button=run_button, stop_button=stop_button, fine_tune_button=fine_tune_button, status=status,
-        best=best, framed=framed, pasted=pasted, gallery=gallery,
-    )  # fmt: skip
+            label=f"{space.upper()} population (loss against the original target)", columns=6, height=110,
+            format="png", elem_id=f"projection-gallery{suffix}",
+        )  # fmt: skip
+    return SpacePane(boxed=boxed, framed=framed, best=best, pasted=pasted, details=details, gallery=gallery)
 
 
 def _wire(tab: ProjectionTab) -> None:
-    running = dict(outputs=tab.outputs, show_progress="hidden")
+    running = dict(outputs=tab.outputs, **on_strip(tab.progress))
     tab.run_button.click(tab.run, tab.run_inputs, api_name=False, **running)
     tuning = [tab.editor, tab.projected, tab.fine_tune_steps]
     tab.fine_tune_button.click(tab.fine_tune, tuning, api_name=False, **running)
     tab.stop_button.click(tab.stop, None, None, api_name=False, concurrency_limit=None, show_progress="hidden")
-    results = [tab.best, tab.framed, tab.pasted, tab.gallery, tab.projected, tab.fine_tune_button, tab.status]
+    results = [*tab.results, tab.projected, tab.fine_tune_button, tab.status]
     loaded = [tab.editor, tab.notice, tab.label, *results]  # a new target clears the old results
     tab.sample.change(tab.choose_sample, [tab.sample, tab.model], [*loaded, tab.model], api_name=False)
-    tab.upload.upload(tab.upload_target, [tab.upload, tab.model], loaded, api_name=False)
+    tab.upload.upload(tab.upload_target, [tab.upload, tab.model], [*loaded, tab.sample], api_name=False)
     tab.model.change(tab.follow_model, [tab.model, tab.sample], [tab.sample, tab.notice], api_name=False)
     reading = dict(fn=tab.classes, inputs=[tab.editor, tab.model], outputs=[tab.label, tab.notice], api_name=False)
     tab.model.change(**reading)

@@ -152,7 +152,7 @@ def test_ten_runs_in_a_row_every_final_image_loads(server):
 
 
 def test_bad_inputs_in_chromium(server, tmp_path):
-    """A stroke painted at once, a text file named .png, a real upload (sample cleared, preview follows), lr < 0."""
+    """A stroke painted at once, a text file named .png, a real upload (the sample list reads "(your upload)", preview follows), lr < 0."""
     from PIL import Image
     from playwright.sync_api import expect, sync_playwright
 
@@ -176,7 +176,7 @@ def test_bad_inputs_in_chromium(server, tmp_path):
         expect(page.locator("#sample input")).to_have_value(re.compile("Face"))  # the editor still holds it
         _upload(page, real)
         expect(page.locator("#notice")).to_contain_text("square.png", timeout=10_000)
-        expect(page.locator("#sample input")).to_have_value("")
+        expect(page.locator("#sample input")).to_have_value("(your upload)")  # never blank after an upload
         page.wait_for_function(f"() => document.querySelector('#seen img')?.src !== {seen_before!r}", timeout=10_000)
         expect(page.locator("#steps")).to_contain_text("Steps (1–2000)")  # the slider says its range
         for typed, kept in (("0", "1"), ("100000", "2000")):
@@ -202,6 +202,18 @@ POSE_WATCH_JS = """() => {
 }"""
 
 
+def _green_share(png: bytes) -> float:
+    """The share of pixels in the pose tab's target green (#2ca02c) in a screenshot."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    green = np.abs(pixels - np.array([0x2C, 0xA0, 0x2C])).max(axis=-1) < 40
+    return float(green.mean())
+
+
 def test_pose_tab_streams_live_until_done(server, tmp_path):
     """The pose status counts steps while running (it used to freeze at step 21 until "Done")."""
     from playwright.sync_api import expect, sync_playwright
@@ -220,7 +232,11 @@ def test_pose_tab_streams_live_until_done(server, tmp_path):
         assert len(steps) >= 2 and steps == sorted(steps), f"the status did not stream: {steps}"
         expect(page.locator("#pose-status")).to_contain_text("Hidden joints vs the ground truth")
         page.wait_for_function("() => document.querySelector('#pose-live img')?.naturalWidth > 0", timeout=10_000)
-        page.screenshot(path=str(tmp_path / "pose.png"), full_page=True)
+        for mesh in ("target", "x", "z", "zx"):  # the meshes are there with "Done", not seconds later
+            expect(page.locator(f"#pose-{mesh}-mesh canvas")).to_be_visible(timeout=2_000)
+        page.wait_for_function("() => document.querySelector('#pose-x-view .main-svg') !== null", timeout=10_000)
+        assert _green_share(page.locator("#pose-x-view").screenshot()) > 0.0005  # the target the legend names is drawn
+        page.screenshot(path=os.environ.get("POSE_SCREENSHOT", str(tmp_path / "pose.png")), full_page=True)
         browser.close()
 
 

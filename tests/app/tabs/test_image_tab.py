@@ -14,7 +14,7 @@ from PIL import Image
 
 from app.runs import RunSettings, stream_run
 from app.session import SESSIONS
-from app.tabs.image import ImageTab, build_image_tab
+from app.tabs.image import YOUR_UPLOAD, ImageTab, build_image_tab
 from app.targets import EDIT_SCALE, build_target, load_target, preset_known
 from engines.models.registry import ModelSpec, available_models, register_model
 from tests.conftest import TinyImageModel
@@ -242,8 +242,12 @@ def test_sample_and_upload_show_what_the_optimiser_sees_and_the_choice_follows(t
     path = tmp_path / "mine.png"
     _face(5).save(path)
     uploaded = tab.upload_target(str(path), MODEL, "none")
-    assert uploaded[tab.sample] is None and uploaded[tab.seen] != chosen[tab.seen]  # no stale sample name or preview
+    assert (
+        uploaded[tab.sample]["value"] == YOUR_UPLOAD and uploaded[tab.seen] != chosen[tab.seen]
+    )  # never blank, no stale preview
+    assert (YOUR_UPLOAD, YOUR_UPLOAD) in uploaded[tab.sample]["choices"]
     assert "value" not in tab.choose_sample(None, MODEL)[tab.notice]  # clearing the dropdown keeps the upload
+    assert "value" not in tab.choose_sample(YOUR_UPLOAD, MODEL)[tab.notice]  # so does the upload's own entry
 
 
 def test_default_sample_is_a_held_out_face_and_cats_are_labelled_out_of_distribution():
@@ -412,7 +416,7 @@ def test_face_upload_is_aligned_and_shown_aligned(tab, tmp_path):
     aligned = tab.upload_target(str(upload), "faces64", "none", True)
     plain = tab.upload_target(str(upload), "faces64", "none", False)
     assert "aligned: face found" in aligned[tab.notice] and "aligned" not in plain[tab.notice]
-    assert aligned[tab.sample] is None and aligned[tab.seen] is not None
+    assert aligned[tab.sample]["value"] == YOUR_UPLOAD and aligned[tab.seen] is not None
     sample = np.asarray(face.resize((64 * EDIT_SCALE,) * 2, Image.Resampling.NEAREST), dtype=np.float32)
     aligned_error = np.abs(_background(aligned, tab) - sample).mean()
     plain_error = np.abs(_background(plain, tab) - sample).mean()
@@ -460,3 +464,49 @@ def test_a_run_on_a_non_face_says_so_and_on_a_face_does_not(tab):
 def test_run_on_a_non_face_model_has_no_final_stage(tab):
     updates = _run(tab, _editor(_face()), "no-final", steps=3)
     assert not any(u[tab.final_image]["visible"] for u in updates if tab.final_image in u)
+
+
+def test_a_preset_is_drawn_on_the_target_itself_and_the_strokes_stay(tab):
+    painted = np.zeros((SIZE * EDIT_SCALE,) * 2, bool)
+    painted[:EDIT_SCALE, :EDIT_SCALE] = True  # the visitor's own stroke, top-left pixel
+    update = tab.show_preset(_editor(_face(), painted), "left half", MODEL)
+    layer = np.asarray(update[tab.editor]["layers"][0])
+    half = SIZE * EDIT_SCALE // 2
+    assert (layer[:, :half, 3] > 0).all() and (layer[:, half:, 3] == 0)[EDIT_SCALE:].all()  # the hidden half, drawn
+    assert (layer[:EDIT_SCALE, :EDIT_SCALE, 3] == 255).all()  # the stroke kept at full alpha
+    seen = build_target(update[tab.editor], "none", SIZE)  # what is drawn is what the optimiser leaves out
+    assert torch.equal(seen.weight[0, 0], preset_known("left half", SIZE))
+    back = tab.show_preset(update[tab.editor], "none", MODEL)[tab.editor]  # another preset: the old one is wiped
+    layer = np.asarray(back["layers"][0])
+    assert (layer[:EDIT_SCALE, :EDIT_SCALE, 3] == 255).all() and (layer[EDIT_SCALE:, :, 3] == 0).all()
+
+
+def test_after_a_run_the_panes_show_any_kept_step(tab):
+    updates = _run(tab, _editor(_face()), "compare", steps=25)
+    picker, kept = updates[-1][tab.step_pick], updates[-1][tab.kept]
+    assert picker["visible"] and picker["value"] == "25"
+    assert [value for _, value in picker["choices"]] == ["0", "1", "2", "5", "10", "20", "25"]
+    shown = tab.show_step("2", kept)
+    assert "step 2 ·" in shown[tab.x_caption] and "step 2 ·" in shown[tab.zx_caption]
+    assert all(Image.open(shown[pane]).size == (SIZE, SIZE) for pane in (tab.x_image, tab.z_image, tab.zx_image))
+    assert shown[tab.x_image] != tab.show_step("20", kept)[tab.x_image]  # another step, another picture
+    assert f"{kept['losses']['20'][1]:.5f}" in tab.show_step("20", kept)[tab.z_caption]
+    assert updates[0][tab.step_pick]["visible"] is False  # hidden while a run goes
+
+
+def test_a_run_that_cannot_start_says_why_in_the_chart(tab):
+    updates = _run(tab, _editor(_face()), "bad-rate", lr_x=-1)
+    chart = updates[-1][tab.chart]
+    assert (
+        "⚠" in updates[-1][tab.status] and chart.layout.annotations and "No curve" in chart.layout.annotations[0].text
+    )
+
+
+def test_a_clicked_example_loads_its_target_with_the_preset_drawn(tab):
+    from app.targets import sample_paths
+
+    name = next(iter(sample_paths()))
+    update = tab.load_example(str(sample_paths()[name]), name, "hide mouth", MODEL)
+    assert update[tab.sample] == name and update[tab.preset] == "hide mouth" and update[tab.model] == MODEL
+    assert np.asarray(update[tab.editor]["layers"][0])[..., 3].any()  # the mask is on the target
+    assert update[tab.download] is None  # the old run's results are cleared

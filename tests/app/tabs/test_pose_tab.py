@@ -33,10 +33,14 @@ def test_run_streams_views_and_ends_with_meshes(parts):
     assert status.startswith("Done.") and "Z→X" in status and ("below X" in status or "above X" in status or "level" in status)  # fmt: skip
     assert "Hidden joints vs the ground truth: X " in status and ", Z→X " in status
     assert any(parts["live"] in update for update in updates[:-1])
-    final = next(update for update in updates if parts["x_mesh"] in update)
+    meshes = next(index for index, update in enumerate(updates) if parts["x_mesh"] in update)
+    final = next(update for update in updates if parts["x_view"] in update)
+    assert meshes < updates.index(final)  # the meshes go first: the browser takes longest to load them
     views = [final[parts[name]] for name in ("x_view", "z_view", "zx_view")]
     assert all(view is not None for view in views) and "Z→X" in views[2].layout.title.text
-    assert all(final[parts[name]].endswith(".glb") for name in ("x_mesh", "z_mesh", "zx_mesh"))
+    assert all(updates[meshes][parts[name]].endswith(".glb") for name in ("x_mesh", "z_mesh", "zx_mesh"))
+    target = views[0].data[0]
+    assert target.name == "target" and target.line.dash is None and target.opacity in (None, 1)  # drawn, not faded
     chart = final[parts["chart"]]
     assert [trace.name for trace in chart.data][:3] == ["X-space", "Z-space (Θ)", "Z→X (hand-off)"]
     assert all(len(trace.x) == 7 for trace in chart.data[:3])  # steps 0..6, three curves
@@ -66,6 +70,7 @@ def test_a_new_target_clears_the_old_results(parts):
 
     update = cleared(parts)
     assert all(update[parts[name]] is None for name in ("x_view", "z_view", "zx_view", "x_mesh", "zx_mesh", "live"))
+    assert parts["target_mesh"].value is not None  # from the start: the 3D viewer loads with the page
     assert all(len(trace.x) == 0 for trace in update[parts["chart"]].data) and "new target" in update[parts["status"]]
 
 
@@ -111,3 +116,15 @@ def test_bundled_samples_work_with_an_empty_data_folder(monkeypatch, tmp_path):
         assert pose.target_pose("pose32", *choice) == truth.tolist()
     finally:
         pose.test_clips.cache_clear()
+
+
+def test_a_frame_past_the_clip_end_is_said_not_silently_clamped():
+    from app.tabs.pose import bundled_samples, clip_length, frame_choice
+
+    clip = next(iter(bundled_samples()))
+    length = clip_length(clip)
+    slider, notice = frame_choice(clip, 100)
+    assert slider["maximum"] == length - 1 and slider["value"] == length - 1
+    assert f"frame 100 is past the end of this {length}-frame clip" in notice
+    assert frame_choice(clip, 2) == ({"__type__": "update", "maximum": length - 1, "value": 2}, "")
+    assert frame_choice(RANDOM_SAMPLE, 100)[1] == ""  # a prior sample has no frames

@@ -76,20 +76,22 @@ def test_every_method_streams_and_ends_with_a_pasted_projection(tab, method):
     last = updates[-1]
     assert last[tab.run_button]["interactive"] and not last[tab.stop_button]["interactive"]
     assert last[tab.fine_tune_button]["interactive"]
-    state = last[tab.projected]
+    assert last[tab.projected]["tuned"] == "x" and set(last[tab.projected]["spaces"]) == {"x"}
+    state = last[tab.projected]["spaces"]["x"]
     assert len(state["z"]) == 8 and len(state["class_embedding"]) == 4 and len(state["transform"]) == 5
     assert not SESSIONS.is_running(f"method-{method}")
 
 
 def test_population_gallery_and_transformed_target_stream(tab):
     updates = _run(tab, _editor((slice(20, 90), slice(40, 72))), "gallery", transform=True, budget=200)
-    galleries = [update[tab.gallery] for update in updates if tab.gallery in update]
+    assert updates[0][tab.gallery] == [] and updates[0][tab.best] is None  # the last run's results are cleared
+    galleries = [update[tab.gallery] for update in updates[1:] if tab.gallery in update]
     assert (
         galleries
         and len(galleries[0]) == 4
         and all(isinstance(caption, str) and Image.open(path).width > 0 for path, caption in galleries[0])
     )
-    framed = [update[tab.framed] for update in updates if tab.framed in update]
+    framed = [update[tab.framed] for update in updates if update.get(tab.framed) is not None]
     assert any(np.asarray(Image.open(path)).std() > 0 for path in framed)
     assert any("transform search" in status for status in _statuses(tab, updates))
 
@@ -136,7 +138,7 @@ def test_fine_tune_streams_a_copy_and_leaves_the_shared_model(tab):
     assert any("step 4/5" in status for status in _statuses(tab, updates))
     assert any(update.get(tab.pasted) is not None for update in updates)
     assert (
-        _statuses(tab, updates)[-1].startswith("Fine-tuned 5 steps: loss ")
+        _statuses(tab, updates)[-1].startswith("Fine-tuned the X projection 5 steps: loss ")
         and updates[-1][tab.run_button]["interactive"]
     )
     assert all(torch.equal(a, b) for a, b in zip(before, load_model(MODEL).parameters()))
@@ -147,7 +149,7 @@ def test_fine_tune_streams_a_copy_and_leaves_the_shared_model(tab):
 def _figures(statuses: list[str]) -> tuple[list[float], float]:
     """The streamed best-so-far figures and the final one ("Done · ... l1+10*lpips 0.1234")."""
     running = [float(m.group(1)) for s in statuses if (m := re.search(r"best so far \S+ (\d+\.\d+) \(against the original", s))]  # fmt: skip
-    final = re.search(r"^Done · \d+/\d+ forward passes · \S+ (\d+\.\d+)", statuses[-1])
+    final = re.search(r"^X: Done · \d+/\d+ forward passes · \S+ (\d+\.\d+)", statuses[-1])
     return running, float(final.group(1))
 
 
@@ -166,7 +168,7 @@ def test_with_the_transform_search_the_best_so_far_stays_on_the_original_frame(t
     updates = _run(tab, _editor((slice(20, 90), slice(40, 72))), "monotone-transform", method="cma", transform=True, budget=200)  # fmt: skip
     statuses = _statuses(tab, updates)
     running, final = _figures(statuses)
-    assert any("transform search" in s for s in statuses) and any(s.startswith("cma ·") for s in statuses)
+    assert any("transform search" in s for s in statuses) and any(s.startswith("X: cma ·") for s in statuses)
     assert len(running) >= 5 and all(later <= earlier for earlier, later in zip(running, running[1:]))
     # the search ranks in the transformed frame, so the final members may miss an earlier generation that
     # scored better here: then the Done sentence says so instead of the figure silently rising
@@ -179,7 +181,7 @@ def test_fine_tune_ends_with_the_loss_before_and_after(tab):
     request = SimpleNamespace(session_hash="tune-numbers")
     updates = list(tab.fine_tune(_editor(), run[-1][tab.projected], 20, request=request))
     sentence = _statuses(tab, updates)[-1]
-    found = re.fullmatch(r"Fine-tuned 20 steps: loss (\d+\.\d+) → (\d+\.\d+) against the original target \(\d+\.\d+ → \d+\.\d+ in the generator frame.*untouched\)", sentence)  # fmt: skip
+    found = re.fullmatch(r"Fine-tuned the X projection 20 steps: loss (\d+\.\d+) → (\d+\.\d+) against the original target \(\d+\.\d+ → \d+\.\d+ in the generator frame.*untouched\)", sentence)  # fmt: skip
     before, after = float(found.group(1)), float(found.group(2))
     assert abs(before - projected) <= 2e-4  # it starts where the projection ended, on the same scale
     assert after < before
@@ -217,6 +219,10 @@ def test_samples_load_with_a_class(tab):
     update = tab.choose_sample(next(iter(samples)), MODEL)
     assert update[tab.editor]["background"].size == (28 * EDIT_SCALE,) * 2 and tab.label in update
     assert "⚠" in tab.upload_target(None, MODEL)[tab.notice]
+    path = next(iter(samples.values()))
+    uploaded = tab.upload_target(str(path), MODEL)  # the list reads "(your upload)", not an old sample's name
+    assert uploaded[tab.sample]["value"] == "(your upload)" and tab.editor in uploaded
+    assert "value" not in tab.choose_sample("(your upload)", MODEL)[tab.notice]
 
 
 def test_object_mask_is_the_painted_box():
@@ -281,3 +287,30 @@ def test_samples_and_the_generator_follow_each_other(tab):
     followed = tab.follow_model("digits", face)  # the generator changed under a face: the sample follows
     assert followed[tab.sample] == digit and "follows the generator" in followed[tab.notice]
     assert "value" not in tab.follow_model("faces64", face)[tab.sample]
+
+
+def test_x_and_z_run_side_by_side_with_the_frame_and_the_class_path(tab):
+    updates = _run(tab, _editor((slice(20, 90), slice(40, 72))), "both", space=["x", "z"], transform=True, budget=200)
+    for space in ("x", "z"):
+        pane = tab.panes[space]
+        assert sum(update.get(pane.best) is not None for update in updates) >= 2
+        boxed = [update[pane.boxed] for update in updates if update.get(pane.boxed) is not None]
+        assert boxed and np.asarray(Image.open(boxed[-1]).convert("RGB")).reshape(-1, 3).tolist().count([255, 200, 0]) > 0  # fmt: skip
+        details = [str(update[pane.details]) for update in updates if update.get(pane.details)]
+        assert re.search(
+            r"frame x -?\d+–-?\d+, y -?\d+–-?\d+ px of 28 · zoom [\d.]+×[\d.]+ · shift .* brightness γ", details[-1]
+        )
+        assert re.search(r"Class search.* \d \(from \d+\)", details[-1])  # the tiny digits model is conditional
+    final = _statuses(tab, updates)[-1]
+    assert "X: Done" in final and "Z: Done" in final and re.search(r"Z ends .*X\.|level with X", final)
+    state = updates[-1][tab.projected]
+    assert set(state["spaces"]) == {"x", "z"} and state["tuned"] in ("x", "z")
+
+
+def test_the_frame_box_is_where_the_transform_reads():
+    from app.projection_runs import class_path_text, frame_box, transform_text
+
+    assert frame_box((1.0, 1.0, 0.0, 0.0, 1.0), 28, 28) == (0.0, 0.0, 28.0, 28.0)
+    assert frame_box((0.5, 0.25, 0.5, -0.5, 1.0), 40, 40) == (20.0, 5.0, 40.0, 15.0)
+    assert "zoom 2.00×4.00" in transform_text((0.5, 0.25, 0.5, -0.5, 1.2), 40) and "γ 1.20" in transform_text((0.5, 0.25, 0.5, -0.5, 1.2), 40)  # fmt: skip
+    assert class_path_text(((0, 3), (240, 7))) == "3 (from 0) → 7 (from 240)"

@@ -1,5 +1,6 @@
 """The Projection tab in headless Chromium with the embedded ``digits`` model: load a misaligned sample
-(its class preselected), project with the transform search, fine-tune, then start a long run and stop it."""
+(its class preselected), project in X and Z side by side with the transform search (the found frame boxed,
+its numbers, the class path), fine-tune, then start a long run and stop it."""
 
 from __future__ import annotations
 
@@ -40,11 +41,16 @@ def test_project_fine_tune_and_stop_in_chromium(server, tmp_path):  # noqa: F811
         page.locator("#projection-run").click()
         expect(page.locator("#projection-status")).to_contain_text("Done", timeout=120_000)
         expect(page.locator("#projection-pasted img")).to_be_visible()
+        expect(page.locator("#projection-pasted-z img")).to_be_visible()  # X and Z side by side, one Run
+        expect(page.locator("#projection-boxed img")).to_be_visible()  # the found frame drawn on the target
+        expect(page.locator("#projection-details")).to_contain_text("Transform found")
+        expect(page.locator("#projection-details-z")).to_contain_text("Class search")
+        expect(page.locator("#projection-status")).to_contain_text("Z ends")
         expect(page.locator("#projection-gallery img").first).to_be_visible()
         expect(page.locator("#projection-run")).to_be_enabled()
         _set_number(page, "projection-fine-tune-steps", 20)
         page.locator("#projection-fine-tune").click()
-        expect(page.locator("#projection-status")).to_contain_text("Fine-tuned 20 steps: loss", timeout=120_000)
+        expect(page.locator("#projection-status")).to_contain_text("Fine-tuned the ", timeout=120_000)
         page.screenshot(path=os.environ.get("PROJECTION_SCREENSHOT", str(tmp_path / "projection.png")), full_page=True)
         _set_number(page, "projection-budget", 20000)
         page.locator("#projection-run").click()

@@ -64,7 +64,7 @@ def attack_digits(model: str, digits: np.ndarray, attack: str, strength: float, 
 
 def defense_runs(model: str, digits: np.ndarray, steps: int) -> tuple[Iterator, Iterator, torch.Tensor]:
     """X- and Z-space reversal generators for ``B`` digits (``B x 784`` or ``B x 28 x 28``), each defended
-    alone: the contrastive loss's negatives are the classifier's shipped bank of clean training embeddings."""
+    alone: the objective (the head's disagreement with a squeezed view) depends on that image only."""
     from engines.models.mnist.model import defense_contrastive, defense_settings
 
     device = device_outside_gpu_functions()

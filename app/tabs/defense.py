@@ -2,8 +2,8 @@
 X-space and in Z-space (r = Θ(z)) side by side, one step at a time.
 
 Draw a digit or pick a test digit, choose the classifier and the attack strength, press Attack;
-Defend streams both reversals. The image is defended alone: the contrastive loss's negatives are
-the classifier's shipped bank of clean training embeddings, not other images.
+Defend streams both reversals. The image is defended alone: the objective (the classifier's contrastive
+head disagreeing with itself on a squeezed view of the image) depends on that image only.
 State holds plain lists only; models are loaded once by :mod:`engines.models.registry`.
 """
 

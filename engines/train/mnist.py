@@ -33,7 +33,7 @@ def load_training_split():
 
 
 def train_mnist_classifier(args: argparse.Namespace) -> None:
-    from engines.models.mnist.model import ASSET_NAMES, MnistNetConfig, save_classifier
+    from engines.models.mnist.model import ASSET_NAMES, MnistNetConfig, load_classifier_file, save_classifier
     from engines.models.mnist.training import ClassifierTrainConfig, train_classifier
 
     images, labels = load_training_split()
@@ -48,12 +48,18 @@ def train_mnist_classifier(args: argparse.Namespace) -> None:
         augment_noise=args.noise,
         augment_shift=args.shift,
         augment_rotation=args.rotation,
+        lr=args.lr,
+        contrastive_weight=args.contrastive_weight,
         seed=args.seed,
     )
     model_config = MnistNetConfig(channels=tuple(args.channels), features=args.features, projection=args.projection)
+    init, extra_meta = None, {}
+    if args.init is not None:
+        start = load_classifier_file(args.init)
+        model_config, init, extra_meta = start.config, start.state_dict(), {"init": str(args.init)}
     path = args.out or ASSETS_DIR / f"{ASSET_NAMES[args.name]}.safetensors"
-    for record in train_classifier(images, labels, model_config, config):
-        extra = {"train": config.to_dict(), "epoch": record["epoch"], "seconds": round(record["seconds"])}
+    for record in train_classifier(images, labels, model_config, config, init=init):
+        extra = {"train": config.to_dict(), "epoch": record["epoch"], "seconds": round(record["seconds"]), **extra_meta}
         save_classifier(path, record["net"], extra)
         print(
             f"epoch {record['epoch']}: loss {record['loss']:.4f}, train accuracy {record['accuracy']:.4f}", flush=True
@@ -97,6 +103,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--noise", type=float, default=0.0, help="Gaussian noise std of the views")
     parser.add_argument("--shift", type=float, default=0.1, help="largest shift of the views (fraction of the image)")
     parser.add_argument("--rotation", type=float, default=0.2, help="largest rotation of the views (radians)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--contrastive-weight", type=float, default=1.0, help="weight of the head's NT-Xent")
+    parser.add_argument("--init", type=Path, default=None, help="continue from this classifier file")
     parser.add_argument("--out", type=Path, default=None, help="write the classifier here instead of assets/")
     parser.add_argument("--epsilon", type=float, default=0.3, help="PGD-L∞ radius of adversarial training")
     parser.add_argument("--pgd-steps", type=int, default=0, help="PGD steps per batch (0 = clean training)")

@@ -54,14 +54,22 @@ class ClassifierTrainConfig:
 
 
 def train_classifier(
-    images: Tensor, labels: Tensor, model_config: MnistNetConfig, config: ClassifierTrainConfig
+    images: Tensor,
+    labels: Tensor,
+    model_config: MnistNetConfig,
+    config: ClassifierTrainConfig,
+    *,
+    init: dict[str, Tensor] | None = None,
 ) -> Iterator[dict]:
-    """Train a fresh :class:`MnistNet`; yields ``{"epoch", "net", "loss", "accuracy", "seconds"}`` per epoch.
+    """Train an :class:`MnistNet` (fresh, or from the state ``init``); yields ``{"epoch", "net", "loss",
+    "accuracy", "seconds"}`` per epoch.
 
     images: ``N x 1 x 28 x 28`` in [0, 1] (shuffled here with ``config.seed``); labels: ``N``.
     """
     torch.manual_seed(config.seed)
     net = MnistNet(model_config)
+    if init is not None:
+        net.load_state_dict(init)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     contrastive = ContrastiveLoss(
         net.embed, views=config.views, temperature=config.temperature, augment_config=config.augment, seed=config.seed

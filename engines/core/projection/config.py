@@ -52,12 +52,17 @@ class ProjectionConfig:
     (post-transform) budget for BasinCMA's final Adam; cma+adam gives CMA half and Adam half.
     final_members: how many of each target's best members the final Adam refines (None = all K; the
     others are reported as found), so fewer members get more steps each.
-    transform_fraction: share of the budget for stage 1 of the transform search.
+    transform_fraction: share of the budget for stage 1 of the transform search. transform_steps: Adam
+    steps per φ candidate after stage 1's first generation (which explores z at φ0 with M steps);
+    transform_lr: Adam's learning rate on φ's search vector during stage 1.
     z_lr / class_lr: Adam learning rates of z and of the class embedding c; lbfgs_lr: L-BFGS's.
     sigma: CMA's initial step over z; transform_sigma: over the transform's search vector.
     truncation: clamp ``|z|∞ <= truncation`` after every step (None = off).
     beta: LPIPS weight (0 = L1 alone); outside_weight: mask weight outside the object.
-    object_extent: share of the generator frame the object's box should fill (φ0).
+    object_extent: share of the generator frame the object's box should fill (φ0); the box is the mask's,
+    or without a mask the box of what differs from the border's colour (none for photos: φ0 = identity).
+    isotropic_start: φ0's two scales both take the larger one (a narrow ``1`` keeps its aspect).
+    brightness_start: with a colour transform, φ0's γ maps the object's brightest pixels to white.
     """
 
     method: str = "basincma"
@@ -73,11 +78,15 @@ class ProjectionConfig:
     lbfgs_lr: float = 1.0
     sigma: float = 1.0
     transform_sigma: float = 0.15
+    transform_steps: int = 10
+    transform_lr: float = 0.01
     truncation: float | None = None
     optimise_class: bool = True
     beta: float = BETA
     outside_weight: float = OUTSIDE_WEIGHT
-    object_extent: float = 1.0
+    object_extent: float = 0.75
+    isotropic_start: bool = True
+    brightness_start: bool = True
     keep_population: bool = True
 
     def __post_init__(self) -> None:
@@ -85,13 +94,15 @@ class ProjectionConfig:
             raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
         if self.transform not in TRANSFORMS:
             raise ValueError(f"unknown transform {self.transform!r}; choose from {TRANSFORMS}")
-        if self.population < 2 or self.inner_steps < 1:
-            raise ValueError("population must be >= 2 and inner_steps >= 1")
+        if self.population < 2 or self.inner_steps < 1 or self.transform_steps < 1:
+            raise ValueError("population must be >= 2, inner_steps and transform_steps >= 1")
+        if not 0 < self.object_extent <= 4:
+            raise ValueError("object_extent must be in (0, 4]")
         if self.budget < 2 * self.population:
             raise ValueError(f"budget {self.budget} is below two generations of {self.population}")
         if not (0 <= self.final_fraction < 1 and 0 <= self.transform_fraction < 1):
             raise ValueError("final_fraction and transform_fraction must be in [0, 1)")
-        if min(self.z_lr, self.class_lr, self.lbfgs_lr, self.sigma, self.transform_sigma) <= 0:
+        if min(self.z_lr, self.class_lr, self.lbfgs_lr, self.sigma, self.transform_sigma, self.transform_lr) <= 0:
             raise ValueError("learning rates and CMA step sizes must be positive")
         if self.final_members is not None and not 1 <= self.final_members <= self.population:
             raise ValueError(f"final_members must be in [1, {self.population}] or None")
@@ -105,22 +116,25 @@ class ProjectionConfig:
 def budget_plan(config: ProjectionConfig) -> dict[str, int]:
     """How ``config.method`` spends ``config.budget`` (forward passes per target).
 
-    Keys: ``transform_generations``, ``transform_steps`` (stage 1: generations × K × steps),
+    Keys: ``transform_generations``, ``transform_first_steps``, ``transform_steps`` (stage 1: one
+    generation of K × first steps exploring z at φ0, then generations - 1 of K × steps over φ),
     ``generations`` (CMA / BasinCMA), ``inner_steps`` (BasinCMA's M), ``adam_steps`` (per member:
     Adam, L-BFGS's limit, cma+adam's Adam, BasinCMA's final Adam), ``final_members`` (members that take
     the final Adam steps), ``planned`` (total).
     """
     population = config.population
     refined = config.final_members or population
-    plan = {"transform_generations": 0, "transform_steps": 0, "generations": 0, "inner_steps": 0, "adam_steps": 0}
+    plan = {"transform_generations": 0, "transform_first_steps": 0, "transform_steps": 0}
+    plan |= {"generations": 0, "inner_steps": 0, "adam_steps": 0}
     plan["final_members"] = population if config.method in ("adam", "lbfgs") else refined
     remaining = config.budget
     if config.transform != "none":
         share = int(config.budget * config.transform_fraction)
-        steps = max(1, min(config.inner_steps, share // (2 * population)))
-        plan["transform_steps"] = steps
-        plan["transform_generations"] = max(1, share // (population * steps))
-        remaining -= plan["transform_generations"] * population * steps
+        first = max(1, min(config.inner_steps, share // (2 * population)))
+        steps = config.transform_steps
+        plan["transform_first_steps"], plan["transform_steps"] = first, steps
+        plan["transform_generations"] = 1 + max(0, share - population * first) // (population * steps)
+        remaining -= _transform_passes(plan, population)
     if remaining < population:
         raise ValueError(f"budget {config.budget} leaves less than one pass per member after the transform search")
     if config.method in ("adam", "lbfgs"):
@@ -136,7 +150,14 @@ def budget_plan(config: ProjectionConfig) -> dict[str, int]:
         plan["inner_steps"], plan["adam_steps"] = inner, final
         plan["generations"] = max(1, (remaining - final * refined) // (population * inner))
         plan["adam_steps"] = max(0, remaining - plan["generations"] * population * inner) // refined  # the rest
-    used = plan["transform_generations"] * population * plan["transform_steps"]
+    used = _transform_passes(plan, population)
     used += plan["generations"] * population * max(1, plan["inner_steps"]) + plan["adam_steps"] * plan["final_members"]
     plan["planned"] = used
     return plan
+
+
+def _transform_passes(plan: dict[str, int], population: int) -> int:
+    """Forward passes per target of stage 1 of the transform search."""
+    if plan["transform_generations"] == 0:
+        return 0
+    return population * (plan["transform_first_steps"] + (plan["transform_generations"] - 1) * plan["transform_steps"])

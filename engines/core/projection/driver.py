@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import torch
@@ -11,9 +12,9 @@ from engines.core.device import module_device
 from engines.core.projection.config import ProjectionConfig, budget_plan, is_conditional
 from engines.core.projection.methods import _Problem, _repeat, _run_method
 from engines.core.projection.results import ProjectionResult, ProjectionStep, _Members, _Progress
-from engines.core.projection.transform_search import _search_transform
+from engines.core.projection.transform_search import _search_transform, start_params
 from engines.core.projection_loss import make_projection_loss, mask_weights
-from engines.core.transforms import apply_transform, identity_params, invert_transform, params_from_mask, transform_mask
+from engines.core.transforms import apply_transform, invert_transform, transform_mask
 
 
 def predict_class(generator: nn.Module, images: Tensor) -> Tensor:
@@ -38,6 +39,20 @@ def initial_class_embedding(generator: nn.Module, images: Tensor, labels: Tensor
         raise ValueError(f"need one label in [0, {generator.num_classes}) per target")
     with torch.no_grad():
         return generator.class_embedding(labels).detach()
+
+
+def _stretch(images: Tensor) -> Tensor:
+    """Each image's range stretched to [-1, 1] (dimmed targets read as well as bright ones)."""
+    low = images.flatten(1).amin(1).view(-1, 1, 1, 1)
+    high = images.flatten(1).amax(1).view(-1, 1, 1, 1)
+    return torch.where(high > low, (images - low) / (high - low).clamp_min(1e-6) * 2 - 1, images)
+
+
+def _classifier_view(target: Tensor, mask: Tensor | None, config: ProjectionConfig) -> Tensor:
+    """What the classifier reads for c0: the target framed on its object box (as for a spatial φ0, squared)
+    and contrast-stretched, whatever transform is searched."""
+    framing = dataclasses.replace(config, transform="spatial", isotropic_start=True)
+    return _stretch(apply_transform(target, start_params(target, mask, framing)))
 
 
 def _check_inputs(generator: nn.Module, target: Tensor, mask: Tensor | None, mapping: nn.Module | None) -> None:
@@ -151,16 +166,14 @@ def project(
     weight = mask_weights(mask, target.shape, outside=config.outside_weight).to(device)
     loss, loss_name = make_projection_loss(beta=config.beta)
     problem = _Problem(generator, mapping, loss, batch, config)
-    phi = identity_params(batch, device)
-    if mask is not None and config.transform in ("spatial", "spatial+color"):
-        phi = params_from_mask(mask, object_extent=config.object_extent)
-    c0 = initial_class_embedding(generator, apply_transform(target, phi), labels)
+    phi = start_params(target, mask, config)
+    c0 = initial_class_embedding(generator, _classifier_view(target, mask, config), labels)
     stream, z_start = _Stream(problem, target), None
     if config.transform != "none":
         stage = _search_transform(problem, target, weight, phi, c0, plan, seed)
         phi, z_start, c0 = yield from stream.relay(stage, phi)
         if labels is None and c0 is not None:  # the classifier reads the target again, now aligned by φ*
-            c0 = initial_class_embedding(generator, apply_transform(target, phi), None)
+            c0 = initial_class_embedding(generator, _stretch(apply_transform(target, phi)), None)
     framed_target, framed_weight = apply_transform(target, phi), transform_mask(weight, phi)
     members = yield from stream.relay(_run_method(problem, framed_target, framed_weight, c0, z_start, plan, seed), phi)
     result = _result(problem, members, target, weight, mask, phi, loss_name)

@@ -77,6 +77,8 @@ def _lbfgs(problem: _Problem, start: _Members, target: Tensor, weight: Tensor, l
     seen: list[tuple[Tensor, Tensor]] = []
 
     def closure() -> Tensor:
+        if problem.evaluations >= limit:  # a line search may ask for more passes than the budget has left
+            raise _BudgetSpent
         solver.zero_grad(set_to_none=True)
         _, output = problem.render(problem.truncate(z), c)
         losses = problem.loss(output, target, weight)
@@ -88,8 +90,16 @@ def _lbfgs(problem: _Problem, start: _Members, target: Tensor, weight: Tensor, l
 
     while problem.evaluations < limit:
         seen.clear()
-        solver.step(closure)
+        try:
+            solver.step(closure)
+        except _BudgetSpent:
+            if not seen:
+                return
         yield _Progress("search", *seen[-1], start)
+
+
+class _BudgetSpent(Exception):
+    """Internal: L-BFGS's line search reached the budget mid-step."""
 
 
 def _cma(

@@ -129,3 +129,18 @@ def test_every_stage_is_counted_and_the_budget_is_kept(warped, method, transform
     if method != "lbfgs":  # L-BFGS's line search may stop a few passes short of its limit
         assert steps[-1].result.evaluations == plan["planned"]
     assert 0.9 * 400 <= steps[-1].result.evaluations <= 400
+
+
+def test_phi0_frames_the_object_box_and_brightens_its_peak_to_white(warped):
+    from engines.core.projection.transform_search import start_params
+
+    generator, target = warped
+    config = ProjectionConfig(transform="spatial+color", object_extent=0.6)  # radius 0.5 plus soft edges
+    phi0 = start_params(target, None, config)
+    assert torch.allclose(phi0[:, 2:4], TRUE_PHI[:, 2:4], atol=0.08)
+    assert torch.allclose(phi0[:, :2], TRUE_PHI[:, :2], rtol=0.15) and torch.equal(phi0[:, 0], phi0[:, 1])
+    assert torch.allclose(phi0[:, 4], TRUE_PHI[:, 4], rtol=0.1)
+    photo = torch.rand(1, 1, 32, 32) * 2 - 1  # no border-coloured background: no box, identity
+    assert torch.equal(
+        start_params(photo, None, ProjectionConfig(transform="spatial"))[0], torch.tensor([1.0, 1, 0, 0, 1])
+    )

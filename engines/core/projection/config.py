@@ -70,7 +70,7 @@ class ProjectionConfig:
     budget: int = 5400
     population: int = 18
     inner_steps: int = 30
-    final_fraction: float = 0.25
+    final_fraction: float = 0.5
     final_members: int | None = None
     transform_fraction: float = 0.3
     z_lr: float = 0.05

@@ -55,6 +55,15 @@ def _classifier_view(target: Tensor, mask: Tensor | None, config: ProjectionConf
     return _stretch(apply_transform(target, start_params(target, mask, framing)))
 
 
+def _reread_class(generator: nn.Module, c: Tensor, aligned: Tensor) -> Tensor:
+    """Stage 1's c ``B x E`` where the classifier, reading the ``aligned`` targets, names the class nearest to
+    it (so stage 2 starts from stage 1's very point); that class's embedding where it names another."""
+    table = generator.class_embedding(torch.arange(generator.num_classes, device=c.device))
+    read = predict_class(generator, aligned)
+    agrees = (torch.cdist(c, table).argmin(1) == read)[:, None]
+    return torch.where(agrees, c, table[read]).detach()
+
+
 def _check_inputs(generator: nn.Module, target: Tensor, mask: Tensor | None, mapping: nn.Module | None) -> None:
     expected = tuple(getattr(generator, "output_shape", target.shape[1:]))
     if target.dim() != 4 or tuple(target.shape[1:]) != expected:
@@ -122,6 +131,7 @@ def _result(
         inside = torch.ones_like(weight_rep) if mask is None else _repeat((mask > 0.5).to(target.dtype), count)
         pasted = inside * reprojected + (1 - inside) * target_rep
         original_losses = problem.loss(reprojected, target_rep, weight_rep)
+        framed = problem.loss(members.output, apply_transform(target_rep, phi_rep), transform_mask(weight_rep, phi_rep))
     return ProjectionResult(
         z=grouped(members.z),
         x=grouped(x),
@@ -129,7 +139,7 @@ def _result(
         output=grouped(members.output),
         reprojected=grouped(reprojected),
         pasted=grouped(pasted),
-        losses=members.loss.view(batch, count).cpu(),
+        losses=framed.view(batch, count).cpu(),
         original_losses=original_losses.view(batch, count).cpu(),
         transform=phi.cpu(),
         transformed_target=apply_transform(target, phi).cpu(),
@@ -173,9 +183,10 @@ def project(
         stage = _search_transform(problem, target, weight, phi, c0, plan, seed)
         phi, z_start, c0 = yield from stream.relay(stage, phi)
         if labels is None and c0 is not None:  # the classifier reads the target again, now aligned by φ*
-            c0 = initial_class_embedding(generator, _stretch(apply_transform(target, phi)), None)
-    framed_target, framed_weight = apply_transform(target, phi), transform_mask(weight, phi)
-    members = yield from stream.relay(_run_method(problem, framed_target, framed_weight, c0, z_start, plan, seed), phi)
+            c0 = _reread_class(generator, c0, _stretch(apply_transform(target, phi)))
+    if config.transform != "none":
+        problem.frame = phi  # stage 2 scores in the target's frame, as stage 1 and the final L1 do
+    members = yield from stream.relay(_run_method(problem, target, weight, c0, z_start, plan, seed), phi)
     result = _result(problem, members, target, weight, mask, phi, loss_name)
     done = _Progress("done", members.loss, members.output, members)
     yield stream.step(done, phi, result)

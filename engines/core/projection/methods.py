@@ -11,6 +11,7 @@ from engines.core.cma_search import BatchedCMA
 from engines.core.projection.config import ProjectionConfig
 from engines.core.projection.results import _Members, _Progress
 from engines.core.projection_loss import ProjectionLoss
+from engines.core.transforms import invert_transform
 
 
 class _Problem:
@@ -26,6 +27,15 @@ class _Problem:
     ):
         self.generator, self.mapping, self.loss, self.batch, self.config = generator, mapping, loss, batch, config
         self.passes = 0
+        self.frame: Tensor | None = None  # φ* ``B x 5`` in stage 2: scores are taken in the target's frame
+
+    def score(self, output: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+        """``N`` losses of generations ``N x C x H x W`` (generator frame). With ``frame`` set, ``target`` and
+        ``weight`` are the untouched target's and the generations are first mapped back by T_φ*⁻¹: the
+        frame of the final L1 (no second resampling of the target, no pixels hidden outside the frame)."""
+        if self.frame is not None:
+            output = invert_transform(output, self.frame.repeat_interleave(len(output) // self.batch, 0))
+        return self.loss(output, target, weight)
 
     @property
     def evaluations(self) -> int:
@@ -57,7 +67,7 @@ def _adam(
     for _ in range(steps):
         solver.zero_grad(set_to_none=True)
         _, output = problem.render(z, c)
-        losses = problem.loss(output, target, weight)
+        losses = problem.score(output, target, weight)
         start.update(losses, z, c, output)
         losses.sum().backward()
         solver.step()
@@ -81,7 +91,7 @@ def _lbfgs(problem: _Problem, start: _Members, target: Tensor, weight: Tensor, l
             raise _BudgetSpent
         solver.zero_grad(set_to_none=True)
         _, output = problem.render(problem.truncate(z), c)
-        losses = problem.loss(output, target, weight)
+        losses = problem.score(output, target, weight)
         start.update(losses, problem.truncate(z), c, output)
         seen.append((losses.detach(), output.detach()))
         total = losses.sum()
@@ -118,7 +128,7 @@ def _cma(
         z = problem.truncate(search.ask().flatten(0, 1))
         with torch.no_grad():
             _, output = problem.render(z, c)
-            losses = problem.loss(output, target, weight)
+            losses = problem.score(output, target, weight)
         search.tell(losses.view(batch, -1))
         found = _Members(z=z, c=c, loss=losses, output=output)
         merged = _Members.join(best, found, batch).top(batch, keep)

@@ -73,9 +73,9 @@ def warped():
     return generator, target
 
 
-def projected(generator, target, **settings):
+def projected(generator, target, *, with_steps=False, **settings):
     steps = list(project(generator, target, config=ProjectionConfig(**(SMALL | settings)), seed=0))
-    return steps[-1].result
+    return (steps[-1].result, steps) if with_steps else steps[-1].result
 
 
 def test_the_warped_targets_are_misaligned_and_the_classifier_misreads_them_unaligned(warped):
@@ -88,7 +88,8 @@ def test_the_warped_targets_are_misaligned_and_the_classifier_misreads_them_unal
 @pytest.mark.parametrize("method", ["adam", "basincma"])
 def test_phi_class_and_loss_are_recovered(warped, method):
     generator, target = warped
-    result = projected(generator, target, method=method, transform="spatial+color", transform_fraction=0.5)
+    settings = dict(method=method, transform="spatial+color", transform_fraction=0.5)
+    result, steps = projected(generator, target, with_steps=True, **settings)
     phi = result.transform
     assert torch.allclose(phi[:, :2], TRUE_PHI[:, :2], rtol=0.1), phi  # scales within 10 %
     assert torch.allclose(phi[:, 2:4], TRUE_PHI[:, 2:4], atol=0.05), phi  # shifts within 2.5 % of the side
@@ -99,6 +100,8 @@ def test_phi_class_and_loss_are_recovered(warped, method):
     unwarped = projected(generator, target, method=method, transform="none").original_losses.min(1).values
     assert bool((best < 0.05).all()), best  # mean |error| per pixel in [-1, 1]
     assert bool((best < 0.3 * unwarped).all()), (best, unwarped)
+    searched = [step.best_loss for step in steps if step.stage == "transform"][-1]  # same loss, same frame
+    assert bool((best <= searched + 1e-4).all()), (best, searched)  # stage 2 never undoes the search
 
 
 def test_more_phi_generations_recover_phi_better_than_phi0_alone(warped):

@@ -45,7 +45,8 @@ def is_conditional(generator: nn.Module) -> bool:
 
 @dataclass(frozen=True, kw_only=True)
 class ProjectionConfig:
-    """Settings of :func:`project` (pix2latent's defaults for a 128-d z, budget = Adam on 18 × 300).
+    """Settings of :func:`project` (pix2latent's defaults for a 128-d z, budget = Adam on 18 × 300, except
+    ``final_fraction`` 0.5 and the transform search's settings, chosen on misaligned training digits, issue 20).
 
     budget: generator forward passes per target. population: K (seeds of Adam/L-BFGS, CMA's population).
     inner_steps: Adam steps per BasinCMA / transform-search sample (M). final_fraction: share of the

@@ -180,7 +180,8 @@ def _seeded_normal(rows: int, dim: int, seed: int, device: torch.device) -> Tens
 def _run_method(
     problem: _Problem, target: Tensor, weight: Tensor, c0: Tensor | None, z_start: Tensor | None, plan: dict, seed: int
 ) -> Iterator[_Progress]:
-    """Stage 2: the chosen method on the (transformed) target; returns the final ``B*K`` members."""
+    """Stage 2: the chosen method on ``target`` (the untouched one, scored through ``problem.frame`` when a
+    transform was searched); returns the final ``B*K`` members."""
     config, batch, members = problem.config, problem.batch, problem.config.population
     z_dim = problem.mapping.z_dim if problem.mapping is not None else problem.generator.input_dim
     target_rep, weight_rep, c_rep = _repeat(target, members), _repeat(weight, members), _repeat(c0, members)

@@ -1,7 +1,11 @@
 """φ error against the number of transform-search generations: digits rendered by G(z, c) for known z and
 class, placed in the target's frame by a known φ (scale, shift, brightness in make_set's ranges), projected.
 
-    PYTHONPATH=. python scripts/projection_identifiability.py --n 8 --fractions 0.05 0.2 0.4 0.6 --seed 0
+    PYTHONPATH=. python scripts/projection_identifiability.py --model digits --n 8 --fractions 0.05 0.2 0.4 0.6
+    PYTHONPATH=. python scripts/projection_identifiability.py --model shapes --beta 0 --n 9
+
+``shapes`` is the tiny class-conditional test generator of ``tests/engines/core/test_projection_identifiability.py``
+(seconds on a CPU core); ``digits`` is the shipped digit GAN.
 
 Prints, per transform_fraction: stage 1's generations, the mean |φ − φ*| of the scales, shifts and γ, the
 class accuracy of the best member and its L1 in the target's frame (Adam after the search, budget 1800,
@@ -37,19 +41,32 @@ def known_targets(generator, count: int, seed: int) -> tuple[torch.Tensor, torch
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="digits", choices=["digits", "shapes"])
+    parser.add_argument("--beta", type=float, default=None, help="LPIPS weight (default: ProjectionConfig's)")
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.2, 0.4, 0.6])
     parser.add_argument("--budget", type=int, default=1800)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    generator = load_model("digits", "cpu")
+    if args.model == "shapes":
+        from tests.engines.core.test_projection_identifiability import ShapesGenerator
+
+        generator = ShapesGenerator()
+    else:
+        generator = load_model("digits", "cpu")
+    extra = {} if args.beta is None else {"beta": args.beta}
     targets, labels, truth = known_targets(generator, args.n, args.seed)
     table = generator.class_embedding(torch.arange(generator.num_classes))
     print("fraction | generations | |Δ log s| | |Δ t| | |Δ log γ| | class acc | L1 best")
     for fraction in args.fractions:
         config = ProjectionConfig(
-            method="adam", transform="spatial+color", budget=args.budget, population=12, transform_fraction=fraction
+            method="adam",
+            transform="spatial+color",
+            budget=args.budget,
+            population=12,
+            transform_fraction=fraction,
+            **extra,
         )
         for step in project(generator, targets, config=config, seed=args.seed):
             result = step.result

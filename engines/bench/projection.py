@@ -52,6 +52,7 @@ def summarise(values: Tensor | None) -> dict[str, float] | None:
 
 def config_from_args(args: argparse.Namespace) -> ProjectionConfig:
     names = ("inner_steps", "z_lr", "sigma", "truncation", "final_fraction", "final_members", "transform_sigma")
+    names += ("transform_fraction", "transform_steps", "transform_lr")
     extra = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     return ProjectionConfig(
         method=args.method, transform=args.transform, budget=args.budget, population=args.seeds, **extra
@@ -137,8 +138,11 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--z-lr", type=float, default=None, help="Adam lr of z (default 0.05)")
     parser.add_argument("--sigma", type=float, default=None, help="CMA's initial step over z (default 1.0)")
     parser.add_argument("--truncation", type=float, default=None, help="clamp |z| to this after each step")
-    parser.add_argument("--final-fraction", type=float, default=None, help="BasinCMA's final-Adam share (0.25)")
+    parser.add_argument("--final-fraction", type=float, default=None, help="BasinCMA's final-Adam share (0.5)")
     parser.add_argument("--final-members", type=int, default=None, help="members the final Adam refines (all)")
     parser.add_argument("--transform-sigma", type=float, default=None, help="CMA's initial step over φ (0.15)")
+    parser.add_argument("--transform-fraction", type=float, default=None, help="stage 1's budget share (0.3)")
+    parser.add_argument("--transform-steps", type=int, default=None, help="Adam steps per φ candidate (10)")
+    parser.add_argument("--transform-lr", type=float, default=None, help="stage 1's Adam lr on φ (0.01)")
     add_device_argument(parser)
     parser.set_defaults(run=run_projection_bench)

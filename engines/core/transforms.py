@@ -123,3 +123,22 @@ def params_from_mask(mask: Tensor, *, object_extent: float = 1.0) -> Tensor:
         phi[item, 1] = (bottom - top) / 2 / object_extent
         phi[item, 2], phi[item, 3] = (left + right) / 2, (top + bottom) / 2
     return phi
+
+
+def foreground_box(image: Tensor, threshold: float = 0.25) -> Tensor:
+    """``B x 1 x H x W`` boxes around the pixels of ``B x C x H x W`` images (in [-1, 1]) that differ from
+    their border's median colour by more than ``threshold`` (e.g. a digit on black). An item without such
+    pixels, or whose box is the whole image (e.g. a photo), gets an empty (all-zero) box."""
+    border = torch.cat([image[..., 0, :], image[..., -1, :], image[..., :, 0], image[..., :, -1]], dim=-1)
+    background = border.median(dim=-1).values[..., None, None]
+    differs = (image - background).abs().amax(dim=1) > threshold
+    rows, cols = _span(differs.any(2)), _span(differs.any(1))  # B x H, B x W
+    box = (rows[:, :, None] & cols[:, None, :]).to(image.dtype)[:, None]
+    whole = box.flatten(1).all(1)
+    return box * (~whole).to(image.dtype)[:, None, None, None]
+
+
+def _span(present: Tensor) -> Tensor:
+    """``B x L`` booleans -> the same, filled from each row's first True to its last."""
+    ones = present.to(torch.int32)
+    return (ones.cummax(1).values * ones.flip(1).cummax(1).values.flip(1)).bool()

@@ -9,6 +9,7 @@ from engines.core.transforms import (
     affine_matrix,
     apply_transform,
     footprint,
+    foreground_box,
     identity_params,
     inverse_params,
     invert_transform,
@@ -77,3 +78,15 @@ def test_params_from_mask_box():
     assert bool((framed[..., 1:-1, 1:-1] > 0.99).all()) and float(framed.mean()) > 0.7
     with pytest.raises(ValueError, match="unknown transform"):
         search_dim("rotate")
+
+
+def test_foreground_box_frames_what_differs_from_the_border():
+    image = -torch.ones(3, 1, 12, 12)
+    image[0, 0, 3, 5] = image[0, 0, 7, 2] = 0.5  # two dots: the box spans both, filled in between
+    image[2] = torch.linspace(-1, 1, 12)[None, None].expand(1, 12, 12)  # a gradient everywhere: no box
+    box = foreground_box(image)
+    expected = torch.zeros(12, 12)
+    expected[3:8, 2:6] = 1
+    assert torch.equal(box[0, 0], expected)
+    assert float(box[1].sum()) == 0 and float(box[2].sum()) == 0  # blank, and a photo-like whole-image box
+    assert torch.allclose(params_from_mask(box[:1])[0, 2:4], torch.tensor([(2 + 6) / 12 - 1, (3 + 8) / 12 - 1]))

@@ -260,13 +260,12 @@ def project_image(
     mask: light pixels mark the object (its box is the object mask); None: the box of what differs from
     the border. label: the class to start from, -1 = the model's classifier decides.
     """
-    from app.projection_runs import ProjectionSettings, device_projection
-    from app.tabs.projection import _size, object_mask
+    from app.projection_runs import ProjectionSettings, device_projection, image_size, object_mask, projection_summary
 
     spaces = {"both": ("x", "z"), "x": ("x",), "z": ("z",)}.get(space)
     if spaces is None:
         raise ValueError(f"space must be 'x', 'z' or 'both', got {space!r}")
-    size = _size(model)
+    size = image_size(model)
     target = image_target(image, mask, "none", size)
     region = object_mask(target.weight, target.image)
     images, numbers = [None, None], {"model": model, "method": method, "budget": int(budget), "spaces": {}}
@@ -284,17 +283,6 @@ def project_image(
         numbers["spaces"][name] = {"best_search_loss_per_step": best, "final_loss": frame.best_loss, "evaluations": frame.evaluations}  # fmt: skip
     numbers["summary"] = projection_summary(numbers["spaces"], int(budget))
     return images, numbers
-
-
-def projection_summary(spaces: dict[str, dict], budget: int) -> str:
-    """One sentence: each space's final loss, and how Z ends against X when both ran."""
-    finals = ", ".join(f"{name.upper()} {result['final_loss']:.4g}" for name, result in spaces.items())
-    sentence = f"After {budget} forward passes: {finals}."
-    if set(spaces) == {"x", "z"} and spaces["x"]["final_loss"] > 0:
-        change = spaces["z"]["final_loss"] / spaces["x"]["final_loss"] - 1
-        word = "level with" if abs(change) <= LEVEL else ("below" if change < 0 else "above")
-        sentence += f" Z ends {'' if word == 'level with' else f'{abs(100 * change):.0f}% '}{word} X."
-    return sentence
 
 
 def digit_from_image(image: str | Path | Image.Image) -> np.ndarray:

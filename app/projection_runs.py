@@ -18,10 +18,11 @@ from torch import Tensor
 
 from app.gpu import gpu
 from app.runs import _Throttle, get_mapping
+from app.story import LEVEL
 from engines.core.device import default_device
 from engines.core.projection import METHODS, ProjectionConfig, ProjectionStep, fine_tune, predict_class, project
 from engines.core.projection_loss import OUTSIDE_WEIGHT, make_projection_loss, mask_weights
-from engines.core.transforms import TRANSFORMS, apply_transform, invert_transform, params_from_mask
+from engines.core.transforms import TRANSFORMS, apply_transform, foreground_box, invert_transform, params_from_mask
 from engines.io.images import tensor_to_image
 from engines.models.registry import available_models, load_model
 
@@ -131,11 +132,11 @@ def class_names(model_name: str) -> list[str]:
 
 def predicted_class(model_name: str, image: Tensor, mask: Tensor | None = None) -> int | None:
     """The class the model's classifier reads in ``1 x 3 x H x W``, framed on the object box ``mask``
-    (``1 x 1 x H x W``; default: :func:`foreground_box`) and contrast-stretched; None for unconditional models."""
+    (``1 x 1 x H x W``; default: :func:`object_box`) and contrast-stretched; None for unconditional models."""
     model = load_model(model_name)
     if not getattr(model, "conditional", False) or getattr(model, "classifier", None) is None:
         return None
-    mask = mask if mask is not None else foreground_box(image)
+    mask = mask if mask is not None else object_box(image)
     if mask is not None:  # the box, squared, fills the middle 3/4 of the frame (as MNIST centres its digits)
         phi = params_from_mask(mask, object_extent=CLASSIFIER_EXTENT)
         phi[:, :2] = phi[:, :2].amax(dim=1, keepdim=True)
@@ -145,19 +146,11 @@ def predicted_class(model_name: str, image: Tensor, mask: Tensor | None = None) 
     return int(predict_class(model, image.to(default_device()))[0])
 
 
-def foreground_box(image: Tensor, threshold: float = 0.25) -> Tensor | None:
-    """``1 x 1 x H x W`` box around the pixels of ``1 x 3 x H x W`` that differ from the border's median
-    colour by more than ``threshold`` (e.g. a digit on black); None when there are none or the box is the
-    whole image (e.g. a photo)."""
-    border = torch.cat([image[..., 0, :], image[..., -1, :], image[..., :, 0], image[..., :, -1]], dim=-1)
-    background = border.median(dim=-1).values[..., None, None]
-    differs = (image - background).abs().amax(dim=1)[0] > threshold
-    if not bool(differs.any()):
-        return None
-    rows, cols = torch.nonzero(differs, as_tuple=True)
-    mask = torch.zeros_like(image[:, :1])
-    mask[0, 0, int(rows.min()) : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1] = 1
-    return None if bool(mask.all()) else mask
+def object_box(image: Tensor) -> Tensor | None:
+    """``1 x 1 x H x W`` box of one ``1 x C x H x W`` image's foreground (:func:`foreground_box`), None when it
+    has none or it is the whole image (e.g. a photo)."""
+    box = foreground_box(image)
+    return box if bool(box.any()) else None
 
 
 def shown(image: Tensor, side: int = DISPLAY_SIDE) -> Image.Image:
@@ -432,3 +425,34 @@ def _pasted(image: Tensor, mask: Tensor | None, output: Tensor, phi: Tensor) -> 
     """``output`` (generator frame) reprojected by φ⁻¹ and pasted into ``image`` inside the object mask."""
     inside = torch.ones_like(image[:, :1]) if mask is None else (mask > 0.5).float()
     return shown((inside * invert_transform(output, phi) + (1 - inside) * image)[0])
+
+
+def object_mask(weight: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor | None:
+    """``1 x 1 x S x S`` object mask: the bounding box of the painted (weight 0) pixels; when none is painted,
+    the box of ``image``'s foreground (:func:`object_box`, e.g. a digit on black), else None (whole image)."""
+    painted = weight[0, 0] == 0
+    if not bool(painted.any()):
+        return None if image is None else object_box(image)
+    rows, cols = torch.nonzero(painted, as_tuple=True)
+    mask = torch.zeros_like(weight)
+    mask[0, 0, int(rows.min()) : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1] = 1
+    return mask
+
+
+def image_size(model: str) -> int:
+    """Side of the square images ``model`` makes."""
+    try:
+        return int(load_model(model).output_shape[-1])
+    except (ValueError, FileNotFoundError) as error:
+        raise ValueError(f"model {model!r} cannot be loaded: {error}") from error
+
+
+def projection_summary(spaces: dict[str, dict], budget: int) -> str:
+    """One sentence: each space's final loss, and how Z ends against X when both ran."""
+    finals = ", ".join(f"{name.upper()} {result['final_loss']:.4g}" for name, result in spaces.items())
+    sentence = f"After {budget} forward passes: {finals}."
+    if set(spaces) == {"x", "z"} and spaces["x"]["final_loss"] > 0:
+        change = spaces["z"]["final_loss"] / spaces["x"]["final_loss"] - 1
+        word = "level with" if abs(change) <= LEVEL else ("below" if change < 0 else "above")
+        sentence += f" Z ends {'' if word == 'level with' else f'{abs(100 * change):.0f}% '}{word} X."
+    return sentence

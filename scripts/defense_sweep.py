@@ -123,10 +123,17 @@ def write_choice(args: argparse.Namespace, rows: list[dict], clean_accuracy: flo
         settings.update(x_lr=x["lr"], weight=x["weight"])
     if z is not None:
         settings.update(z_lr=z["lr"])
-    sweeps = {**previous["sweeps"], ("z" if args.mapping else "x"): rows}
-    command = "PYTHONPATH=. python " + " ".join(sys.argv)
+    space = "z" if args.mapping else "x"
+    sweeps = {**previous["sweeps"], space: rows}
+    commands = {**previous.get("commands", {}), space: "PYTHONPATH=. python " + " ".join(sys.argv)}
     note = "chosen on MNIST training images: best mean robust accuracy after 1 and 5 steps, clean within 1 point"
-    data = {"settings": settings, "rule": note, "clean_accuracy": clean_accuracy, "command": command, "sweeps": sweeps}
+    data = {
+        "settings": settings,
+        "rule": note,
+        "clean_accuracy": clean_accuracy,
+        "commands": commands,
+        "sweeps": sweeps,
+    }
     path.write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {path}: {settings}")
 

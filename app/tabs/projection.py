@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import torch
 
-from app.api_runs import projection_summary
 from app.media import as_files
 from app.progress import on_strip, progress_strip
 from app.projection_runs import (
@@ -30,14 +28,16 @@ from app.projection_runs import (
     class_names,
     class_path_text,
     device_fine_tune,
-    foreground_box,
+    image_size,
+    object_mask,
     predicted_class,
+    projection_summary,
     stream_spaces,
     until_stopped,
 )
 from app.session import SESSIONS, RunInProgress, session_id
 from app.targets import SAMPLES_DIR, build_target, load_target
-from engines.models.registry import available_models, get_spec, load_model
+from engines.models.registry import available_models, get_spec
 
 logger = logging.getLogger(__name__)
 
@@ -77,26 +77,6 @@ def first_sample(model: str | None) -> str | None:
 def sample_generator(name: str | None) -> str | None:
     """The generator a bundled sample was made for ("digit_7_..." -> "digits"), or None."""
     return SAMPLE_GENERATORS.get((name or "").partition("_")[0])
-
-
-def object_mask(weight: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor | None:
-    """``1 x 1 x S x S`` object mask: the bounding box of the painted (weight 0) pixels; when none is painted,
-    the box of ``image``'s foreground (:func:`foreground_box`, e.g. a digit on black), else None (whole image)."""
-    painted = weight[0, 0] == 0
-    if not bool(painted.any()):
-        return None if image is None else foreground_box(image)
-    rows, cols = torch.nonzero(painted, as_tuple=True)
-    mask = torch.zeros_like(weight)
-    mask[0, 0, int(rows.min()) : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1] = 1
-    return mask
-
-
-def _size(model: str) -> int:
-    """Side of the square images ``model`` makes."""
-    try:
-        return int(load_model(model).output_shape[-1])
-    except (ValueError, FileNotFoundError) as error:
-        raise ValueError(f"model {model!r} cannot be loaded: {error}") from error
 
 
 @dataclass(eq=False)
@@ -199,7 +179,7 @@ class ProjectionTab:
 
     def _load(self, source: Any, model: str) -> dict:
         try:
-            value, notice = load_target(source, _size(model))
+            value, notice = load_target(source, image_size(model))
         except ValueError as error:
             return {self.notice: f"⚠ {error}"}
         return {**self.cleared(), self.editor: value, self.notice: notice, **self.classes(value, model)}
@@ -245,7 +225,7 @@ class ProjectionTab:
                 )  # fmt: skip
                 for name in _spaces(space)
             ]
-            target = build_target(editor, "none", _size(model))
+            target = build_target(editor, "none", image_size(model))
             latest = {}
             for name, frame in stream_spaces(target.image, object_mask(target.weight, target.image), settings, stop):
                 latest[name] = frame
@@ -281,7 +261,7 @@ class ProjectionTab:
             space = state["tuned"] if "tuned" in state else state.get("space", "x")
             projected = Projected(**state["spaces"][space]) if "spaces" in state else Projected(**state)
             pane = self.panes[space]
-            target = build_target(editor, "none", _size(projected.model))
+            target = build_target(editor, "none", image_size(projected.model))
             tuning = device_fine_tune(target.image, object_mask(target.weight, target.image), projected, _whole(steps))
             for frame in until_stopped(tuning, stop):
                 first = first or frame
@@ -392,7 +372,7 @@ def class_choice(editor: dict | None, model: str) -> dict:
         return dict(choices=[], value=None, interactive=False, label="Class (unconditional)")
     predicted = None
     if editor and editor.get("background") is not None:
-        target = build_target(editor, "none", _size(model))
+        target = build_target(editor, "none", image_size(model))
         predicted = predicted_class(model, target.image, object_mask(target.weight, target.image))
     value = str(predicted if predicted is not None else 0)
     label = f"Class (classifier reads {predicted})" if predicted is not None else "Class"
@@ -407,7 +387,7 @@ def opening_target(model: str | None) -> dict:
     if model is None or name is None or sample_generator(name) not in (None, model):
         return empty
     try:
-        editor, notice = load_target(projection_samples()[name], _size(model))
+        editor, notice = load_target(projection_samples()[name], image_size(model))
         return dict(sample=name, editor=editor, notice=notice, label=class_choice(editor, model))
     except (ValueError, FileNotFoundError) as error:
         logger.warning("the projection tab opens without a sample: %s", error)

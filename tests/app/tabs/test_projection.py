@@ -245,7 +245,7 @@ def test_stream_projection_stops_before_the_first_step():
 
 
 def test_the_class_is_read_inside_the_painted_box():
-    from app.projection_runs import foreground_box, predicted_class
+    from app.projection_runs import object_box, predicted_class
     from engines.core.transforms import apply_transform, params_from_mask
 
     model = _tiny_digits().eval()
@@ -259,14 +259,14 @@ def test_the_class_is_read_inside_the_painted_box():
     assert predicted_class(MODEL, image, mask) == int(model.classifier(framed).argmax(1))
     digit = -torch.ones(1, 3, 28, 28)
     digit[..., 4:10, 16:20] = 1
-    box = foreground_box(digit)
+    box = object_box(digit)
     assert box.sum() == 6 * 4 and box[0, 0, 4:10, 16:20].min() == 1
     phi = params_from_mask(box, object_extent=0.75)
     phi[:, :2] = phi[:, :2].amax(dim=1, keepdim=True)
     assert predicted_class(MODEL, digit) == int(model.classifier(apply_transform(digit, phi)).argmax(1))
-    assert foreground_box(-torch.ones(1, 3, 8, 8)) is None
+    assert object_box(-torch.ones(1, 3, 8, 8)) is None
     photo = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    assert foreground_box(photo) is None
+    assert object_box(photo) is None
     assert predicted_class(PLAIN, image) is None
 
 

@@ -25,30 +25,23 @@ from pathlib import Path
 
 import torch
 
+from engines.bench.defense import Defense, step_accuracies
 from engines.core.attacks import accuracy, pgd
-from engines.core.defense import DefenseConfig, repair, reverse
+from engines.core.defense import DefenseConfig
 from engines.core.evaluation import LR_GRID
 
 WEIGHTS = (0.0, 0.01, 0.1, 1.0)
 Z_GRID = (2.0, 1.0, *LR_GRID)  # Θ's landscape may want larger steps than X's grid; chosen on training images too
 
 
-def accuracies(objective, net, images, labels, mapping, config, counts=(1, 5)) -> dict[int, float]:
-    found = {}
-    with torch.enable_grad():
-        for step in reverse(objective, images, mapping=mapping, config=config, steps=max(counts)):
-            if step.index in counts:
-                found[step.index] = accuracy(net, repair(images, step.x), labels)
-    return found
-
-
 def score(objective, net, cases, clean, labels, mapping, config) -> dict:
-    robust = [accuracies(objective, net, attacked, labels, mapping, config) for attacked in cases.values()]
-    clean_after = accuracies(objective, net, clean, labels, mapping, config, counts=(5,))[5]
+    """Mean robust accuracy over the attacks after 1 and 5 steps, and clean accuracy after 5 (the bench's runner)."""
+    defense = Defense(net, mapping, config, objective)
+    robust = [step_accuracies(defense, attacked, labels, [1, 5])[0] for attacked in cases.values()]
     return {
-        "1": sum(r[1] for r in robust) / len(robust),
-        "5": sum(r[5] for r in robust) / len(robust),
-        "clean_after_5": clean_after,
+        "1": sum(r["1"] for r in robust) / len(robust),
+        "5": sum(r["5"] for r in robust) / len(robust),
+        "clean_after_5": step_accuracies(defense, clean, labels, [5])[0]["5"],
     }
 
 

@@ -10,6 +10,7 @@ import gradio as gr
 
 from app.api import build_api
 from app.claims import headline
+from app.gradio_patches import cache_data_model_schemas, cache_init_signatures
 from app.session import SESSIONS, session_id
 from app.tabs.image import build_image_tab
 from app.targets import default_sample
@@ -56,6 +57,8 @@ def _forget(request: gr.Request) -> None:
 
 def build_app() -> gr.Blocks:
     """The whole page: the image tab, then every other tab of :mod:`app.tabs` (:func:`tab_modules`)."""
+    cache_data_model_schemas()  # every streamed frame rebuilds the left-out outputs' configs: see app.gradio_patches
+    cache_init_signatures()  # and every new session all of the page's
     with gr.Blocks(title="Landscape Studio", analytics_enabled=False, delete_cache=CACHE_LIMITS) as demo:
         gr.Markdown(headline(), elem_id="headline")
         with gr.Tab("Image inversion"):

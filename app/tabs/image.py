@@ -314,7 +314,7 @@ class ImageTab:
         except RunInProgress as error:
             yield {self.status: f"⚠ {error}"}
             return
-        message, record = None, RunRecord()
+        message, record, pending = None, RunRecord(), {}
         yield {**self._controls(running=True), self.status: "Starting…", self.download: None, **self._final_hidden(), **self._no_steps()}  # fmt: skip
         try:
             settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
@@ -324,13 +324,14 @@ class ImageTab:
             record.settings = {**asdict(settings), "target_fingerprint": target.fingerprint, "preset": preset}
             shown = gr.update(value=[], visible=settings.num_hypotheses > 1)
             galleries = {self.x_gallery: shown, self.z_gallery: shown, self.zx_gallery: shown}
-            yield {self.seen: image_file(record.target), **galleries, **encoder}
+            pending = {self.seen: image_file(record.target), **galleries, **encoder}  # sent with the first frame
             frame, sent = None, {}
             for frame in stream_run(target, settings, stop):
                 record.add(frame.step, frame.losses, frame.images)
                 if progress is not None:
                     progress((frame.step, settings.steps), desc="X, Z and Z→X", unit="steps")
-                yield self._updates(frame, sent, settings.handoff, reference)
+                yield {**pending, **self._updates(frame, sent, settings.handoff, reference)}
+                pending = {}
             message = "Stopped before the first step." if frame is None else None
             if frame is not None and frame.zx_latent is not None and has_final_stage(settings.model):
                 yield from self._final(target, settings, frame)
@@ -344,7 +345,7 @@ class ImageTab:
         files = {self.download: record.write(), **self._steps(record, settings)} if record.losses else {}
         if message and not record.losses:  # nothing ran: the chart says why instead of showing empty axes
             files[self.chart] = empty_loss_figure(f"No curve: {message.removeprefix('⚠ ')}"[:90])
-        yield {**self._controls(running=False), **files, **({self.status: message} if message else {})}
+        yield {**pending, **self._controls(running=False), **files, **({self.status: message} if message else {})}
 
     def _steps(self, record: RunRecord, settings: Any) -> dict:
         """The step picker after a Run (one start per space): the kept steps, their images and losses."""

@@ -152,7 +152,8 @@ def test_exploding_learning_rate_stops_with_a_message_and_no_nan_frame(tab, opti
 def test_stop_ends_within_one_step_and_a_second_run_starts_fresh(tab):
     request = SimpleNamespace(session_hash="stopper")
     run = tab.run(_editor(_face()), "none", MODEL, "adam", 500, 0.1, 0.1, "mse", request=request)
-    updates = [next(run) for _ in range(5)]  # controls, seen, steps 0, 1, 2
+    updates = [next(run) for _ in range(4)]  # controls, step 0 (with what the optimiser sees), steps 1, 2
+    assert tab.seen in updates[1] and "step 0" in updates[1][tab.x_caption]  # one message, not two
     assert "step 2" in updates[-1][tab.x_caption]
     tab.stop(request)
     rest = list(run)

@@ -29,6 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from app.memory import limit_arenas
+
+    limit_arenas()  # before any worker thread allocates: see app/memory.py
     from app.gpu import on_zero_gpu
 
     if on_zero_gpu():

@@ -8,7 +8,12 @@ here; models and tensors never do.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
+
+from app import memory
+
+TRIM_INTERVAL_SECONDS = 5.0  # at most this often, a finished run hands freed heap pages back to the system
 
 
 class RunInProgress(RuntimeError):
@@ -21,6 +26,7 @@ class SessionRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, threading.Event] = {}
+        self._trimmed = -float("inf")
 
     def start(self, session_id: str) -> threading.Event:
         """Register a new run for ``session_id`` and return its stop event."""
@@ -41,10 +47,17 @@ class SessionRegistry:
         return True
 
     def finish(self, session_id: str, stop: threading.Event) -> None:
-        """Forget the run that owns ``stop`` (a no-op if a newer run replaced it)."""
+        """Forget the run that owns ``stop`` (a no-op if a newer run replaced it); then, at most every
+        ``TRIM_INTERVAL_SECONDS``, return the heap's free pages to the system (:func:`app.memory.trim_heap`)."""
         with self._lock:
             if self._runs.get(session_id) is stop:
                 del self._runs[session_id]
+            now = time.monotonic()
+            due = now - self._trimmed >= TRIM_INTERVAL_SECONDS
+            if due:
+                self._trimmed = now
+        if due:
+            memory.trim_heap()
 
     def is_running(self, session_id: str) -> bool:
         with self._lock:

@@ -1,13 +1,12 @@
 """Fixes for two of Gradio's per-request costs (Gradio 6.31), both paid in its event loop, where every
 session's requests wait behind each other.
 
-**Every streamed frame.** 
-Each output a handler's yield leaves out gets ``gr.skip()`` (``{"__type__": "update"}``), and Gradio
-treats that as a property update: it builds the component anew and regenerates its config, including
-the pydantic JSON schema of its data model (about 5 ms for a ``Gallery``). A run of the image tab has
-about twenty outputs and streams a frame per step, so a frame cost ~20 ms of the event loop's time,
-every session's frames queued behind each other. The schema depends only on the data-model class, so
-:func:`cache_data_model_schemas` keeps one per class and hands out copies.
+**Every streamed frame.** Each output a handler's yield leaves out gets ``gr.skip()``
+(``{"__type__": "update"}``), and Gradio treats that as a property update: it builds the component anew and
+regenerates its config, including the pydantic JSON schema of its data model (about 5 ms for a ``Gallery``).
+A run of the image tab has about twenty outputs and streams a frame per step, so a frame cost ~20 ms. The
+schema depends only on the data-model class, so :func:`cache_data_model_schemas` keeps one per class and
+hands out copies.
 
 **Every new session.** Its first event builds the config of every component on the page (~60 ms for ours),
 and most of that is ``inspect.signature(cls.__init__)``, asked again for every component; building a

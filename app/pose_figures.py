@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
+from app.figures import light_template
 from engines.models.pose.mesh import display_bones
 from engines.models.pose.skeleton import Skeleton
 
@@ -28,44 +29,40 @@ def skeleton_figure(
     skeleton: Skeleton, poses: np.ndarray, target: np.ndarray, observed_slots: list[int], *, colour: str, title: str
 ) -> go.Figure:
     """K poses (``K x S x 3`` positions) as 3D stick figures, with the target's observed joints overlaid."""
-    figure = go.Figure()
-    figure.add_trace(
-        go.Scatter3d(
-            **_xyz(_bone_lines(skeleton, target)),
-            mode="lines",
-            name="target",
-            line={"color": TARGET_COLOUR, "width": 3},  # solid and opaque: WebGL drew the dotted, faded line as nothing
-        )
-    )
     seen = target[observed_slots]
-    figure.add_trace(
-        go.Scatter3d(
-            x=seen[:, 0],
-            y=seen[:, 2],
-            z=seen[:, 1],
-            mode="markers",
-            name="observed joints",
-            marker={"color": TARGET_COLOUR, "size": 5},
-        )
-    )
+    traces = [
+        # solid and opaque: WebGL drew the dotted, faded line as nothing
+        {
+            "type": "scatter3d",
+            **_xyz(_bone_lines(skeleton, target)),
+            "mode": "lines",
+            "name": "target",
+            "line": {"color": TARGET_COLOUR, "width": 3},
+        },  # fmt: skip
+        {
+            "type": "scatter3d",
+            "x": seen[:, 0],
+            "y": seen[:, 2],
+            "z": seen[:, 1],
+            "mode": "markers",
+            "name": "observed joints",
+            "marker": {"color": TARGET_COLOUR, "size": 5},
+        },  # fmt: skip
+    ]
     for index, points in enumerate(poses):
-        figure.add_trace(
-            go.Scatter3d(
-                **_xyz(_bone_lines(skeleton, points)),
-                mode="lines",
-                showlegend=index == 0,
-                name="estimate",
-                line={"color": colour, "width": 5},
-                opacity=1.0 if len(poses) == 1 else 0.6,
-            )
-        )
-    axis = {"range": [-18, 18], "showticklabels": False, "title": ""}
-    figure.update_layout(
-        title={"text": title, "x": 0.02}, height=420, margin={"l": 0, "r": 0, "t": 40, "b": 0}, template="plotly_white",
-        scene={"xaxis": axis, "yaxis": axis, "zaxis": axis, "aspectmode": "cube",
-               "camera": {"eye": {"x": 0.3, "y": 1.6, "z": 0.3}}},
-        legend={"orientation": "h", "y": 0.02},
-    )  # fmt: skip
+        traces.append(
+            {"type": "scatter3d", **_xyz(_bone_lines(skeleton, points)), "mode": "lines", "showlegend": index == 0,
+             "name": "estimate", "line": {"color": colour, "width": 5}, "opacity": 1.0 if len(poses) == 1 else 0.6}
+        )  # fmt: skip
+    axis = {"range": [-18, 18], "showticklabels": False, "title": {"text": ""}}
+    layout = {
+        "title": {"text": title, "x": 0.02}, "height": 420, "margin": {"l": 0, "r": 0, "t": 40, "b": 0},
+        "template": light_template(("scatter3d",), scene=True),
+        "scene": {"xaxis": axis, "yaxis": axis, "zaxis": axis, "aspectmode": "cube",
+                  "camera": {"eye": {"x": 0.3, "y": 1.6, "z": 0.3}}},
+        "legend": {"orientation": "h", "y": 0.02},
+    }  # fmt: skip
+    figure = go.Figure(data=traces, layout=layout)  # one call with plain dicts: see app.figures.light_template
     return figure
 
 

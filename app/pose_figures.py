@@ -30,29 +30,17 @@ def skeleton_figure(
 ) -> go.Figure:
     """K poses (``K x S x 3`` positions) as 3D stick figures, with the target's observed joints overlaid."""
     seen = target[observed_slots]
+    target_line = {"color": TARGET_COLOUR, "width": 3}  # solid and opaque: WebGL drew the dotted, faded line as nothing
     traces = [
-        # solid and opaque: WebGL drew the dotted, faded line as nothing
-        {
-            "type": "scatter3d",
-            **_xyz(_bone_lines(skeleton, target)),
-            "mode": "lines",
-            "name": "target",
-            "line": {"color": TARGET_COLOUR, "width": 3},
-        },  # fmt: skip
-        {
-            "type": "scatter3d",
-            "x": seen[:, 0],
-            "y": seen[:, 2],
-            "z": seen[:, 1],
-            "mode": "markers",
-            "name": "observed joints",
-            "marker": {"color": TARGET_COLOUR, "size": 5},
-        },  # fmt: skip
-    ]
+        {"type": "scatter3d", **_xyz(_bone_lines(skeleton, target)), "mode": "lines", "name": "target", "line": target_line},
+        {"type": "scatter3d", "x": seen[:, 0], "y": seen[:, 2], "z": seen[:, 1], "mode": "markers",
+         "name": "observed joints", "marker": {"color": TARGET_COLOUR, "size": 5}},
+    ]  # fmt: skip
+    opacity = 1.0 if len(poses) == 1 else 0.6
     for index, points in enumerate(poses):
         traces.append(
             {"type": "scatter3d", **_xyz(_bone_lines(skeleton, points)), "mode": "lines", "showlegend": index == 0,
-             "name": "estimate", "line": {"color": colour, "width": 5}, "opacity": 1.0 if len(poses) == 1 else 0.6}
+             "name": "estimate", "line": {"color": colour, "width": 5}, "opacity": opacity}
         )  # fmt: skip
     axis = {"range": [-18, 18], "showticklabels": False, "title": {"text": ""}}
     layout = {
@@ -62,8 +50,7 @@ def skeleton_figure(
                   "camera": {"eye": {"x": 0.3, "y": 1.6, "z": 0.3}}},
         "legend": {"orientation": "h", "y": 0.02},
     }  # fmt: skip
-    figure = go.Figure(data=traces, layout=layout)  # one call with plain dicts: see app.figures.light_template
-    return figure
+    return go.Figure(data=traces, layout=layout)  # one call with plain dicts: see app.figures.light_template
 
 
 def _font(size: int) -> ImageFont.ImageFont:

@@ -23,13 +23,6 @@ from engines.io.data import data_path
 from engines.models.registry import load_model
 
 
-def centre_square(photo: Image.Image) -> Image.Image:
-    rgb = photo.convert("RGB")
-    side = min(rgb.size)
-    left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
-    return rgb.crop((left, top, left + side, top + side))
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="faces64")
@@ -49,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
             replay.bit_generator.state = rng.bit_generator.state
             draws.append((replay.uniform(-15, 15), replay.uniform(0.8, 1.2)))  # warped_face's angle and scale
             warped.append(generator.prepare_target(warped_face(photo, rng))[0])
-            aligned.append(generator.prepare_target(centre_square(photo))[0])
+            aligned.append(generator.prepare_target(photo)[0])  # prepare_target crops the centre square
     config = ProjectionConfig(method="adam", transform="none", budget=args.budget, population=args.seeds)
     report = {}
     for name, images in (("warped", warped), ("aligned", aligned)):

@@ -170,9 +170,9 @@ def build_pose_tab() -> dict:
             steps = gr.Slider(10, 500, value=200, step=10, label="Steps", elem_id="pose-steps")
             lr_x = gr.Number(
                 value=default_lrs(models[0] if models else "", "adam")[0],
-                label="X-space lr (Adam; Z→X after the hand-off too)",
-            )
-            lr_z = gr.Number(value=default_lrs(models[0] if models else "", "adam")[1], label="Z-space lr (Adam)")
+                label="X-space lr (Adam; Z→X after the hand-off too)", step=0.01,
+            )  # fmt: skip
+            lr_z = gr.Number(value=default_lrs(models[0] if models else "", "adam")[1], label="Z-space lr (Adam)", step=0.01)  # fmt: skip
             hypotheses = gr.Slider(2, 16, value=6, step=1, label="Hypotheses (K)")
             with gr.Accordion("Advanced settings", open=False):
                 handoff = gr.Slider(0, 50, value=default_handoff(models[0] if models else ""), step=1,

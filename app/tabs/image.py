@@ -15,6 +15,7 @@ from typing import Any
 
 import gradio as gr
 
+from app.defense_runs import digit_label
 from app.download import RunRecord
 from app.figures import add_reference, empty_loss_figure
 from app.media import image_file, report_unreadable
@@ -81,13 +82,15 @@ def model_sample_choices(model: str | None) -> list[tuple[str, str]]:
 
 
 def _digit_label(name: str) -> str:
-    parts = name.split("_")  # mnist_test_07504_digit7
-    return f"Digit {parts[-1].removeprefix('digit')} (MNIST test {int(parts[2])})" if len(parts) == 4 else name
+    return digit_label(name)  # mnist_test_07504_digit7 -> "Digit 7 (MNIST test 7504)"
 
 
 def report_unreadable_targets(editor: gr.ImageEditor) -> gr.ImageEditor:
     """Make ``editor`` answer a file that is not an image in the app's words (:func:`app.media.report_unreadable`)."""
     return report_unreadable(editor, "⚠ the target is not a readable image: send a PNG or JPEG")
+
+
+ENCODER_NOTE = "F(E(target)): a network E trained to map an image straight to F's input, one forward pass, no steps (the feed-forward baseline; the grey line on the chart)"  # fmt: skip
 
 
 def caption(space: str, step: int, loss: float) -> str:
@@ -399,7 +402,7 @@ class ImageTab:
         if result is None:
             return {self.encoder_image: gr.update(value=None, visible=False), self.encoder_caption: ""}, None
         image, loss = result
-        text = f"**Encoder** · one forward pass · loss {loss:.5f}"
+        text = f"**Encoder** · loss {loss:.5f} · {ENCODER_NOTE}"
         pane = {self.encoder_image: gr.update(value=image_file(image), visible=True), self.encoder_caption: text}
         return pane, ("Encoder (one pass)", loss)
 

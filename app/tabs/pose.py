@@ -34,6 +34,11 @@ from engines.models.registry import available_models, load_mapping, load_model
 
 logger = logging.getLogger(__name__)
 TITLE, ORDER = "3D pose", 20  # the tab after "Image inversion" (see app.ui.tab_modules)
+INTRO = (
+    "**Complete a body pose from a few joints.** Pick a CMU mocap clip and frame, say which joints are observed "
+    "(a preset or the checkboxes); X, Z and Z→X each search the pose prior F for a whole body that fits them, "
+    "and the hidden joints are compared with the clip's ground truth."
+)
 RANDOM_SAMPLE = "random prior sample"
 REFRESH_SECONDS = 0.4  # the live still and the status
 CHART_SECONDS = 1.2  # the loss chart (a plotly figure: heavier for the browser)
@@ -158,6 +163,7 @@ def build_pose_tab() -> dict:
     """Create the tab's components and events in the current Blocks context; returns the components."""
     models = available_models("pose")
     clips = [*bundled_samples(), *test_clips()]
+    gr.Markdown(INTRO, elem_id="pose-intro")
     with gr.Row():
         with gr.Column(scale=1):
             model = gr.Dropdown(models, value=models[0] if models else None, label="Pose prior F")

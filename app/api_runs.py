@@ -85,7 +85,7 @@ def page_target(image: str | Path | Image.Image, mask, preset: str, model: str, 
     the ``mask`` (:func:`hidden_pixels`) hidden too."""
     from app.targets import aligns_faces, build_target, load_target
 
-    value, notice = load_target(image, size, align=bool(align) and aligns_faces(model))
+    value, notice = load_target(image, size, align=bool(align) and aligns_faces(model), model=model)
     target = build_target(value, preset, size)
     weight = target.weight * (~hidden_pixels(mask, size)).float()
     if weight.sum() == 0:
@@ -325,6 +325,14 @@ def digit_from_image(image: str | Path | Image.Image) -> np.ndarray:
     return digit
 
 
+def _digit_note(image: str | Path | Image.Image, model: str) -> str:
+    """:func:`app.domain.digit_notice` on an uploaded digit image."""
+    from app.domain import digit_notice
+
+    with Image.open(image) if isinstance(image, (str, Path)) else image.copy() as opened:
+        return digit_notice(opened, model)
+
+
 def defend_digit(
     digit=None,
     *,
@@ -352,6 +360,7 @@ def defend_digit(
     if digit is None and sample not in sample_digits():
         raise ValueError(f"send a digit image or name a bundled sample: {list(sample_digits())}")
     clean_digit = digit_from_image(digit) if digit is not None else sample_digits()[sample]
+    note = _digit_note(digit, model) if digit is not None else ""
     adversarial, clean, attacked = (values[0] for values in attack_digits(model, clean_digit[None], attack, float(strength), int(seed)))  # fmt: skip
     labels, losses, last = {"x": [], "z": []}, {"x": [], "z": []}, None
     for last in defense_steps(model, adversarial[None], steps):
@@ -363,7 +372,7 @@ def defend_digit(
         "true_label": true_label(sample) if digit is None else None, "clean": int(clean), "attacked": int(attacked),
         "fooled": bool(attacked != clean), "predictions": labels, "losses": losses,
         "repaired_at": {space: repaired_at(labels[space], int(clean)) for space in labels},
-        "summary": defense_sentence(int(clean), int(attacked), labels["x"], labels["z"]),
+        "summary": defense_sentence(int(clean), int(attacked), labels["x"], labels["z"]), "notes": [note] if note else [],
     }  # fmt: skip
     pictures = [adversarial, last.repaired["x"][0].numpy(), last.repaired["z"][0].numpy()]
     return [Image.fromarray((np.clip(np.reshape(p, (28, 28)), 0, 1) * 255).astype(np.uint8)) for p in pictures], numbers

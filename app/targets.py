@@ -19,6 +19,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
+from app.domain import digit_notice
 from engines.io.images import (
     Prepared,
     array_to_image,
@@ -103,11 +104,12 @@ def aligns_faces(model: str) -> bool:
     return isinstance(load_model(model), FaceGenerator)
 
 
-def load_target(source: Any, size: int, *, align: bool = False) -> tuple[dict, str]:
+def load_target(source: Any, size: int, *, align: bool = False, model: str = "") -> tuple[dict, str]:
     """Prepare a path / PIL / array as a ``size`` target; returns the editor value and the notice.
 
     align: for a face model, align the face to the training crop (MTCNN landmarks,
     :func:`engines.models.faces.align.align_face`); the centre crop, with a notice, when none is found.
+    model: the generator it is for; a digit model's notice says when the image does not look like a digit.
     Raises ``ValueError`` with a user-facing message for anything that is not a usable image.
     """
     if source is None:
@@ -128,6 +130,8 @@ def load_target(source: Any, size: int, *, align: bool = False) -> tuple[dict, s
         notice += hidden
     if min(width, height) < size // 4:
         notice += f" ⚠ the original is only {width}×{height}: the target has almost no detail"
+    if warning := digit_notice(tensor_to_image(prepared.tensor), model):
+        notice += f" {warning}"
     return editor_value(tensor_to_image(prepared.tensor), unknown), notice
 
 

@@ -250,7 +250,7 @@ class ImageTab:
 
     def _load(self, source: Any, model: str, preset: str, *, align: bool = False) -> dict:
         try:
-            value, notice = load_target(source, target_size(model), align=bool(align) and aligns_faces(model))
+            value, notice = load_target(source, target_size(model), align=bool(align) and aligns_faces(model), model=model)  # fmt: skip
             value = draw_preset(value, preset, target_size(model))  # the chosen preset, drawn on the new target
             seen = masked_view(build_target(value, preset, target_size(model)))
         except ValueError as error:

@@ -121,7 +121,8 @@ def align_face(image: Image.Image, size: int = SIZE) -> tuple[Image.Image, Align
     detections = face_detector().detect(np.asarray(searched), min_face=max(20.0, MIN_FACE_SHARE * min(searched.size)))
     if not len(detections):
         crop, how = center_crop_resize(image, size)
-        return crop, AlignInfo(aligned=False, notice=f"no face found: used the centre crop ({how})")
+        used = f"used it as it is ({size}×{size})" if image.size == (size, size) else f"used the centre crop ({how})"
+        return crop, AlignInfo(aligned=False, notice=f"no face found: {used}")
     sides = (detections.boxes[:, 2:] - detections.boxes[:, :2]).prod(dim=1)
     best = int(sides.argmax())
     back = np.array([image.width / searched.width, image.height / searched.height])

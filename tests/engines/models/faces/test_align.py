@@ -89,3 +89,8 @@ def test_a_tight_crop_reports_what_lies_outside(sample):
     assert info.aligned and info.outside.shape == (64, 64)
     assert 0.15 < float((info.outside >= 0.3).mean()) < 0.7
     assert info.outside[24:40, 24:40].max() == 0.0
+
+
+def test_no_face_in_an_image_of_the_crops_size_says_it_was_used_as_it_is():
+    _image, info = align_face(Image.new("RGB", (64, 64), (128, 128, 128)))
+    assert info.notice == "no face found: used it as it is (64×64)"

@@ -76,7 +76,7 @@ def model_samples(model: str | None) -> dict[str, Path]:
 
 
 def model_sample_choices(model: str | None) -> list[tuple[str, str]]:
-    """(label, name) of :func:`model_samples`: "Face 8003 (in-distribution)", "Digit 7 (MNIST test 7504)"..."""
+    """(label, name) of :func:`model_samples`: "Face 8042 (in-distribution, held out)", "Digit 7 (MNIST test 7504)"..."""
     if (model or "") not in MODEL_SAMPLE_DIRS:
         return sample_choices()
     return [(_digit_label(name), name) for name in model_samples(model)]
@@ -631,7 +631,7 @@ def _examples(tab: ImageTab) -> None:
 
 EXAMPLE_MODEL = "faces64"  # the examples are faces and cats: a click switches the generator to the face model
 EXAMPLES = (  # (sample, preset): faces, a cat, masked cases
-    ("face_008003", "none"), ("face_008042", "hide mouth"), ("face_008311", "left half"),
+    ("face_007019", "none"), ("face_008042", "hide mouth"), ("face_008311", "left half"),
     ("face_008650", "keep centre"), ("cat_flickr_cat_000010", "none"), ("cat_flickr_cat_000249", "hide mouth"),
 )  # fmt: skip
 

@@ -91,7 +91,7 @@ def report_unreadable_targets(editor: gr.ImageEditor) -> gr.ImageEditor:
     return report_unreadable(editor, "⚠ the target is not a readable image: send a PNG or JPEG")
 
 
-ENCODER_NOTE = "F(E(target)): a network E trained to map an image straight to F's input, one forward pass, no steps (the feed-forward baseline; the grey line on the chart)"  # fmt: skip
+ENCODER_NOTE = "F(E(target)) in one forward pass: E is a network trained to map an image straight to F's input (the feed-forward baseline, no steps; the chart's grey dashed line)"  # fmt: skip
 
 
 def caption(space: str, step: int, loss: float) -> str:

@@ -37,3 +37,17 @@ def test_finished_runs_trim_the_heap_at_most_once_per_interval(monkeypatch):
 def test_glibc_calls_are_made_on_linux():
     assert memory.trim_heap() is True
     assert memory.limit_arenas(8) is True  # a generous cap: harmless in the test process
+
+
+def test_supersede_stops_the_owners_run_and_waits_for_its_end():
+    import threading
+
+    registry = SessionRegistry()
+    stop = registry.start("a", owner="image")
+    assert not registry.supersede("a", owner="pose")  # another tab's loader never ends this run
+    assert not stop.is_set()
+    finished = threading.Timer(0.2, lambda: registry.finish("a", stop))
+    finished.start()
+    assert registry.supersede("a", owner="image", timeout=5.0)
+    assert stop.is_set() and stop.superseded and stop.ended.is_set() and not registry.is_running("a")
+    assert not registry.supersede("a", owner="image")  # nothing left to end

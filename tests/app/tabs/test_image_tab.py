@@ -514,3 +514,29 @@ def test_a_clicked_example_loads_its_target_with_the_preset_drawn(tab):
     assert update[tab.sample] == name and update[tab.preset] == "hide mouth" and update[tab.model] == MODEL
     assert np.asarray(update[tab.editor]["layers"][0])[..., 3].any()  # the mask is on the target
     assert update[tab.download] is None  # the old run's results are cleared
+
+
+def test_a_new_target_mid_run_ends_it_without_another_frame(tab):
+    """A sample chosen while a run streams: the run yields nothing more (not even its closing frame) and the
+    loader returns, once the run has ended, the cleared panes with the controls usable."""
+    import threading
+    import time
+
+    from app.session import SESSIONS as registry
+
+    request = SimpleNamespace(session_hash="supersede")
+    run = tab.run(_editor(_face()), "none", MODEL, "adam", 200, 0.1, 0.1, "mse", 2, request=request)
+    for _ in range(4):
+        next(run)  # the run is paused between two frames, as while Gradio sends one
+    stop = registry._runs["supersede"]
+    loaded = {}
+    loader = threading.Thread(target=lambda: loaded.update(tab.choose_sample("face_008042", MODEL, request=request)))
+    loader.start()
+    while not stop.superseded:
+        time.sleep(0.01)
+    assert loader.is_alive()  # the loader waits for the run's end before it answers
+    assert list(run) == []  # no frame more: neither a step nor the closing "Stopped" frame
+    loader.join(timeout=20)
+    assert not loader.is_alive() and not registry.is_running("supersede")
+    assert loaded[tab.run_button]["interactive"] and not loaded[tab.stop_button]["interactive"]
+    assert loaded[tab.x_image] is None and "new target" in loaded[tab.status]

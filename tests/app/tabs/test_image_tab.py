@@ -511,7 +511,12 @@ def test_a_clicked_example_loads_its_target_with_the_preset_drawn(tab):
 
     name = next(iter(sample_paths()))
     update = tab.load_example(str(sample_paths()[name]), name, "hide mouth", MODEL)
-    assert update[tab.sample] == name and update[tab.preset] == "hide mouth" and update[tab.model] == MODEL
+    assert (
+        update[tab.sample]["value"] == name
+        and update[tab.preset] == "hide mouth"
+        and update[tab.model]["value"] == MODEL
+    )
+    assert update[tab.sample]["interactive"] and update[tab.model]["interactive"]  # usable again after a run it ended
     assert np.asarray(update[tab.editor]["layers"][0])[..., 3].any()  # the mask is on the target
     assert update[tab.download] is None  # the old run's results are cleared
 

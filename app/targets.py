@@ -157,7 +157,8 @@ def _unknown_pixels(outside: np.ndarray | None, opaque: np.ndarray | None) -> tu
     total, words = beyond.size, []
     for count, what in ((int(beyond.sum()), "lie outside the photo"), (int((clear & ~beyond).sum()), "are transparent")):  # fmt: skip
         if count:
-            words.append(f"{count:,} of {total:,} pixels ({100 * count / total:.0f}%) {what}")
+            share = 100 * count / total
+            words.append(f"{count:,} of {total:,} pixels ({share:.0f}%) {what}" if share >= 1 else f"{count:,} of {total:,} pixels ({share:.1f}%) {what}")  # fmt: skip
     if not words:
         return beyond | clear, ""
     return beyond | clear, f" · {' and '.join(words)}: unknown, so hidden from the loss (painted over in the editor, checkered in what the optimiser sees)"  # fmt: skip

@@ -284,7 +284,7 @@ def test_samples_and_the_generator_follow_each_other(tab):
     switched = tab.choose_sample(face, "digits")  # a face is never projected into a 28×28 "digit"
     assert switched[tab.model] == "faces64" and "switched from digits to **faces64**" in switched[tab.notice]
     assert switched[tab.editor]["background"].size == (64 * EDIT_SCALE,) * 2
-    assert switched[tab.best] is None and switched[tab.projected] is None  # the old results are cleared
+    assert switched[tab.best]["value"] is None and switched[tab.projected] is None  # the old results are cleared
     assert tab.model not in tab.choose_sample(digit, "digits")  # a fitting sample keeps the generator
     followed = tab.follow_model("digits", face)  # the generator changed under a face: the sample follows
     assert followed[tab.sample] == digit and "follows the generator" in followed[tab.notice]

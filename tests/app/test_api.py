@@ -213,3 +213,15 @@ def test_summary_names_the_winner_and_the_speed_to_xs_early_loss():
     assert sentence.startswith("At step 40: X 0.2, Z 0.5, Z→X 0.1; Z→X 50% below X, Z 150% above X.")
     assert "reached X's step-20 loss at step 1 (20.0× fewer steps)" in sentence
     assert summary({"X": [], "Z": [], "Z→X": []}) == ""
+
+
+def test_project_reports_the_class_and_the_transform_found():
+    from app.api_runs import project_image
+    from tests.conftest import REPO_ROOT
+
+    digit = REPO_ROOT / "app" / "samples" / "projection" / "digit_3_mnist_test_03147.png"
+    _images, numbers = project_image(digit, model="digits", method="adam", space="x", budget=16, population=4)
+    result = numbers["spaces"]["x"]
+    assert isinstance(result["class"], int) and 0 <= result["class"] <= 9
+    assert result["class"] == result["class_path"][-1]["class"]
+    assert len(result["transform"]["sx_sy_tx_ty_gamma"]) == 5 and "zoom" in result["transform"]["text"]

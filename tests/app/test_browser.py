@@ -122,6 +122,23 @@ def _paint(page) -> None:
     page.mouse.up()
 
 
+def _wait_for_editor_picture(page, timeout: float = 20.0) -> None:
+    """Until the target editor's canvas shows a picture (WebGL: read from a screenshot, not from a script)."""
+    import io
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shot = np.asarray(Image.open(io.BytesIO(page.locator("#editor canvas").first.screenshot())).convert("L"))
+        if shot.std() > 20:
+            return
+        time.sleep(0.25)
+    raise AssertionError("the target editor never showed its picture")
+
+
 def _upload(page, path: Path) -> None:
     with page.expect_file_chooser() as chooser:
         page.locator("#upload").click()
@@ -167,6 +184,7 @@ def test_bad_inputs_in_chromium(server, tmp_path):
         expect(page.locator("#notice")).to_contain_text(re.compile(r"face_\w+\.png"), timeout=30_000)
         page.wait_for_function("() => document.querySelector('#seen img')?.naturalWidth > 0", timeout=10_000)
         seen_before = page.evaluate("() => document.querySelector('#seen img')?.src")
+        _wait_for_editor_picture(page)  # the page opens with the target in it: its canvas draws it in a moment
         _paint(page)  # straight away, without picking the brush first: the stroke must count
         page.wait_for_function(f"() => document.querySelector('#seen img')?.src !== {seen_before!r}", timeout=10_000)
         seen_before = page.evaluate("() => document.querySelector('#seen img')?.src")

@@ -85,7 +85,10 @@ def main() -> None:
         result |= {"steps": args.steps, **table}
         marks = [step for step in (2, 20, 200, args.steps) if step <= args.steps]
         for name in ("x_loss", "z_loss", "zx_loss"):
-            print(f"{name:>8} (n={len(targets)}): " + "  ".join(f"@{s} {table[name][s]:.4f}" for s in dict.fromkeys(marks)))
+            print(
+                f"{name:>8} (n={len(targets)}): "
+                + "  ".join(f"@{s} {table[name][s]:.4f}" for s in dict.fromkeys(marks))
+            )
     if args.reach_n > 0:
         subset = targets[: args.reach_n]
         long = space_table(forward, mapping, subset, steps=args.reach_steps, loss=loss, model=args.model)
@@ -94,7 +97,9 @@ def main() -> None:
         result["reach"] = {"n": len(subset), "steps": args.reach_steps, **long, **diagnostic}
         marks = [step for step in (2, 20, 200, args.reach_steps) if step <= args.reach_steps]
         for name in ("x_loss", "z_loss", "zx_loss"):
-            print(f"{name:>8} (n={len(subset)}): " + "  ".join(f"@{s} {long[name][s]:.4f}" for s in dict.fromkeys(marks)))
+            print(
+                f"{name:>8} (n={len(subset)}): " + "  ".join(f"@{s} {long[name][s]:.4f}" for s in dict.fromkeys(marks))
+            )
         print(
             f"reach: relative distance {diagnostic['relative_distance']:.3f}, "
             f"Jacobian condition {diagnostic['jacobian_condition']:.0f}"

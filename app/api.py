@@ -14,7 +14,7 @@ import gradio as gr
 
 from app import api_runs
 from app.defense_runs import sample_digits
-from app.media import image_file
+from app.media import image_file, report_unreadable
 from engines.core.losses import LOSSES
 from engines.core.optim import OPTIMIZERS
 from engines.io.masks import PRESETS
@@ -35,8 +35,9 @@ def _guarded(compute, *args, **kwargs):
     """``compute(...)``, with a bad input's ``ValueError`` shown to the client as its message."""
     try:
         return compute(*args, **kwargs)
-    except (ValueError, FileNotFoundError) as error:
-        raise gr.Error(str(error)) from error
+    except (ValueError, FileNotFoundError) as error:  # a rejected input: one log line, no traceback
+        logger.info("API input rejected: %s", error)
+        raise gr.Error(str(error), print_exception=False) from None
     except Exception as error:
         logger.exception("API call failed")
         raise gr.Error(f"internal error: {error!r}") from error
@@ -54,12 +55,14 @@ def invert(
     lr_z: float = 0,
     handoff: int = -1,
     seed: int = 0,
+    align: bool = True,
 ):
     """Invert an image (a file or URL; optional mask: white = hidden from the loss) with three optimisers:
-    X (the generator's input directly), Z (through the learned map Θ) and Z→X (``handoff`` Z steps, then X).
-    Returns the three final images and a JSON: per-step losses of each optimiser, settings, summary."""
+    X (the generator's input directly), Z (through the learned map Θ) and Z→X (``handoff`` Z steps, then X),
+    prepared as the page does (``align``: a face aligned to the training crop, pixels beyond the photo hidden).
+    Returns the three final images and a JSON: per-step losses of each optimiser, settings, summary, notes."""
     settings = dict(model=model, preset=preset, steps=steps, optimizer=optimizer, loss=loss, lr_x=lr_x, lr_z=lr_z)
-    images, numbers = _guarded(api_runs.invert_image, image, mask, handoff=handoff, seed=seed, **settings)
+    images, numbers = _guarded(api_runs.invert_image, image, mask, handoff=handoff, seed=seed, align=align, **settings)
     return *_files(images), numbers
 
 
@@ -122,14 +125,19 @@ def _choice(choices: list[str], value: str, label: str) -> gr.Dropdown:
     return gr.Dropdown(choices, value=value if value in choices else (choices[0] if choices else None), label=label)
 
 
+def _image_input(label: str) -> gr.Image:
+    """An image input that answers a file that is not an image in the app's words."""
+    return report_unreadable(gr.Image(type="filepath", label=label), f"⚠ {label}: not a readable image; send a PNG or JPEG")  # fmt: skip
+
+
 def _result_image(label: str) -> gr.Image:
     return gr.Image(label=label, type="filepath", format="png")
 
 
 def _invert_endpoint() -> None:
     inputs = [
-        gr.Image(type="filepath", label="image"),
-        gr.Image(type="filepath", label="mask"),
+        _image_input("image"),
+        _image_input("mask"),
         _choice(available_models("image"), "faces64", "model"),
         _choice(list(PRESETS), "none", "preset"),
         gr.Number(200, precision=0, label="steps"),
@@ -139,6 +147,7 @@ def _invert_endpoint() -> None:
         gr.Number(0, label="lr_z", info=LR_HELP),
         gr.Number(-1, precision=0, label="handoff", info=HANDOFF_HELP),
         gr.Number(0, precision=0, label="seed"),
+        gr.Checkbox(True, label="align", info="a face model's upload aligned to the training crop, as on the page"),
     ]
     outputs = [_result_image("X result"), _result_image("Z result"), _result_image("Z→X result"), gr.JSON(label="numbers")]  # fmt: skip
     gr.Button(visible=False).click(invert, inputs, outputs, api_name="invert")
@@ -168,8 +177,8 @@ def _project_endpoint() -> None:
     from engines.core.projection import METHODS
 
     inputs = [
-        gr.Image(type="filepath", label="image"),
-        gr.Image(type="filepath", label="mask"),
+        _image_input("image"),
+        _image_input("mask"),
         _choice(available_models("image"), "digits", "model"),
         _choice(list(METHODS), "basincma", "method"),
         _choice(["both", "x", "z"], "both", "space"),
@@ -186,7 +195,7 @@ def _project_endpoint() -> None:
 def _defend_endpoint() -> None:
     digits = ["", *sample_digits()]
     inputs = [
-        gr.Image(type="filepath", label="digit"),
+        _image_input("digit"),
         _choice(digits, digits[1] if len(digits) > 1 else "", "sample"),
         _choice(available_models("classifier"), "mnist-classifier", "model"),
         _choice(["pgd-linf", "pgd-l2"], "pgd-linf", "attack"),

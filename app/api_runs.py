@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from app.domain import domain_notice, target_has_face
+from app.figures import SPACE_COLOURS
 from app.gpu import gpu
 from app.runs import MAX_STEPS, DivergenceGuard, get_mapping
 from app.targets import Target, fingerprint
@@ -30,7 +32,7 @@ LABELS = ("X", "Z", "Z→X")
 KEYS = ("x", "z", "zx")  # the same three optimisers as JSON keys
 EARLY_STEP = 20  # the speed comparison: who first reaches X's loss at this step
 LEVEL = 0.01  # final losses within 1% count as level
-PANE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c")  # X, Z, Z→X in the pose still
+PANE_COLOURS = SPACE_COLOURS  # X, Z, Z→X in the pose still: the page's colours (green is the target's)
 PROJECTION_SPACES = ("x", "z")
 
 
@@ -75,6 +77,20 @@ def image_target(image: str | Path | Image.Image, mask, preset: str, size: int) 
         raise ValueError("the mask hides everything: at least one pixel must stay known")
     rgb = tensor_to_image(prepared.tensor)
     return Target(image=prepared.tensor[None].contiguous(), weight=known[None, None], fingerprint=fingerprint(rgb))
+
+
+def page_target(image: str | Path | Image.Image, mask, preset: str, model: str, size: int, *, align: bool = True) -> tuple[Target, str]:  # fmt: skip
+    """The target the image tab would make of an upload, and the tab's notice about it (without markup): the
+    face aligned for a face model (``align``), pixels beyond the photo or transparent hidden, the preset and
+    the ``mask`` (:func:`hidden_pixels`) hidden too."""
+    from app.targets import aligns_faces, build_target, load_target
+
+    value, notice = load_target(image, size, align=bool(align) and aligns_faces(model), model=model)
+    target = build_target(value, preset, size)
+    weight = target.weight * (~hidden_pixels(mask, size)).float()
+    if weight.sum() == 0:
+        raise ValueError("the mask hides everything: at least one pixel must stay known")
+    return Target(image=target.image, weight=weight, fingerprint=target.fingerprint), notice.replace("**", "")
 
 
 def three_spaces(mapping, lr_x: float, lr_z: float, handoff: int) -> list[Space]:
@@ -134,8 +150,11 @@ def invert_image(
     lr_z: float | None = None,
     handoff: int | None = None,
     seed: int = 0,
+    align: bool = True,
 ) -> tuple[list[Image.Image], dict]:
-    """Invert one image with X, Z and Z→X to the end; returns the three final images and the numbers."""
+    """Invert one image with X, Z and Z→X to the end, as the image tab does (:func:`page_target`: a face
+    aligned, unknown pixels hidden); returns the three final images and the numbers, whose ``notes`` are the
+    tab's notices: what was done to the image, Θ, and whether the target looks like what the model knows."""
     defaults = inversion_defaults(model, optimizer)  # chosen on training data, saved beside Θ
     handoff = defaults.handoff if handoff is None or handoff == -1 else handoff
     steps, handoff, loss_name = _check_image_settings(model, steps, optimizer, loss, handoff)
@@ -143,19 +162,23 @@ def invert_image(
     lr_z = _learning_rate("lr_z", lr_z, defaults.z_lr)
     device = default_device()
     forward = load_model(model, device)
-    target = image_target(image, mask, preset, int(forward.output_shape[-1]))
+    target, loaded = page_target(image, mask, preset, model, int(forward.output_shape[-1]), align=align)
     mapping, note = get_mapping(model, device)
     runs = invert_spaces(
         forward, target.image, three_spaces(mapping, lr_x, lr_z, handoff), weight=target.weight, loss=loss_name,
         optimizer=optimizer, steps=steps, seed=int(seed), keep_output=True, keep_on_device=True,
     )  # fmt: skip
     curves, last, message = _follow(runs)
+    face = target_has_face(model, target.image, target.weight)
+    judged = domain_notice(model, loss_name, last[0].index, curves[0][-1], min(curves[1][-1], curves[2][-1]), face=face)  # fmt: skip
+    lpips = "⚠ LPIPS is unavailable offline: using pixel MSE" if loss_name != loss else ""
+    notes = [text for text in (loaded, note, lpips, judged) if text]
     numbers = {
         "model": model, "steps": last[0].index, "optimizer": optimizer, "loss": loss_name, "seed": int(seed),
         "handoff_step": handoff, "lr": {"x": lr_x, "z": lr_z, "zx_after_handoff": lr_x},
         "target": {"fingerprint": target.fingerprint, "known_fraction": round(float(target.weight.mean()), 4)},
         "losses": dict(zip(KEYS, curves)), "final_loss": {key: curve[-1] for key, curve in zip(KEYS, curves)},
-        "summary": message or summary(dict(zip(LABELS, curves))), "notes": [note] if note else [],
+        "summary": message or summary(dict(zip(LABELS, curves))), "notes": notes,
     }  # fmt: skip
     return [tensor_to_image(step.output[0].cpu()) for step in last], numbers
 
@@ -302,6 +325,14 @@ def digit_from_image(image: str | Path | Image.Image) -> np.ndarray:
     return digit
 
 
+def _digit_note(image: str | Path | Image.Image, model: str) -> str:
+    """:func:`app.domain.digit_notice` on an uploaded digit image."""
+    from app.domain import digit_notice
+
+    with Image.open(image) if isinstance(image, (str, Path)) else image.copy() as opened:
+        return digit_notice(opened, model)
+
+
 def defend_digit(
     digit=None,
     *,
@@ -329,6 +360,7 @@ def defend_digit(
     if digit is None and sample not in sample_digits():
         raise ValueError(f"send a digit image or name a bundled sample: {list(sample_digits())}")
     clean_digit = digit_from_image(digit) if digit is not None else sample_digits()[sample]
+    note = _digit_note(digit, model) if digit is not None else ""
     adversarial, clean, attacked = (values[0] for values in attack_digits(model, clean_digit[None], attack, float(strength), int(seed)))  # fmt: skip
     labels, losses, last = {"x": [], "z": []}, {"x": [], "z": []}, None
     for last in defense_steps(model, adversarial[None], steps):
@@ -340,7 +372,7 @@ def defend_digit(
         "true_label": true_label(sample) if digit is None else None, "clean": int(clean), "attacked": int(attacked),
         "fooled": bool(attacked != clean), "predictions": labels, "losses": losses,
         "repaired_at": {space: repaired_at(labels[space], int(clean)) for space in labels},
-        "summary": defense_sentence(int(clean), int(attacked), labels["x"], labels["z"]),
+        "summary": defense_sentence(int(clean), int(attacked), labels["x"], labels["z"]), "notes": [note] if note else [],
     }  # fmt: skip
     pictures = [adversarial, last.repaired["x"][0].numpy(), last.repaired["z"][0].numpy()]
     return [Image.fromarray((np.clip(np.reshape(p, (28, 28)), 0, 1) * 255).astype(np.uint8)) for p in pictures], numbers

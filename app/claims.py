@@ -40,6 +40,10 @@ class Measured:
         figures = (self.x_early, self.z_early, self.zx_early, self.x_final, self.z_final, self.zx_final)
         return all(value is not None for value in figures)
 
+    def final_change(self, space: str = "zx") -> float:
+        """How far ``space`` ("zx" or "z") ends from X at ``steps``, in percent (negative: below X)."""
+        return 100 * ((self.zx_final if space == "zx" else self.z_final) / self.x_final - 1)
+
     def sentence(self) -> str:
         """E.g. "faces64 on CelebA test (n = 30): at step 20 Z 0.249 vs X 0.316; at step 200 Z→X 0.110 vs X 0.135
         (19% lower), plain Z 0.155"."""
@@ -59,26 +63,26 @@ MEASURED: tuple[Measured, ...] = (
     Measured(
         model="faces64",
         data="CelebA test",
-        n=30,
-        command="python -m engines.bench inversion --model faces64 --data CELEBA_TEST --n 30 --steps 200 --seed 0",
-        x_early=0.312,
-        z_early=0.229,
-        zx_early=0.229,
-        x_final=0.140,
-        z_final=0.156,
-        zx_final=0.119,
+        n=50,
+        command="python -m engines.bench --threads 1 inversion --model faces64 --data CELEBA_TEST --n 50 --steps 200 --seed 0",
+        x_early=0.298,
+        z_early=0.220,
+        zx_early=0.220,
+        x_final=0.1334,
+        z_final=0.1487,
+        zx_final=0.1121,
     ),
     Measured(
         model="faces64",
         data="AFHQ cats (never trained on)",
-        n=30,
-        command="python -m engines.bench inversion --model faces64 --data afhq_cat64 --n 30 --steps 200 --seed 0",
-        x_early=0.516,
-        z_early=0.378,
-        zx_early=0.378,
-        x_final=0.231,
-        z_final=0.266,
-        zx_final=0.204,
+        n=50,
+        command="python -m engines.bench --threads 1 inversion --model faces64 --data afhq_cat64 --n 50 --steps 200 --seed 0",
+        x_early=0.505,
+        z_early=0.379,
+        zx_early=0.379,
+        x_final=0.2329,
+        z_final=0.2659,
+        zx_final=0.2017,
     ),
 )
 WHY = (

@@ -27,6 +27,14 @@ SPACES = ("x", "z")
 
 
 @lru_cache(maxsize=1)
+def digit_label(name: str) -> str:
+    """How a bundled digit is listed: "Digit 0 (MNIST test 485)" for ``mnist_test_00485_digit0``."""
+    parts = name.split("_")
+    if len(parts) == 4 and parts[2].isdigit() and parts[3].startswith("digit"):
+        return f"Digit {parts[3].removeprefix('digit')} (MNIST test {int(parts[2])})"
+    return name
+
+
 def sample_digits() -> dict[str, np.ndarray]:
     """Bundled test digits by name (``mnist_test_00485_digit0``...), ``28 x 28`` floats in [0, 1]."""
     return {path.stem: np.asarray(Image.open(path).convert("L"), np.float32) / 255 for path in sorted(SAMPLES_DIR.glob("*.png"))}  # fmt: skip

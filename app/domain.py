@@ -18,6 +18,7 @@ mask may hide the face).
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from torch import Tensor
 
 from engines.models.faces.align import face_detector
@@ -25,6 +26,9 @@ from engines.models.faces.align import face_detector
 TRAINING_FACE_LOSS = 0.285  # the highest final loss of those 32 training faces, in either space
 HARDER_THAN_MOST = 0.204  # the 90th percentile of those losses (Z's; X's is 0.166): 9 faces in 10 end lower
 MODELS = ("faces64",)
+DIGIT_MODELS = ("digits", "mnist-classifier")  # models of MNIST digits: light strokes on a plain dark background
+PLAIN_BORDER = 0.1  # a digit's border pixels vary less than this (grey std in [0, 1]; MNIST's are all 0)
+COLOURLESS = 0.05  # and its colour channels differ less than this on average (bundled faces and cats: 0.05–0.27)
 OBJECTIVE = "mse+lpips"
 MIN_STEPS = 100  # shorter runs have not converged enough to judge
 MIN_KNOWN_FOR_DETECTOR = 0.99  # the detector judges targets with at least this share of known pixels
@@ -69,3 +73,22 @@ def face_found(image: Tensor) -> bool:
     model is asked to reproduce (its default smallest face, 20 px, fits a 64×64 crop's face)."""
     pixels = ((image.detach().reshape(-1, *image.shape[-2:])[:3].cpu().float().clamp(-1, 1) + 1) * 127.5).round()
     return len(face_detector().detect(np.ascontiguousarray(pixels.byte().permute(1, 2, 0).numpy()))) > 0
+
+
+def digit_notice(image: Image.Image, model: str) -> str:
+    """A plain warning when an image sent to a digit model (:data:`DIGIT_MODELS`) is no digit-like picture: in
+    colour, or without a plain background (MNIST digits are grey strokes on a plain border), else ""."""
+    if model not in DIGIT_MODELS:
+        return ""
+    pixels = np.asarray(image.convert("RGB"), np.float32) / 255
+    grey = pixels.mean(axis=-1)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    colour = float(np.abs(np.diff(pixels, axis=-1)).mean()) >= COLOURLESS
+    busy = float(border.std()) >= PLAIN_BORDER
+    if not (colour or busy):
+        return ""
+    why = " and ".join(text for text, found in (("in colour", colour), ("without a plain background", busy)) if found)
+    return (
+        f"⚠ This does not look like a handwritten digit ({why}): {model} knows only MNIST digits (light strokes on "
+        "a plain dark background), so the result says little about this image."
+    )

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import math
 import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
+
+logger = logging.getLogger(__name__)
 
 MEDIA_DIR = Path(tempfile.gettempdir()) / "landscape-studio-media"
 MAX_AGE_SECONDS = 600.0  # Gradio copies a returned file into its own cache at once; ours are then spare
@@ -81,3 +85,27 @@ def as_files(updates: dict) -> dict:
         return value
 
     return {component: convert(value) for component, value in updates.items()}
+
+
+def report_unreadable(component: Any, message: str) -> Any:
+    """Make an image input (``gr.Image``, ``gr.ImageEditor``) answer a file that is not an image with
+    ``message``, in the app's words, and log one line (no traceback).
+
+    An API client (``gradio_client``) can send any file; the stock component then fails before the
+    handler runs and the client sees Gradio's opaque "The upstream Gradio app has raised an exception".
+    (A subclass would make Gradio write a ``.pyi`` stub beside this module, so the instance's
+    ``preprocess`` is wrapped instead.)
+    """
+    import gradio as gr
+
+    preprocess = component.preprocess
+
+    def checked(payload: Any) -> Any:
+        try:
+            return preprocess(payload)
+        except Exception as error:
+            logger.info("rejected input: %s (%s)", message, type(error).__name__)  # no server path, no traceback
+            raise gr.Error(message, print_exception=False) from None
+
+    component.preprocess = checked
+    return component

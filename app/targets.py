@@ -19,6 +19,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
+from app.domain import digit_notice
 from engines.io.images import (
     Prepared,
     array_to_image,
@@ -79,10 +80,20 @@ def fingerprint(image: Image.Image) -> str:
     return hashlib.sha1(image.convert("RGB").tobytes()).hexdigest()[:8]
 
 
-def editor_value(target: Image.Image) -> dict:
-    """The ImageEditor value showing ``target`` enlarged for painting, with no mask yet."""
+def editor_value(target: Image.Image, unknown: np.ndarray | None = None) -> dict:
+    """The ImageEditor value showing ``target`` enlarged for painting; ``unknown`` (``S x S`` bool, e.g. the
+    pixels an aligned crop takes from outside the photo) comes painted over, as a visitor's strokes are, on a
+    neutral grey (never the streaks or white beneath), so that :func:`build_target` hides it from the loss."""
     large = target.resize((target.width * EDIT_SCALE, target.height * EDIT_SCALE), Image.Resampling.NEAREST)
-    return {"background": large, "layers": [], "composite": large}
+    if unknown is None or not unknown.any():
+        return {"background": large, "layers": [], "composite": large}
+    big = np.repeat(np.repeat(unknown, EDIT_SCALE, axis=0), EDIT_SCALE, axis=1)
+    background = np.asarray(large).copy()
+    background[big] = UNKNOWN_GREY
+    strokes = np.zeros((*big.shape, 4), np.uint8)
+    strokes[big] = (*PRESET_COLOUR, 255)  # full alpha, as the brush paints: presets drawn later keep it
+    background, layer = Image.fromarray(background), Image.fromarray(strokes, "RGBA")
+    return {"background": background, "layers": [layer], "composite": Image.alpha_composite(background.convert("RGBA"), layer)}  # fmt: skip
 
 
 def aligns_faces(model: str) -> bool:
@@ -93,38 +104,88 @@ def aligns_faces(model: str) -> bool:
     return isinstance(load_model(model), FaceGenerator)
 
 
-def load_target(source: Any, size: int, *, align: bool = False) -> tuple[dict, str]:
+def load_target(source: Any, size: int, *, align: bool = False, model: str = "") -> tuple[dict, str]:
     """Prepare a path / PIL / array as a ``size`` target; returns the editor value and the notice.
 
     align: for a face model, align the face to the training crop (MTCNN landmarks,
     :func:`engines.models.faces.align.align_face`); the centre crop, with a notice, when none is found.
+    model: the generator it is for; a digit model's notice says when the image does not look like a digit.
     Raises ``ValueError`` with a user-facing message for anything that is not a usable image.
     """
     if source is None:
         raise ValueError("no file was uploaded")
     name = Path(source).name if isinstance(source, (str, Path)) else "image"
     prepared = prepare_image(source, size)
+    opaque = _alpha_share(source, size)  # None: no transparency
+    outside = None
     if align:
-        prepared = _aligned(source, size)
+        prepared, outside, opaque = _aligned(source, size)
     notice = f"**{name}**: {prepared.notice}"
     width, height = _source_size(source, size)
+    unknown = np.zeros((size, size), bool)
     if _fully_transparent(source):
         notice += " ⚠ every pixel is fully transparent: the target is a blank image (upload visible pixels)"
+    else:
+        unknown, hidden = _unknown_pixels(outside, opaque)
+        notice += hidden
     if min(width, height) < size // 4:
         notice += f" ⚠ the original is only {width}×{height}: the target has almost no detail"
-    return editor_value(tensor_to_image(prepared.tensor)), notice
+    if warning := digit_notice(tensor_to_image(prepared.tensor), model):
+        notice += f" {warning}"
+    return editor_value(tensor_to_image(prepared.tensor), unknown), notice
 
 
-def _aligned(source: Any, size: int) -> Prepared:
-    """``source`` (already checked by :func:`prepare_image`) with its face aligned to the training crop."""
-    from engines.models.faces.align import align_face
+def _unknown_pixels(outside: np.ndarray | None, opaque: np.ndarray | None) -> tuple[np.ndarray, str]:
+    """(``S x S`` bool: pixels the target does not know, what the notice says of them): those an aligned crop
+    takes mostly from outside the photo (``outside``: share per pixel) and the transparent ones of an image
+    with alpha (``opaque``: mean alpha per pixel in [0, 1])."""
+    shape = (outside if outside is not None else opaque if opaque is not None else np.zeros((1, 1))).shape
+    beyond = outside >= PAINTED_FRACTION if outside is not None else np.zeros(shape, bool)
+    clear = opaque < 0.5 if opaque is not None else np.zeros(shape, bool)
+    total, words = beyond.size, []
+    for count, what in ((int(beyond.sum()), "lie outside the photo"), (int((clear & ~beyond).sum()), "are transparent")):  # fmt: skip
+        if count:
+            words.append(f"{count:,} of {total:,} pixels ({100 * count / total:.0f}%) {what}")
+    if not words:
+        return beyond | clear, ""
+    return beyond | clear, f" · {' and '.join(words)}: unknown, so hidden from the loss (painted over in the editor, checkered in what the optimiser sees)"  # fmt: skip
+
+
+def _aligned(source: Any, size: int) -> tuple[Prepared, np.ndarray | None, np.ndarray | None]:
+    """``source`` (already checked by :func:`prepare_image`) with its face aligned to the training crop; the
+    share of each crop pixel from outside the photo and the crop's alpha (None: not aligned / no alpha)."""
+    from engines.models.faces.align import align_face, warp_to_reference
 
     image = _as_image(source)
     with image if isinstance(source, (str, Path)) else contextlib.nullcontext():
         image = ImageOps.exif_transpose(image) if image.mode in ("RGB", "RGBA", "L") else image
         face, info = align_face(to_rgb(image), size)
-    notice = f"aligned: face found ({info.notice}); the editor shows the aligned crop" if info.aligned else info.notice
-    return Prepared(tensor=image_to_tensor(face), notice=notice)
+        alpha = _alpha_channel(image)
+    if not info.aligned:
+        opaque = None if alpha is None else np.asarray(center_crop_resize(alpha, size)[0], np.float32) / 255
+        return Prepared(tensor=image_to_tensor(face), notice=info.notice), None, opaque
+    opaque = None if alpha is None else np.asarray(warp_to_reference(alpha, info.landmarks, size), np.float32) / 255
+    notice = f"aligned: face found ({info.notice}); the editor shows the aligned crop"
+    return Prepared(tensor=image_to_tensor(face), notice=notice), info.outside, opaque
+
+
+def _alpha_channel(image: Image.Image) -> Image.Image | None:
+    """The alpha channel (mode L) of an image with transparency, else None."""
+    if image.mode in ("P", "LA", "PA") or "transparency" in image.info:
+        image = image.convert("RGBA")
+    return image.getchannel("A") if "A" in image.getbands() else None
+
+
+def _alpha_share(source: Any, size: int) -> np.ndarray | None:
+    """``size x size`` mean alpha in [0, 1] of the centre crop (as :func:`prepare_image` crops), or None
+    when the image has no transparency."""
+    image = _as_image(source)
+    with image if isinstance(source, (str, Path)) else contextlib.nullcontext():
+        image = ImageOps.exif_transpose(image) if image.mode in ("RGB", "RGBA", "L") else image
+        alpha = _alpha_channel(image)
+        if alpha is None or alpha.getextrema()[0] == 255:
+            return None
+        return np.asarray(center_crop_resize(alpha, size)[0], np.float32) / 255
 
 
 def _source_size(source: Any, default: int) -> tuple[int, int]:
@@ -199,6 +260,8 @@ def masked_view(target: Target) -> Image.Image:
     image[:, unknown] = checker[unknown]
     return tensor_to_image(image)
 
+
+UNKNOWN_GREY = 128  # what an unknown pixel shows under its paint in the editor
 
 PRESET_COLOUR = (255, 0, 255)  # the brush's magenta: a preset reads as painted-over, unknown pixels
 PRESET_ALPHA = 160  # half-transparent, so the face shows through; the brush paints at full alpha

@@ -26,6 +26,7 @@ from app.defense_runs import (
     defend_samples,
     defense_sentence,
     defense_steps,
+    digit_label,
     sample_digits,
 )
 from app.figures import X_COLOUR, Z_COLOUR
@@ -36,6 +37,13 @@ from engines.models.registry import available_models
 
 logger = logging.getLogger(__name__)
 TITLE, ORDER = "Adversarial defense", 40
+INTRO = (
+    "**Attack a digit, then repair it.** PGD nudges a handwritten digit until the classifier F′ misreads it; "
+    "the defense then searches a small reversal r that undoes the attack (Mao et al., ICCV 2021), directly in "
+    "pixels (**X-space**) or through the learned map (**Z-space**, r = Θ(z)), and shows after which step each "
+    "space's repair reads the digit right again."
+)
+READY = "Pick a digit (or draw one), press **Attack**, then **Defend**; or score **All ten bundled digits**."
 DRAWN = "my drawing"
 ATTACKS = {"PGD L∞": "pgd-linf", "PGD L2": "pgd-l2"}
 REFRESH_SECONDS = 0.3
@@ -98,12 +106,14 @@ def build_defense_tab() -> dict:
     """Create the tab's components and events in the current Blocks context; returns the components."""
     models = available_models("classifier")
     digits = list(sample_digits())
+    gr.Markdown(INTRO, elem_id="defense-intro")
     if not models:
         gr.Markdown("⚠ No classifier weights found: train `mnist-classifier` first (see the README).")
     with gr.Row():
         with gr.Column(scale=1):
             model = gr.Dropdown(models, value=models[0] if models else None, label="Classifier F′")
-            source = gr.Dropdown([*digits, DRAWN], value=digits[0] if digits else DRAWN, label="Digit")
+            choices = [*((digit_label(name), name) for name in digits), (DRAWN, DRAWN)]
+            source = gr.Dropdown(choices, value=digits[0] if digits else DRAWN, label="Digit")
             gr.Markdown("**Draw a digit** (choose “my drawing” above):", elem_classes=["editor-help"])
             sketch = gr.Sketchpad(label="Draw a digit", show_label=False, height=280, width=280)
             attack = gr.Radio(list(ATTACKS), value="PGD L∞", label="Attack")
@@ -115,7 +125,7 @@ def build_defense_tab() -> dict:
                 defend_button = gr.Button("Defend", interactive=False, elem_id="defense-defend")
                 stop_button = gr.Button("Stop", interactive=False)
                 all_button = gr.Button("All ten bundled digits", elem_id="defense-all")
-            status = gr.Markdown(elem_id="defense-status")
+            status = gr.Markdown(READY, elem_id="defense-status")
             progress = progress_strip("defense-progress")
             with gr.Row():
                 clean_image = gr.Image(label="clean", type="pil", height=SHOWN_SIZE, interactive=False)

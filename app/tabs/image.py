@@ -15,9 +15,10 @@ from typing import Any
 
 import gradio as gr
 
+from app.defense_runs import digit_label
 from app.download import RunRecord
 from app.figures import add_reference, empty_loss_figure
-from app.media import image_file
+from app.media import image_file, report_unreadable
 from app.progress import on_strip, progress_strip
 from app.runs import (
     MAX_HYPOTHESES,
@@ -32,7 +33,7 @@ from app.runs import (
     stream_run,
     warm_up,
 )
-from app.session import SESSIONS, RunInProgress, session_id
+from app.session import SESSIONS, RunInProgress, RunStop, session_id
 from app.targets import (
     PRESETS,
     SAMPLES_DIR,
@@ -51,6 +52,7 @@ from engines.models.registry import available_models, get_spec, load_model
 logger = logging.getLogger(__name__)
 
 YOUR_UPLOAD = "(your upload)"  # the sample list's entry while the editor holds an upload
+RUN_OWNER = "image"  # the tab's runs in the session registry: a new target ends these only
 
 
 def target_size(model_name: str) -> int:
@@ -80,28 +82,15 @@ def model_sample_choices(model: str | None) -> list[tuple[str, str]]:
 
 
 def _digit_label(name: str) -> str:
-    parts = name.split("_")  # mnist_test_07504_digit7
-    return f"Digit {parts[-1].removeprefix('digit')} (MNIST test {int(parts[2])})" if len(parts) == 4 else name
+    return digit_label(name)  # mnist_test_07504_digit7 -> "Digit 7 (MNIST test 7504)"
 
 
 def report_unreadable_targets(editor: gr.ImageEditor) -> gr.ImageEditor:
-    """Make ``editor`` answer a file that is not an image in the app's words.
+    """Make ``editor`` answer a file that is not an image in the app's words (:func:`app.media.report_unreadable`)."""
+    return report_unreadable(editor, "⚠ the target is not a readable image: send a PNG or JPEG")
 
-    An API client (``gradio_client``) can send any file as the target; the stock editor then fails
-    before the handler runs and the client sees an opaque error. (A subclass would make Gradio
-    write a ``.pyi`` stub beside this module, so the instance's ``preprocess`` is wrapped instead.)
-    """
-    preprocess = editor.preprocess
 
-    def checked(payload: Any) -> Any:
-        try:
-            return preprocess(payload)
-        except Exception as error:
-            logger.info("unreadable target: %s", error)  # the message names no server path
-            raise gr.Error("⚠ the target is not a readable image: send a PNG or JPEG") from error
-
-    editor.preprocess = checked
-    return editor
+ENCODER_NOTE = "F(E(target)): a network E trained to map an image straight to F's input, one forward pass, no steps (the feed-forward baseline; the grey line on the chart)"  # fmt: skip
 
 
 def caption(space: str, step: int, loss: float) -> str:
@@ -193,9 +182,20 @@ class ImageTab:
             self.encoder_caption, self.final_image, self.final_caption, self.step_pick, self.kept,
         ]  # fmt: skip
 
+    @property
+    def target_outputs(self) -> list:
+        """What loading a new target updates: the editor, the notice, what the optimiser sees, the old results
+        cleared and the controls a run had disabled (it is ended: :meth:`end_run`)."""
+        return [self.editor, self.notice, self.seen, *self.results, *self._controls(running=False)]
+
+    def end_run(self, request: Any) -> None:
+        """A new target ends this session's running Run or Hypotheses at once: it yields no frame more, and
+        this returns only after its last one went out, so the cleared panes are the last word."""
+        SESSIONS.supersede(session_id(request), owner=RUN_OWNER)
+
     def cleared(self, status: str = "Ready: a new target. Press Run.") -> dict:
         """Every result of the previous run emptied, so nothing old sits beside a new target."""
-        return {
+        return {**self._controls(running=False),
             self.status: status, self.x_image: None, self.z_image: None, self.zx_image: None,
             self.x_caption: "**X-space** · step –", self.z_caption: "**Z-space (Θ)** · step –",
             self.zx_caption: "**Z→X** · step –", self.chart: empty_loss_figure(), self.x_gallery: [],
@@ -209,8 +209,9 @@ class ImageTab:
     def _final_hidden(self) -> dict:
         return {self.final_image: gr.update(value=None, visible=False), self.final_caption: ""}
 
-    def choose_sample(self, name: str | None, model: str, preset: str = "none") -> dict:
+    def choose_sample(self, name: str | None, model: str, preset: str = "none", request: gr.Request = None) -> dict:
         """A bundled sample into the editor, what the optimiser will see of it, the old results cleared."""
+        self.end_run(request)
         if not name or name == YOUR_UPLOAD:  # set by an upload: the editor already holds the upload
             return {self.notice: gr.update()}
         samples = model_samples(model)
@@ -221,20 +222,21 @@ class ImageTab:
             update[self.notice] += f" · the samples follow the generator: {model}'s own"
         return update
 
-    def upload_target(self, file: Any, model: str, preset: str = "none", align: bool = True) -> dict:
+    def upload_target(self, file: Any, model: str, preset: str = "none", align: bool = True, request: gr.Request = None) -> dict:  # fmt: skip
         """An uploaded file into the editor (the sample choice cleared), or a clear message when it is not usable.
 
         align: for a face model, the face is aligned to the training crop (MTCNN) and the editor shows
         the aligned crop; off, or no face found, the centre crop."""
+        self.end_run(request)
         update = self._load(file, model, preset, align=align)
         uploaded = gr.update(choices=[(YOUR_UPLOAD, YOUR_UPLOAD), *model_sample_choices(model)], value=YOUR_UPLOAD)
         return update | ({self.sample: uploaded} if self.seen in update else {})
 
-    def realign(self, file: Any, sample: str | None, model: str, preset: str, align: bool) -> dict:
+    def realign(self, file: Any, sample: str | None, model: str, preset: str, align: bool, request: gr.Request = None) -> dict:  # fmt: skip
         """The checkbox toggled: the current upload loaded again with or without alignment (a sample stays)."""
         if (sample and sample != YOUR_UPLOAD) or not file:
             return {self.notice: gr.update()}
-        return self.upload_target(file, model, preset, align)
+        return self.upload_target(file, model, preset, align, request)
 
     def follow_model(self, model: str, current: str | None) -> dict:
         """The sample list follows the generator: its own samples, the first one chosen (which loads it
@@ -248,17 +250,19 @@ class ImageTab:
 
     def _load(self, source: Any, model: str, preset: str, *, align: bool = False) -> dict:
         try:
-            value, notice = load_target(source, target_size(model), align=bool(align) and aligns_faces(model))
+            value, notice = load_target(source, target_size(model), align=bool(align) and aligns_faces(model), model=model)  # fmt: skip
             value = draw_preset(value, preset, target_size(model))  # the chosen preset, drawn on the new target
             seen = masked_view(build_target(value, preset, target_size(model)))
         except ValueError as error:
-            return {self.editor: gr.update(), self.notice: f"⚠ {error}"}
+            return {**self._controls(running=False), self.editor: gr.update(), self.notice: f"⚠ {error}"}
         return {**self.cleared(), self.editor: value, self.notice: notice, self.seen: image_file(seen)}
 
-    def load_example(self, path: str, name: str, preset: str, model: str) -> dict:
+    def load_example(self, path: str, name: str, preset: str, model: str, request: gr.Request = None) -> dict:
         """An example clicked: its sample chosen and loaded with its preset drawn, on its generator."""
+        self.end_run(request)
         loaded = self._load(model_samples(model).get(name, path), model, preset)
-        return loaded | ({self.sample: name, self.preset: preset, self.model: model} if self.seen in loaded else {})
+        chosen = {self.sample: gr.update(value=name, interactive=True), self.model: gr.update(value=model, interactive=True)}  # fmt: skip
+        return loaded | ({**chosen, self.preset: preset} if self.seen in loaded else {})
 
     def show_preset(self, editor: dict | None, preset: str, model: str) -> dict:
         """A preset chosen: its hidden region drawn on the target in the editor (the visitor's strokes kept),
@@ -310,12 +314,19 @@ class ImageTab:
 
     def _stream(self, editor: dict | None, preset: str, settings: dict, key: str, progress=None) -> Iterator[dict]:
         try:
-            stop = SESSIONS.start(key)
+            stop = SESSIONS.start(key, owner=RUN_OWNER)
         except RunInProgress as error:
             yield {self.status: f"⚠ {error}"}
             return
-        message, record, pending = None, RunRecord(), {}
+        record = RunRecord()
         yield {**self._controls(running=True), self.status: "Starting…", self.download: None, **self._final_hidden(), **self._no_steps()}  # fmt: skip
+        try:  # a run a new target superseded (stop.superseded) yields nothing more: the page already moved on
+            yield from self._frames(editor, preset, settings, stop, record, progress)
+        finally:
+            SESSIONS.finish(key, stop)
+
+    def _frames(self, editor, preset, settings: dict, stop: RunStop, record: RunRecord, progress) -> Iterator[dict]:
+        message, pending = None, {}
         try:
             settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
             target = build_target(editor, preset, target_size(settings.model))
@@ -327,6 +338,8 @@ class ImageTab:
             pending = {self.seen: image_file(record.target), **galleries, **encoder}  # sent with the first frame
             frame, sent = None, {}
             for frame in stream_run(target, settings, stop):
+                if stop.superseded:
+                    return
                 record.add(frame.step, frame.losses, frame.images)
                 if progress is not None:
                     progress((frame.step, settings.steps), desc="X, Z and Z→X", unit="steps")
@@ -334,14 +347,14 @@ class ImageTab:
                 pending = {}
             message = "Stopped before the first step." if frame is None else None
             if frame is not None and frame.zx_latent is not None and has_final_stage(settings.model):
-                yield from self._final(target, settings, frame)
+                yield from self._final(target, settings, frame, stop)
         except ValueError as error:
             message = f"⚠ {error}"
         except Exception as error:  # shown and logged, so the page stays usable
             logger.exception("run failed")
             message = f"⚠ internal error: {error!r}"
-        finally:
-            SESSIONS.finish(key, stop)
+        if stop.superseded:
+            return
         files = {self.download: record.write(), **self._steps(record, settings)} if record.losses else {}
         if message and not record.losses:  # nothing ran: the chart says why instead of showing empty axes
             files[self.chart] = empty_loss_figure(f"No curve: {message.removeprefix('⚠ ')}"[:90])
@@ -363,13 +376,15 @@ class ImageTab:
         picker = gr.update(choices=choices, value=str(steps[-1]), visible=len(steps) > 1)
         return {self.step_pick: picker, self.kept: kept}
 
-    def _final(self, target, settings: RunSettings, frame: Frame) -> Iterator[dict]:
+    def _final(self, target, settings: RunSettings, frame: Frame, stop: RunStop) -> Iterator[dict]:
         """After a finished Run on a face model: the feature-map stage from the Z→X result, in its own pane
         (only once X, Z and Z→X have streamed to the end, so it never slows them)."""
         if settings.num_hypotheses != 1:
             return
         yield {self.status: f"{frame.status}  \nFinal · feature-map stage: running…"}
         result = final_stage(target, settings.model, frame.zx_latent, settings.loss)
+        if stop.superseded:
+            return
         line = (
             f"Final · feature-map stage (generator weights fixed): loss {result.loss:.5f} after {result.steps} "
             f"steps from Z→X ({frame.zx_loss:.5f}), {result.seconds:.1f} s"
@@ -387,7 +402,7 @@ class ImageTab:
         if result is None:
             return {self.encoder_image: gr.update(value=None, visible=False), self.encoder_caption: ""}, None
         image, loss = result
-        text = f"**Encoder** · one forward pass · loss {loss:.5f}"
+        text = f"**Encoder** · loss {loss:.5f} · {ENCODER_NOTE}"
         pane = {self.encoder_image: gr.update(value=image_file(image), visible=True), self.encoder_caption: text}
         return pane, ("Encoder (one pass)", loss)
 
@@ -440,6 +455,7 @@ def _whole(value: Any) -> Any:
 
 # Layout and wiring of the tab.
 
+LR_STEP = 0.01  # what the learning-rate fields' arrows add or take away
 OPTIMIZER_CHOICES = [("Adam", "adam"), ("SGD", "sgd"), ("L-BFGS", "lbfgs")]
 LOSS_LABELS = {"mse": "pixel (MSE)", "l1": "pixel (L1)", "mse+lpips": "MSE + LPIPS"}
 
@@ -480,8 +496,9 @@ def _settings(model: str | None) -> dict:
             steps = gr.Slider(1, MAX_STEPS, value=200, step=1, label=f"Steps (1–{MAX_STEPS})", elem_id="steps")
         with gr.Row():
             lr_x_default, lr_z_default = default_lrs(model or "", "adam")
-            lr_x = gr.Number(lr_x_default, label="X-space learning rate", elem_id="lr-x")  # checked by RunSettings
-            lr_z = gr.Number(lr_z_default, label="Z-space learning rate", elem_id="lr-z")
+            # checked by RunSettings; the arrows step by LR_STEP (Gradio's default step of 1 made 0.05 into 1)
+            lr_x = gr.Number(lr_x_default, label="X-space learning rate", elem_id="lr-x", step=LR_STEP)
+            lr_z = gr.Number(lr_z_default, label="Z-space learning rate", elem_id="lr-z", step=LR_STEP)
             hypotheses = gr.Slider(2, MAX_HYPOTHESES, value=8, step=1, label="Hypotheses K (random starts)")
     with gr.Accordion("Advanced settings", open=False):
         handoff = gr.Slider(
@@ -545,10 +562,10 @@ def _wire(tab: ImageTab) -> None:
     tab.run_button.click(tab.run, tab.run_inputs, api_name="run", api_visibility="undocumented", **running)
     tab.hypotheses_button.click(tab.run_hypotheses, tab.hypotheses_inputs, api_name=False, **running)
     tab.stop_button.click(tab.stop, None, None, api_name=False, concurrency_limit=None, show_progress="hidden")
-    loaded = [tab.editor, tab.notice, tab.seen, *tab.results]  # a new target clears the old results
+    loaded = tab.target_outputs  # a new target ends the running stream and clears the old results
     tab.sample.change(tab.choose_sample, [tab.sample, tab.model, tab.preset], loaded, api_name=False)
-    tab.upload.upload(tab.upload_target, [tab.upload, tab.model, tab.preset, tab.align], [*loaded, tab.sample], api_name=False)  # fmt: skip
-    tab.align.change(tab.realign, [tab.upload, tab.sample, tab.model, tab.preset, tab.align], [*loaded, tab.sample], api_name=False)  # fmt: skip
+    tab.upload.upload(tab.upload_target, [tab.upload, tab.model, tab.preset, tab.align], list(dict.fromkeys([*loaded, tab.sample])), api_name=False)  # fmt: skip
+    tab.align.change(tab.realign, [tab.upload, tab.sample, tab.model, tab.preset, tab.align], list(dict.fromkeys([*loaded, tab.sample])), api_name=False)  # fmt: skip
     for control in (tab.model, tab.optimizer):
         control.change(default_lrs, [tab.model, tab.optimizer], [tab.lr_x, tab.lr_z], api_name=False)
     tab.model.change(default_handoff, tab.model, tab.handoff, api_name=False)
@@ -589,7 +606,7 @@ def _examples(tab: ImageTab) -> None:
     gr.Examples(
         [[str(samples[sample]), sample, preset, EXAMPLE_MODEL] for sample, preset in rows],
         inputs=[example_image, name, tab.preset, tab.model],
-        outputs=[tab.sample, tab.preset, tab.model, tab.editor, tab.notice, tab.seen, *tab.results],
+        outputs=list(dict.fromkeys([tab.sample, tab.preset, tab.model, *tab.target_outputs])),
         fn=tab.load_example,
         run_on_click=True,
         cache_examples=False,

@@ -226,12 +226,35 @@ def status_text(surfaces: dict[str, dict], notice: str) -> str:
         smoother = surfaces["z"]["smoothness"]["roughness"] < surfaces["x"]["smoothness"]["roughness"]
         lines.append(f"Z surface is {'smoother' if smoother else 'not smoother'} than X.")
     if "handoff_path" in surfaces.get("x", {}):
-        path, x_seen = surfaces["x"]["handoff_path"]["trajectory_losses"], surfaces["x"]["trajectory_losses"]
-        lines.append(
-            f"Z→X (hand-off at step {surfaces['x']['handoff']}) ends at loss {path[-1]:.4g}, "
-            f"X at {x_seen[-1]:.4g} after the same {len(path) - 1} steps."
-        )
+        lines.append(handoff_text(surfaces["x"]))
+    if surfaces:
+        lines.append(ROUGHNESS_TEXT)
     return "  \n".join(lines + ([notice] if notice else []))
+
+
+ROUGHNESS_TEXT = (
+    "*Roughness* has no unit: how much the surface's curvature varies, relative to its height (max − min loss). "
+    "Any bowl, plane or saddle scores 0; ripples, spikes and extra basins score higher."
+)
+
+
+def handoff_text(surface: dict) -> str:
+    """What the Z→X path on the X surface did: handed off within the path's steps, or stayed in Z throughout."""
+    path, x_seen, handoff = (
+        surface["handoff_path"]["trajectory_losses"],
+        surface["trajectory_losses"],
+        surface["handoff"],
+    )
+    steps = len(path) - 1
+    if handoff >= steps:
+        return (
+            f"Z→X stays in Z-space along this {steps}-step path (its hand-off to X comes at step {handoff}): "
+            f"it ends at loss {path[-1]:.4g}, X at {x_seen[-1]:.4g} after the same {steps} steps."
+        )
+    return (
+        f"Z→X (Z-space for {handoff} steps, then X-space) ends at loss {path[-1]:.4g}, "
+        f"X at {x_seen[-1]:.4g} after the same {steps} steps."
+    )
 
 
 @dataclass(frozen=True)

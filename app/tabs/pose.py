@@ -34,6 +34,11 @@ from engines.models.registry import available_models, load_mapping, load_model
 
 logger = logging.getLogger(__name__)
 TITLE, ORDER = "3D pose", 20  # the tab after "Image inversion" (see app.ui.tab_modules)
+INTRO = (
+    "**Complete a body pose from a few joints.** Pick a CMU mocap clip and frame, say which joints are observed "
+    "(a preset or the checkboxes); X, Z and Z→X each search the pose prior F for a whole body that fits them, "
+    "and the hidden joints are compared with the clip's ground truth."
+)
 RANDOM_SAMPLE = "random prior sample"
 REFRESH_SECONDS = 0.4  # the live still and the status
 CHART_SECONDS = 1.2  # the loss chart (a plotly figure: heavier for the browser)
@@ -158,6 +163,7 @@ def build_pose_tab() -> dict:
     """Create the tab's components and events in the current Blocks context; returns the components."""
     models = available_models("pose")
     clips = [*bundled_samples(), *test_clips()]
+    gr.Markdown(INTRO, elem_id="pose-intro")
     with gr.Row():
         with gr.Column(scale=1):
             model = gr.Dropdown(models, value=models[0] if models else None, label="Pose prior F")
@@ -170,9 +176,9 @@ def build_pose_tab() -> dict:
             steps = gr.Slider(10, 500, value=200, step=10, label="Steps", elem_id="pose-steps")
             lr_x = gr.Number(
                 value=default_lrs(models[0] if models else "", "adam")[0],
-                label="X-space lr (Adam; Z→X after the hand-off too)",
-            )
-            lr_z = gr.Number(value=default_lrs(models[0] if models else "", "adam")[1], label="Z-space lr (Adam)")
+                label="X-space lr (Adam; Z→X after the hand-off too)", step=0.01,
+            )  # fmt: skip
+            lr_z = gr.Number(value=default_lrs(models[0] if models else "", "adam")[1], label="Z-space lr (Adam)", step=0.01)  # fmt: skip
             hypotheses = gr.Slider(2, 16, value=6, step=1, label="Hypotheses (K)")
             with gr.Accordion("Advanced settings", open=False):
                 handoff = gr.Slider(0, 50, value=default_handoff(models[0] if models else ""), step=1,

@@ -87,6 +87,67 @@ def test_bad_input_comes_back_as_the_apps_message(client):
         client.predict(frame=100, api_name="/pose")
 
 
+def test_invert_prepares_the_target_as_the_page_does(client, tmp_path: Path):
+    """A tight-cropped face photo is aligned and what lies beyond it hidden, and the notes say so; a
+    photo without a face gets the page's not-a-face note."""
+    from gradio_client import handle_file
+
+    face = Image.open(sample_paths()["face_008311"]).convert("RGB")
+    face.crop((12, 14, 52, 58)).resize((160, 176), Image.Resampling.BICUBIC).save(tmp_path / "tight.png")
+    *_images, numbers = client.predict(handle_file(str(tmp_path / "tight.png")), steps=2, loss="mse", api_name="/invert")  # fmt: skip
+    notes = " ".join(numbers["notes"])
+    assert "face aligned to the training crop" in notes and "lie outside the photo" in notes, notes
+    assert 0.3 < numbers["target"]["known_fraction"] < 0.85
+    scene = np.zeros((120, 160, 3), np.uint8)
+    scene[:60], scene[60:], scene[30:90, 60:100] = (120, 170, 230), (90, 80, 70), (200, 190, 180)
+    Image.fromarray(scene).save(tmp_path / "scene.png")
+    *_images, numbers = client.predict(handle_file(str(tmp_path / "scene.png")), steps=2, loss="mse", api_name="/invert")  # fmt: skip
+    assert any("no face found" in note for note in numbers["notes"]), numbers["notes"]
+    assert any("does not look like a face" in note for note in numbers["notes"]), numbers["notes"]
+
+
+def test_the_handoff_default_agrees_in_the_docs_view_api_and_a_run(client):
+    """docs/app.md, ``view_api()`` and a call agree: −1 = the model's saved default, which a call then uses."""
+    from gradio_client import handle_file
+
+    from engines.core.evaluation import inversion_defaults
+    from tests.conftest import REPO_ROOT
+
+    docs = (REPO_ROOT / "docs" / "app.md").read_text()
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for endpoint in ("/invert", "/pose"):
+        row = next(line for line in docs.splitlines() if line.startswith(f"| `{endpoint}` |"))
+        assert "`handoff` (−1 = the model's default)" in row, row
+        handoff = next(item for item in api[endpoint]["parameters"] if item["parameter_name"] == "handoff")
+        assert handoff["parameter_default"] == -1
+    face = sample_paths()[default_sample()]
+    *_images, numbers = client.predict(handle_file(str(face)), steps=2, loss="mse", api_name="/invert")
+    assert numbers["handoff_step"] == inversion_defaults("faces64").handoff
+
+
+def test_the_pose_still_never_draws_a_space_in_the_targets_green():
+    from app.api_runs import PANE_COLOURS
+    from app.pose_figures import TARGET_COLOUR
+
+    assert TARGET_COLOUR not in PANE_COLOURS and len(set(PANE_COLOURS)) == 3
+
+
+def test_an_unreadable_file_gets_the_apps_message_and_one_log_line(client, tmp_path: Path, capfd, caplog):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is not an image")
+    caplog.set_level("INFO", logger="app")
+    with pytest.raises(AppError, match="image: not a readable image; send a PNG or JPEG"):
+        client.predict(handle_file(str(fake)), steps=2, api_name="/invert")
+    with pytest.raises(AppError, match="image: not a readable image; send a PNG or JPEG"):
+        client.predict(handle_file(str(fake)), budget=4, api_name="/project")
+    rejected = [record for record in caplog.records if "rejected input" in record.getMessage()]
+    assert len(rejected) == 2 and not any(record.exc_info for record in caplog.records)
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_a_mask_hides_its_white_or_painted_pixels(tmp_path: Path):
     opaque = np.zeros((128, 128), np.uint8)
     opaque[:, 64:] = 255  # the right half white: hidden

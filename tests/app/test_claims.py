@@ -28,3 +28,18 @@ def test_the_shipped_headline_has_figures_and_says_why_plain_z_levels_off():
     text = headline()
     assert "placeholder" not in text and "levels off above X" in text
     assert all(row.zx_final < row.x_final for row in MEASURED)  # the figures the page quotes: Z→X ends below X
+
+
+def test_the_readme_quotes_the_headlines_figures():
+    """The README's "Z→X ends N% below X …, plain Z M% above it" is the headline's first row, recomputed."""
+    import re
+
+    from tests.conftest import REPO_ROOT
+
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    found = re.search(r"on held-out faces Z→X ends (\d+)% below X after (\d+) steps, plain Z (\d+)% above it", readme)
+    assert found, "the README's sentence on held-out faces is missing"
+    faces = MEASURED[0]
+    assert int(found.group(1)) == round(-faces.final_change("zx")) and int(found.group(2)) == faces.steps
+    assert int(found.group(3)) == round(faces.final_change("z"))
+    assert f"{round(-faces.final_change('zx'))}% lower" in headline()

@@ -49,3 +49,18 @@ def test_the_detector_judges_only_face_models_and_unmasked_targets():
     assert target_has_face("faces64", face, known) is True
     assert target_has_face("faces64", church()[None], masked) is None  # the mask may hide the face
     assert target_has_face("digits", church()[None], known) is None
+
+
+def test_a_digit_model_says_when_an_image_is_no_digit():
+    from PIL import Image
+
+    from app.domain import digit_notice
+    from app.targets import SAMPLES_DIR, load_target
+
+    face = Image.open(SAMPLES_DIR / "face_008003.png")
+    assert "does not look like a handwritten digit (in colour" in digit_notice(face, "digits")
+    assert digit_notice(face, "faces64") == ""  # not a digit model: not judged here
+    for path in sorted((SAMPLES_DIR / "mnist").glob("*.png")):
+        assert digit_notice(Image.open(path), "mnist-classifier") == "", path
+    _value, notice = load_target(SAMPLES_DIR / "face_008003.png", 28, model="digits")
+    assert "does not look like a handwritten digit" in notice

@@ -31,3 +31,45 @@ def test_only_face_models_align():
 
     assert aligns_faces("faces64")
     assert not aligns_faces("digits")
+
+
+def _tight_crop(tmp_path) -> str:
+    """A face photo cropped close (as UTKFace-like uploads are): the aligned crop reaches past its edges."""
+    face = Image.open(REPO_ROOT / "app" / "samples" / "face_008311.png").convert("RGB")
+    upload = tmp_path / "tight.png"
+    face.crop((12, 14, 52, 58)).resize((160, 176), Image.Resampling.BICUBIC).save(upload)
+    return str(upload)
+
+
+def test_a_tight_crop_hides_what_lies_outside_the_photo(tmp_path):
+    import numpy as np
+
+    from app.targets import build_target, masked_view
+
+    value, notice = load_target(_tight_crop(tmp_path), 64, align=True)
+    assert "aligned" in notice and "lie outside the photo: unknown, so hidden from the loss" in notice
+    count = int(notice.split(" of 4,096 pixels")[0].rsplit("· ", 1)[1].replace(",", ""))
+    target = build_target(value, "none", 64)
+    unknown = target.weight[0, 0] == 0
+    assert int(unknown.sum()) == count and 0.15 < count / 4096 < 0.7
+    assert not unknown[24:40, 24:40].any() and unknown[0, :].all()  # the face is known, the top row is not
+    seen = np.asarray(masked_view(target), np.int16)
+    hidden = seen[unknown.numpy()]
+    assert set(np.unique(hidden)) <= {115, 153}  # the two greys of the checkerboard, never the photo's streaks
+
+
+def test_transparent_pixels_of_an_rgba_upload_are_unknown(tmp_path):
+    import numpy as np
+
+    from app.targets import build_target
+
+    face = np.asarray(Image.open(REPO_ROOT / "app" / "samples" / "face_008311.png").convert("RGBA")).copy()
+    face[:, :16, 3] = 0  # the left quarter transparent
+    upload = tmp_path / "cutout.png"
+    Image.fromarray(face).save(upload)
+    value, notice = load_target(str(upload), 64)
+    assert "1,024 of 4,096 pixels (25%) are transparent" in notice
+    weight = build_target(value, "none", 64).weight[0, 0]
+    assert (weight[:, :16] == 0).all() and (weight[:, 16:] == 1).all()
+    background = np.asarray(value["background"])[:, : 16 * EDIT_SCALE]
+    assert (background != 255).all()  # not painted white

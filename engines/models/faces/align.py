@@ -33,12 +33,15 @@ DETECT_SIDE = 640  # larger uploads are searched at this longer side (landmarks 
 @dataclass(frozen=True)
 class AlignInfo:
     """What :func:`align_face` did: ``aligned`` (a face was found and warped), the detector's ``score``,
-    the ``landmarks`` (5 x 2, pixels of the input) and a ``notice`` for the user."""
+    the ``landmarks`` (5 x 2, pixels of the input), a ``notice`` for the user and ``outside`` (``size x size``,
+    the share of each crop pixel that lies outside the photo: edge-replicated there, so unknown; None when
+    not aligned)."""
 
     aligned: bool
     notice: str
     score: float | None = None
     landmarks: np.ndarray | None = None
+    outside: np.ndarray | None = None
 
 
 @functools.cache
@@ -65,13 +68,32 @@ def similarity_transform(source: np.ndarray, destination: np.ndarray, weights: n
     return np.hstack([scale * rotation, shift[:, None]])
 
 
-def warp_to_reference(image: Image.Image, landmarks: np.ndarray, size: int = SIZE) -> Image.Image:
-    """The ``size`` × ``size`` crop of ``image`` whose ``landmarks`` (5 x 2 pixels) land on the reference
-    (edges replicated where the crop leaves the photo)."""
-    work = size * SUPERSAMPLE
+def _output_to_input(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """The 2 x 3 map from the supersampled crop's pixels to the photo's that puts ``landmarks`` on the
+    reference (PIL's transform wants this direction: reference -> landmarks)."""
     reference = REFERENCE_LANDMARKS * (size / SIZE) * SUPERSAMPLE
-    # PIL wants the map from output pixels to input pixels: reference -> landmarks.
-    output_to_input = similarity_transform(reference, landmarks, LANDMARK_WEIGHTS)
+    return similarity_transform(reference, landmarks, LANDMARK_WEIGHTS)
+
+
+def outside_share(photo_size: tuple[int, int], landmarks: np.ndarray, size: int = SIZE) -> np.ndarray:
+    """``size x size`` in [0, 1]: the share of each pixel of the aligned crop (:func:`warp_to_reference`) that
+    comes from outside a photo of ``photo_size`` (width, height), measured at the warp's supersampling."""
+    work = size * SUPERSAMPLE
+    centres = np.arange(work, dtype=np.float64) + 0.5
+    columns, rows = np.meshgrid(centres, centres)
+    output_to_input = _output_to_input(landmarks, size)
+    x = output_to_input[0, 0] * columns + output_to_input[0, 1] * rows + output_to_input[0, 2]
+    y = output_to_input[1, 0] * columns + output_to_input[1, 1] * rows + output_to_input[1, 2]
+    outside = (x < 0) | (x > photo_size[0]) | (y < 0) | (y > photo_size[1])
+    return outside.reshape(size, SUPERSAMPLE, size, SUPERSAMPLE).mean(axis=(1, 3))
+
+
+def warp_to_reference(image: Image.Image, landmarks: np.ndarray, size: int = SIZE) -> Image.Image:
+    """The ``size`` × ``size`` crop of ``image`` (any PIL mode: RGB, or an alpha channel as L) whose
+    ``landmarks`` (5 x 2 pixels) land on the reference (edges replicated where the crop leaves the photo:
+    :func:`outside_share` says where)."""
+    work = size * SUPERSAMPLE
+    output_to_input = _output_to_input(landmarks, size)
     corners = np.array([[0, 0, 1], [work, 0, 1], [0, work, 1], [work, work, 1]], dtype=np.float64)
     reached = corners @ output_to_input.T
     low, high = np.floor(reached.min(0)).astype(int) - 2, np.ceil(reached.max(0)).astype(int) + 2
@@ -99,7 +121,8 @@ def align_face(image: Image.Image, size: int = SIZE) -> tuple[Image.Image, Align
     detections = face_detector().detect(np.asarray(searched), min_face=max(20.0, MIN_FACE_SHARE * min(searched.size)))
     if not len(detections):
         crop, how = center_crop_resize(image, size)
-        return crop, AlignInfo(aligned=False, notice=f"no face found: used the centre crop ({how})")
+        used = f"used it as it is ({size}×{size})" if image.size == (size, size) else f"used the centre crop ({how})"
+        return crop, AlignInfo(aligned=False, notice=f"no face found: {used}")
     sides = (detections.boxes[:, 2:] - detections.boxes[:, :2]).prod(dim=1)
     best = int(sides.argmax())
     back = np.array([image.width / searched.width, image.height / searched.height])
@@ -107,6 +130,7 @@ def align_face(image: Image.Image, size: int = SIZE) -> tuple[Image.Image, Align
     score = float(detections.scores[best])
     faces = f" (largest of {len(detections)} faces)" if len(detections) > 1 else ""
     notice = f"face aligned to the training crop by its eyes, nose and mouth{faces}; detector score {score:.2f}"
+    outside = outside_share(image.size, landmarks, size)
     return warp_to_reference(image, landmarks, size), AlignInfo(
-        aligned=True, notice=notice, score=score, landmarks=landmarks
+        aligned=True, notice=notice, score=score, landmarks=landmarks, outside=outside
     )

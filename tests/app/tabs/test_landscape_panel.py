@@ -75,7 +75,8 @@ def test_panel_builds_and_computes_for_a_registered_model(monkeypatch, linear_mo
     traces = final[panel.plot].data
     assert [trace.type for trace in traces] == ["surface", "scatter3d", "scatter3d", "surface", "scatter3d"]
     assert traces[2].name.startswith("Z→X (hand-off at step") and len(traces[2].x) == len(traces[1].x)
-    assert "Z surface is" in final[panel.status] and "Z→X (hand-off at step" in final[panel.status]
+    assert "Z surface is" in final[panel.status] and "Z→X " in final[panel.status]
+    assert "Roughness* has no unit" in final[panel.status]
     path = final[panel.state]["x"]["handoff_path"]
     assert len(path["trajectory"]) == len(final[panel.state]["x"]["trajectory"])
     models.load_model.cache_clear()
@@ -96,3 +97,12 @@ def test_status_counts_minima_in_plain_english():
 
     text = status_text({"x": surface(1, 0.5), "z": surface(3, 0.1)}, "")
     assert "1 local minimum," in text and "3 local minima," in text and "Z surface is smoother" in text
+
+
+def test_the_handoff_sentence_says_when_the_path_never_reaches_the_handoff():
+    from app.tabs import landscape as landscape_panel
+
+    surface = {"handoff_path": {"trajectory_losses": [1.0, 0.5, 0.4]}, "trajectory_losses": [1.0, 0.6, 0.45]}
+    assert "stays in Z-space along this 2-step path" in landscape_panel.handoff_text({**surface, "handoff": 20})
+    text = landscape_panel.handoff_text({**surface, "handoff": 1})
+    assert text.startswith("Z→X (Z-space for 1 steps, then X-space) ends at loss 0.4")

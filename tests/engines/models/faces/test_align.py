@@ -71,3 +71,26 @@ def test_no_face_gives_the_centre_crop_and_says_so():
     image, info = align_face(blank)
     assert not info.aligned and info.notice.startswith("no face found")
     assert image.size == (64, 64)
+
+
+def test_outside_share_marks_the_crop_beyond_the_photo():
+    from engines.models.faces.align import outside_share
+
+    # landmarks where the reference puts them in a 64×64 photo: the crop is the photo itself, nothing outside
+    assert outside_share((64, 64), REFERENCE_LANDMARKS).max() == 0.0
+    # the same face in a photo cut 16 px short on the left: the crop's left quarter lies outside
+    share = outside_share((48, 64), REFERENCE_LANDMARKS - [16.0, 0.0])
+    assert (share[:, :16] == 1.0).all() and (share[:, 16:] == 0.0).all()
+
+
+def test_a_tight_crop_reports_what_lies_outside(sample):
+    tight = sample.crop((12, 14, 52, 58)).resize((160, 176), Image.Resampling.BICUBIC)
+    _aligned, info = align_face(tight)
+    assert info.aligned and info.outside.shape == (64, 64)
+    assert 0.15 < float((info.outside >= 0.3).mean()) < 0.7
+    assert info.outside[24:40, 24:40].max() == 0.0
+
+
+def test_no_face_in_an_image_of_the_crops_size_says_it_was_used_as_it_is():
+    _image, info = align_face(Image.new("RGB", (64, 64), (128, 128, 128)))
+    assert info.notice == "no face found: used it as it is (64×64)"

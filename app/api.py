@@ -54,13 +54,18 @@ def invert(
     lr_z: float = 0,
     handoff: int = -1,
     seed: int = 0,
+    refine: bool = False,
 ):
     """Invert an image (a file or URL; optional mask: white = hidden from the loss) with three optimisers:
     X (the generator's input directly), Z (through the learned map Θ) and Z→X (``handoff`` Z steps, then X).
-    Returns the three final images and a JSON: per-step losses of each optimiser, settings, summary."""
+    refine (off by default, as on the page): a face model's last stage, "Refine past the generator", from
+    Z→X within the same steps. Returns the three final images, a JSON (per-step losses of each optimiser,
+    settings, summary; ``final`` with refine) and the refined image (None without refine)."""
     settings = dict(model=model, preset=preset, steps=steps, optimizer=optimizer, loss=loss, lr_x=lr_x, lr_z=lr_z)
+    settings.update(refine=bool(refine))
     images, numbers = _guarded(api_runs.invert_image, image, mask, handoff=handoff, seed=seed, **settings)
-    return *_files(images), numbers
+    *images, final = images
+    return *_files(images), numbers, _files([final])[0]
 
 
 def pose(
@@ -139,8 +144,10 @@ def _invert_endpoint() -> None:
         gr.Number(0, label="lr_z", info=LR_HELP),
         gr.Number(-1, precision=0, label="handoff", info=HANDOFF_HELP),
         gr.Number(0, precision=0, label="seed"),
+        gr.Checkbox(False, label="refine", info="face models: refine past the generator (the page's Final pane)"),
     ]
     outputs = [_result_image("X result"), _result_image("Z result"), _result_image("Z→X result"), gr.JSON(label="numbers")]  # fmt: skip
+    outputs.append(_result_image("Final result (refine; None without it)"))
     gr.Button(visible=False).click(invert, inputs, outputs, api_name="invert")
 
 

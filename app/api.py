@@ -56,14 +56,19 @@ def invert(
     handoff: int = -1,
     seed: int = 0,
     align: bool = True,
+    refine: bool = False,
 ):
     """Invert an image (a file or URL; optional mask: white = hidden from the loss) with three optimisers:
     X (the generator's input directly), Z (through the learned map Θ) and Z→X (``handoff`` Z steps, then X),
     prepared as the page does (``align``: a face aligned to the training crop, pixels beyond the photo hidden).
-    Returns the three final images and a JSON: per-step losses of each optimiser, settings, summary, notes."""
+    refine (off by default, as on the page): a face model's last stage, "Refine past the generator", from
+    Z→X within the same steps. Returns the three final images, a JSON (per-step losses of each optimiser,
+    settings, summary, notes; ``final`` with refine) and the refined image (None without refine)."""
     settings = dict(model=model, preset=preset, steps=steps, optimizer=optimizer, loss=loss, lr_x=lr_x, lr_z=lr_z)
-    images, numbers = _guarded(api_runs.invert_image, image, mask, handoff=handoff, seed=seed, align=align, **settings)
-    return *_files(images), numbers
+    settings.update(refine=bool(refine), align=align)
+    images, numbers = _guarded(api_runs.invert_image, image, mask, handoff=handoff, seed=seed, **settings)
+    *images, final = images
+    return *_files(images), numbers, _files([final])[0]
 
 
 def pose(
@@ -148,8 +153,10 @@ def _invert_endpoint() -> None:
         gr.Number(-1, precision=0, label="handoff", info=HANDOFF_HELP),
         gr.Number(0, precision=0, label="seed"),
         gr.Checkbox(True, label="align", info="a face model's upload aligned to the training crop, as on the page"),
+        gr.Checkbox(False, label="refine", info="face models: refine past the generator (the page's Final pane)"),
     ]
     outputs = [_result_image("X result"), _result_image("Z result"), _result_image("Z→X result"), gr.JSON(label="numbers")]  # fmt: skip
+    outputs.append(_result_image("Final result (refine; None without it)"))
     gr.Button(visible=False).click(invert, inputs, outputs, api_name="invert")
 
 

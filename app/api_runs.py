@@ -18,8 +18,8 @@ from PIL import Image
 from app.domain import domain_notice, target_has_face
 from app.figures import SPACE_COLOURS
 from app.gpu import gpu
-from app.runs import MAX_STEPS, DivergenceGuard, get_mapping
-from app.targets import Target, fingerprint
+from app.runs import LAST_STAGE, MAX_STEPS, DivergenceGuard, get_mapping, last_stage_result
+from app.targets import Target, aligns_faces, fingerprint
 from engines.core.device import default_device
 from engines.core.evaluation import inversion_defaults
 from engines.core.losses import LOSSES, resolve_loss_name
@@ -151,10 +151,12 @@ def invert_image(
     handoff: int | None = None,
     seed: int = 0,
     align: bool = True,
-) -> tuple[list[Image.Image], dict]:
+    refine: bool = False,
+) -> tuple[list[Image.Image | None], dict]:
     """Invert one image with X, Z and Z→X to the end, as the image tab does (:func:`page_target`: a face
-    aligned, unknown pixels hidden); returns the three final images and the numbers, whose ``notes`` are the
-    tab's notices: what was done to the image, Θ, and whether the target looks like what the model knows."""
+    aligned, unknown pixels hidden); returns the final images (X, Z, Z→X and, with ``refine`` on a face model,
+    the last stage's, else None) and the numbers, whose ``notes`` are the tab's notices: what was done to the
+    image, Θ, and whether the target looks like what the model knows."""
     defaults = inversion_defaults(model, optimizer)  # chosen on training data, saved beside Θ
     handoff = defaults.handoff if handoff is None or handoff == -1 else handoff
     steps, handoff, loss_name = _check_image_settings(model, steps, optimizer, loss, handoff)
@@ -168,7 +170,11 @@ def invert_image(
         forward, target.image, three_spaces(mapping, lr_x, lr_z, handoff), weight=target.weight, loss=loss_name,
         optimizer=optimizer, steps=steps, seed=int(seed), keep_output=True, keep_on_device=True,
     )  # fmt: skip
-    curves, last, message = _follow(runs)
+    if not isinstance(refine, bool):
+        raise ValueError(f"refine must be true or false, got {refine!r}")
+    split, last_steps = LAST_STAGE.split(steps) if refine and aligns_faces(model) else (steps, 0)
+    branch: dict[str, torch.Tensor] = {}
+    curves, last, message = _follow(_branching(runs, split, branch))
     face = target_has_face(model, target.image, target.weight)
     judged = domain_notice(model, loss_name, last[0].index, curves[0][-1], min(curves[1][-1], curves[2][-1]), face=face)  # fmt: skip
     lpips = "⚠ LPIPS is unavailable offline: using pixel MSE" if loss_name != loss else ""
@@ -180,7 +186,22 @@ def invert_image(
         "losses": dict(zip(KEYS, curves)), "final_loss": {key: curve[-1] for key, curve in zip(KEYS, curves)},
         "summary": message or summary(dict(zip(LABELS, curves))), "notes": notes,
     }  # fmt: skip
-    return [tensor_to_image(step.output[0].cpu()) for step in last], numbers
+    images = [tensor_to_image(step.output[0].cpu()) for step in last]
+    final = None
+    if last_steps and "zx" in branch and not message:  # as the page's "Refine past the generator"
+        final = last_stage_result(target, model, branch["zx"], loss_name, last_steps, split)
+        numbers["final"] = {"from_step": split, "steps": last_steps, "losses": list(final.curve), "final_loss": final.loss}  # fmt: skip
+    elif refine:
+        numbers["notes"].append("refine: the last stage runs on face models only" if not aligns_faces(model) else "refine: no last stage (too few steps or a diverged run)")  # fmt: skip
+    return [*images, None if final is None else final.image], numbers
+
+
+def _branching(runs, split: int, branch: dict):
+    """``runs`` unchanged, keeping the best Z→X input at step ``split`` in ``branch["zx"]`` (``1 x D``)."""
+    for steps in runs:
+        if steps[2].index == split:
+            branch["zx"] = steps[2].x[int(steps[2].losses.argmin())][None].detach()
+        yield steps
 
 
 def _follow(runs) -> tuple[list[list[float]], tuple, str]:

@@ -32,7 +32,7 @@ from engines.core.losses import LOSSES, resolve_loss_name
 from engines.core.mapping import MappingConfig, MappingNetwork
 from engines.core.optim import OPTIMIZERS, Space, Step, invert_spaces
 from engines.io.images import tensor_to_image
-from engines.models.faces.last_stage import last_stage_steps
+from engines.models.faces.last_stage import LastStage, last_stage_steps
 from engines.models.registry import available_models, load_encoder, load_mapping, load_model
 
 logger = logging.getLogger(__name__)
@@ -44,9 +44,10 @@ EXPLODE_FACTOR = 1e3  # loss this many times its starting value: diverged
 DEFAULT_Z_LR = 0.1
 DEFAULT_HANDOFF = 5  # RunSettings' default; the tabs pass the model's own (default_handoff)
 SPACES = ("X", "Z", "Z→X")
-# Steps of the feature-map stage after a Run on a face model. 100 steps of MSE + LPIPS on one 64×64 face
-# took 1.7 s on one loaded CPU thread (0.34 s with MSE), so it runs by itself once Z→X is done.
-FINAL_STEPS = 100
+# "Refine past the generator" (a face model's last stage, off by default): it branches off Z→X at step
+# ``steps - share·steps`` and ends at the run's last step, so the Final pane has the run's step budget
+# like X, Z and Z→X. 100 steps of MSE + LPIPS on one 64×64 face took 1.7 s on one loaded CPU thread.
+LAST_STAGE = LastStage()
 
 
 def default_lrs(model: str, optimizer: str) -> tuple[float, float]:
@@ -80,6 +81,7 @@ class RunSettings:
     z_init: str = "zeros"
     seed: int = 0
     handoff: int = DEFAULT_HANDOFF  # Z→X: Z steps before the switch to X-space (at lr_x)
+    refine: bool = False  # face models: the last stage ("Refine past the generator") within the step budget
 
     def __post_init__(self) -> None:
         if self.model not in available_models("image"):
@@ -94,10 +96,16 @@ class RunSettings:
             raise ValueError(f"hypotheses must be from 1 to {MAX_HYPOTHESES}, got {self.num_hypotheses!r}")
         if not (isinstance(self.handoff, int) and 0 <= self.handoff <= MAX_STEPS):
             raise ValueError(f"the hand-off step must be a whole number from 0 to {MAX_STEPS}, got {self.handoff!r}")
+        if not isinstance(self.refine, bool):
+            raise ValueError(f"refine must be true or false, got {self.refine!r}")
         for name in ("lr_x", "lr_z"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"the {name[-1].upper()}-space learning rate must be a positive number, got {value!r}")
+
+    def final_split(self) -> tuple[int, int]:
+        """(the Z→X step the last stage starts from, its steps): ``(steps, 0)`` unless ``refine`` is on."""
+        return LAST_STAGE.split(self.steps) if self.refine else (self.steps, 0)
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,9 @@ class Frame:
     zx_loss: float = math.nan
     zx_gallery: list[tuple[Image.Image, str]] | None = None
     zx_space: str = "z"  # where Z→X is at this step: "z" before the hand-off, "x" after
-    zx_latent: torch.Tensor | None = None  # the best Z→X input ``1 x D`` (CPU), on a finished run's last frame only
+    # the best Z→X input ``1 x D`` (CPU) where the last stage starts (``RunSettings.final_split``), on a finished
+    # run's last frame only
+    zx_latent: torch.Tensor | None = None
 
     @property
     def images(self) -> tuple[Image.Image, ...]:
@@ -317,6 +327,7 @@ def _frames(target: Target, settings: RunSettings, refresh_seconds: float, notic
     last: tuple[Step, ...] | None = None
     guard = DivergenceGuard(SPACES)
     frame = functools.partial(_frame, tag=tag, target=target.fingerprint, handoff=settings.handoff)
+    split, start = settings.final_split()[0], None
     for steps in runs:
         if message := guard.check(steps):
             if last is None:
@@ -324,6 +335,8 @@ def _frames(target: Target, settings: RunSettings, refresh_seconds: float, notic
             yield frame(last, history, _joined(message, tag), refresh=True, done=True)
             return
         last = steps
+        if steps[2].index == split:  # where the last stage branches off Z→X (the end unless refine is on)
+            start = steps[2].x[int(steps[2].losses.argmin())][None].cpu()
         for curve, step in zip(history, steps):
             curve.append(float(step.losses.min()))
         status = _joined(f"Running · step {steps[0].index}/{settings.steps}", tag)
@@ -334,8 +347,7 @@ def _frames(target: Target, settings: RunSettings, refresh_seconds: float, notic
         face = target_has_face(settings.model, target.image, target.weight)
         notice = domain_notice(settings.model, resolve_loss_name(settings.loss), last[0].index, finals[0], min(finals[1:]), face=face)  # fmt: skip
         status = "  \n".join(line for line in (status, comparison(*history), notice) if line)
-        best = int(last[2].losses.argmin())
-        yield replace(frame(last, history, status, refresh=True, done=True), zx_latent=last[2].x[best : best + 1].cpu())
+        yield replace(frame(last, history, status, refresh=True, done=True), zx_latent=start)
 
 
 def _joined(*parts: str) -> str:
@@ -359,12 +371,15 @@ def encoder_result(target: Target, model_name: str, loss: str) -> tuple[Image.Im
 
 @dataclass(frozen=True)
 class FinalStage:
-    """The feature-map stage's result: its image, loss on the known pixels, steps and wall-clock seconds."""
+    """The last stage's result: its image, loss on the known pixels, steps, wall-clock seconds, the step of
+    the run it started from and its loss at every step from there (``steps + 1`` values)."""
 
     image: Image.Image
     loss: float
     steps: int
     seconds: float
+    first_step: int = 0
+    curve: tuple[float, ...] = ()
 
 
 def has_final_stage(model_name: str) -> bool:
@@ -375,20 +390,25 @@ def has_final_stage(model_name: str) -> bool:
         return False
 
 
-@gpu
-def final_stage(target: Target, model_name: str, latent: torch.Tensor, loss: str, steps: int = FINAL_STEPS) -> FinalStage:  # fmt: skip
-    """The last stage of :mod:`engines.models.faces.last_stage` from the Z→X input ``latent`` (``1 x D``):
-    ``steps`` steps in the frozen generator's 16×16 feature map, pulled towards Z→X's own features."""
+def last_stage_result(target: Target, model_name: str, latent: torch.Tensor, loss: str, steps: int, first_step: int = 0) -> FinalStage:  # fmt: skip
+    """The last stage of :mod:`engines.models.faces.last_stage` (:data:`LAST_STAGE`) from the Z→X input
+    ``latent`` (``1 x D``, Z→X at step ``first_step``): ``steps`` steps in the frozen generator's feature map,
+    pulled towards Z→X's own features there."""
     device = default_device()
     generator = load_model(model_name, device)
-    start, last = time.monotonic(), None
+    start, last, curve = time.monotonic(), None, []
     for last in last_stage_steps(
-        generator, target.image.to(device), latent.to(device), steps=steps, loss=resolve_loss_name(loss),
-        weight=target.weight.to(device), keep_output=lambda index: index == steps,
+        generator, target.image.to(device), latent.to(device), last=LAST_STAGE, steps=steps,
+        first_index=first_step, loss=resolve_loss_name(loss), weight=target.weight.to(device),
+        keep_output=lambda index: index == first_step + steps,
     ):  # fmt: skip
-        pass
+        curve.append(float(last.losses[0]))
     image = tensor_to_image(last.output[0].cpu())
-    return FinalStage(image=image, loss=float(last.losses[0]), steps=steps, seconds=time.monotonic() - start)
+    seconds = time.monotonic() - start
+    return FinalStage(image=image, loss=curve[-1], steps=steps, seconds=seconds, first_step=first_step, curve=tuple(curve))  # fmt: skip
+
+
+final_stage = gpu(last_stage_result)  # the page's call (on ZeroGPU in the GPU worker; the API's run is inside one)
 
 
 def warm_up(model_name: str) -> None:

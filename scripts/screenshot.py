@@ -33,7 +33,7 @@ def save(page, path: Path, *, full_page: bool = False) -> None:
 def image_tab(page, folder: Path, readme: Path) -> None:
     expect(page.locator("#notice")).to_contain_text("face_", timeout=60_000)
     page.locator("#run").click()
-    expect(page.locator("#final-caption")).to_contain_text("feature-map stage", timeout=LONG)
+    expect(page.locator("#status")).to_contain_text("Done at step", timeout=LONG)  # "Refine past the generator" off
     expect(page.locator("#run")).to_be_enabled(timeout=60_000)
     page.wait_for_timeout(1500)
     page.evaluate("window.scrollTo(0, 0)")
@@ -54,8 +54,8 @@ def image_tab(page, folder: Path, readme: Path) -> None:
     page.set_viewport_size({"width": 1400, "height": 1300})
     page.locator("#preset").get_by_text("hide mouth").click()
     page.locator("#run").click()
-    expect(page.locator("#final-caption")).not_to_contain_text("feature-map stage", timeout=60_000)
-    expect(page.locator("#final-caption")).to_contain_text("feature-map stage", timeout=LONG)
+    expect(page.locator("#status")).not_to_contain_text("Done at step", timeout=60_000)
+    expect(page.locator("#status")).to_contain_text("Done at step", timeout=LONG)
     expect(page.locator("#run")).to_be_enabled(timeout=60_000)
     page.wait_for_timeout(1500)
     save(page, readme, full_page=True)

@@ -17,10 +17,11 @@ import gradio as gr
 
 from app.defense_runs import digit_label
 from app.download import RunRecord
-from app.figures import add_reference, empty_loss_figure
+from app.figures import add_reference, empty_loss_figure, loss_figure
 from app.media import image_file, report_unreadable
 from app.progress import on_strip, progress_strip
 from app.runs import (
+    LAST_STAGE,
     MAX_HYPOTHESES,
     MAX_STEPS,
     Frame,
@@ -103,12 +104,13 @@ def handoff_caption(step: int, loss: float, space: str, handoff: int) -> str:
     return f"**Z→X** · step {step} · loss {loss:.5f} · {where}"
 
 
-def final_caption(loss: float, steps: int, zx_loss: float) -> str:
-    """The final pane's caption: the stage, its loss, and why it is not the model's own reconstruction."""
+def final_caption(loss: float, steps: int, zx_loss: float, first_step: int = 0) -> str:
+    """The final pane's caption, shown above it: first what it is not (the model's own reconstruction),
+    then the stage, its steps within the run's budget and its loss."""
     return (
-        f"**Final** · feature-map stage (generator weights fixed) · loss {loss:.5f} (Z→X {zx_loss:.5f}) · "
-        f"{steps} steps from Z→X · fits almost any image: the generator's prior no longer constrains it much "
-        "(Z→X is the model's own reconstruction)"
+        "**Final · refined past the generator: not the model's reconstruction** (that is Z→X). "
+        f"Z→X to step {first_step}, then {steps} steps in the generator's feature map (weights fixed, pulled "
+        f"towards Z→X's own features) · loss {loss:.5f} (Z→X {zx_loss:.5f})"
     )
 
 
@@ -154,14 +156,15 @@ class ImageTab:
     progress: gr.HTML
     step_pick: gr.Radio
     kept: gr.State
+    refine: gr.Checkbox  # "Refine past the generator": the face models' last stage, off by default
 
     @property
     def run_inputs(self) -> list:
-        return [self.editor, self.preset, self.model, self.optimizer, self.steps, self.lr_x, self.lr_z, self.loss, self.handoff]  # fmt: skip
+        return [self.editor, self.preset, self.model, self.optimizer, self.steps, self.lr_x, self.lr_z, self.loss, self.handoff, self.refine]  # fmt: skip
 
     @property
     def hypotheses_inputs(self) -> list:
-        return self.run_inputs[:-1] + [self.hypotheses, self.handoff]
+        return self.run_inputs[:-2] + [self.hypotheses, self.handoff]
 
     @property
     def run_outputs(self) -> list:
@@ -295,9 +298,11 @@ class ImageTab:
         except ValueError as error:
             return {self.seen: None, self.notice: f"⚠ {error}"}
 
-    def run(self, editor, preset, model, optimizer, steps, lr_x, lr_z, loss, handoff=None, request: gr.Request = None, progress=gr.Progress()) -> Iterator[dict]:  # fmt: skip
-        """Run: one start from z = 0 in each space (X, Z, Z→X), streamed side by side."""
+    def run(self, editor, preset, model, optimizer, steps, lr_x, lr_z, loss, handoff=None, refine=False, request: gr.Request = None, progress=gr.Progress()) -> Iterator[dict]:  # fmt: skip
+        """Run: one start from z = 0 in each space (X, Z, Z→X), streamed side by side; with ``refine`` on a face
+        model, the last stage branches off Z→X and ends at the same last step (the Final pane)."""
         settings = dict(model=model, optimizer=optimizer, steps=steps, lr_x=lr_x, lr_z=lr_z, loss=loss)
+        settings.update(refine=bool(refine) and has_final_stage(model))
         settings.update(handoff=default_handoff(model) if handoff is None else _whole(handoff))
         yield from self._stream(editor, preset, settings, session_id(request), progress)
 
@@ -346,8 +351,8 @@ class ImageTab:
                 yield {**pending, **self._updates(frame, sent, settings.handoff, reference)}
                 pending = {}
             message = "Stopped before the first step." if frame is None else None
-            if frame is not None and frame.zx_latent is not None and has_final_stage(settings.model):
-                yield from self._final(target, settings, frame, stop)
+            if frame is not None and frame.zx_latent is not None and settings.refine:
+                yield from self._final(target, settings, frame, stop, record, reference)
         except ValueError as error:
             message = f"⚠ {error}"
         except Exception as error:  # shown and logged, so the page stays usable
@@ -376,23 +381,29 @@ class ImageTab:
         picker = gr.update(choices=choices, value=str(steps[-1]), visible=len(steps) > 1)
         return {self.step_pick: picker, self.kept: kept}
 
-    def _final(self, target, settings: RunSettings, frame: Frame, stop: RunStop) -> Iterator[dict]:
-        """After a finished Run on a face model: the feature-map stage from the Z→X result, in its own pane
-        (only once X, Z and Z→X have streamed to the end, so it never slows them)."""
-        if settings.num_hypotheses != 1:
+    def _final(self, target, settings: RunSettings, frame: Frame, stop: RunStop, record: RunRecord, reference=None) -> Iterator[dict]:  # fmt: skip
+        """After a finished Run with "Refine past the generator": the last stage from Z→X at the split step to the
+        run's last step, in its own pane, its curve on the chart and in the CSV (``record.final``). It runs once
+        X, Z and Z→X have streamed to the end, so it never slows them; a run a new target superseded shows nothing."""
+        first_step, steps = settings.final_split()
+        if settings.num_hypotheses != 1 or steps == 0:
             return
-        yield {self.status: f"{frame.status}  \nFinal · feature-map stage: running…"}
-        result = final_stage(target, settings.model, frame.zx_latent, settings.loss)
+        yield {self.status: f"{frame.status}  \nRefine past the generator: {steps} steps from Z→X at step {first_step}…"}  # fmt: skip
+        result = final_stage(target, settings.model, frame.zx_latent, settings.loss, steps, first_step)
         if stop.superseded:
             return
+        record.final = dict(enumerate(result.curve, start=first_step))
+        curves = list(zip(*(record.losses[step] for step in sorted(record.losses))))
+        figure = loss_figure(*curves, handoff=settings.handoff, reference=reference, final=(first_step, result.curve))
         line = (
-            f"Final · feature-map stage (generator weights fixed): loss {result.loss:.5f} after {result.steps} "
-            f"steps from Z→X ({frame.zx_loss:.5f}), {result.seconds:.1f} s"
+            f"Final (refined past the generator, not the model's reconstruction): loss {result.loss:.5f} at step "
+            f"{first_step + steps} (Z→X {frame.zx_loss:.5f}), {result.seconds:.1f} s"
         )
         yield {
             self.final_image: gr.update(value=image_file(result.image), visible=True),
-            self.final_caption: final_caption(result.loss, result.steps, frame.zx_loss),
+            self.final_caption: final_caption(result.loss, result.steps, frame.zx_loss, first_step),
             self.status: f"{frame.status}  \n{line}",
+            self.chart: figure,
         }
 
     def _encoder(self, target, settings: RunSettings) -> tuple[dict, tuple[str, float] | None]:
@@ -494,6 +505,7 @@ def _settings(model: str | None) -> dict:
             loss = gr.Dropdown(_loss_choices(), value=_loss_choices()[-1][1], label="Loss")
             # the browser clamps a typed value into range when the field loses focus: the label gives the range
             steps = gr.Slider(1, MAX_STEPS, value=200, step=1, label=f"Steps (1–{MAX_STEPS})", elem_id="steps")
+        refine = _refine_checkbox()
         with gr.Row():
             lr_x_default, lr_z_default = default_lrs(model or "", "adam")
             # checked by RunSettings; the arrows step by LR_STEP (Gradio's default step of 1 made 0.05 into 1)
@@ -505,13 +517,26 @@ def _settings(model: str | None) -> dict:
             0, 50, value=default_handoff(model or ""), step=1, elem_id="handoff",
             label="Z→X hand-off step k: Z-space for k steps, then X-space from Θ(z_k) at the X learning rate",
         )  # fmt: skip
-    return dict(optimizer=optimizer, loss=loss, steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=hypotheses, handoff=handoff)  # fmt: skip
+    return dict(optimizer=optimizer, loss=loss, steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=hypotheses, handoff=handoff, refine=refine)  # fmt: skip
 
 
-def _pane(label: str, elem: str, text: str, *, visible: bool = True) -> tuple[gr.Image, gr.Markdown]:
+def _refine_checkbox() -> gr.Checkbox:
+    """The opt-in for the face models' last stage (:data:`app.runs.LAST_STAGE`), off by default."""
+    share = round(100 * LAST_STAGE.share)
+    info = (
+        f"face models: the last {share} % of the steps leave Z→X for the generator's feature map. It fits the "
+        "target more closely but is no longer the model's own reconstruction (the Final pane)"
+    )
+    return gr.Checkbox(False, label="Refine past the generator", info=info, elem_id="refine")
+
+
+def _pane(label: str, elem: str, text: str, *, visible: bool = True, caption_first: bool = False) -> tuple[gr.Image, gr.Markdown]:  # fmt: skip
+    """An image pane and its caption (above the image with ``caption_first``, else below)."""
     with gr.Column(min_width=120):  # five panes (X, Z, Z→X, Encoder, Final) fit one row at 1400 px
+        if caption_first:
+            text_first = gr.Markdown(text, elem_id=f"{elem}-caption", elem_classes="caption")
         image = gr.Image(label=label, interactive=False, height=190, elem_id=f"{elem}-image", format="png", visible=visible, buttons=["fullscreen"])  # fmt: skip
-        return image, gr.Markdown(text, elem_id=f"{elem}-caption", elem_classes="caption")
+        return image, text_first if caption_first else gr.Markdown(text, elem_id=f"{elem}-caption", elem_classes="caption")  # fmt: skip
 
 
 def _results_column(model: str | None, landscape: Callable[[], None]) -> dict:
@@ -528,8 +553,8 @@ def _results_column(model: str | None, landscape: Callable[[], None]) -> dict:
             zx_image, zx_caption = _pane("Z→X", "zx", "**Z→X** · step –")
             # the feed-forward baseline, for models that ship an encoder
             encoder_image, encoder_caption = _pane("Encoder", "encoder", "**Encoder** · –")
-            # after a Run on a face model: the last stage in the generator's 16×16 feature map
-            final_image, final_caption = _pane("Final", "final", "", visible=False)  # the caption names the stage
+            # "Refine past the generator" (face models, opt-in): the last stage, its caption above it
+            final_image, final_caption = _pane("Final", "final", "", visible=False, caption_first=True)
         step_pick = gr.Radio(
             [], label="After a run: the panes at step… (compare e.g. 2, 20, 200)", visible=False, elem_id="step-pick"
         )

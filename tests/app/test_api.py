@@ -45,7 +45,9 @@ def test_view_api_lists_only_the_documented_endpoints_with_named_parameters(clie
     invert = api["named_endpoints"]["/invert"]
     names = [parameter["parameter_name"] for parameter in invert["parameters"]]
     assert names[:3] == ["image", "mask", "model"] and "steps" in names and "handoff" in names
-    assert [output["label"] for output in invert["returns"]] == ["X result", "Z result", "Z→X result", "numbers"]
+    labels = [output["label"] for output in invert["returns"]]
+    assert labels == ["X result", "Z result", "Z→X result", "numbers", "Final result (refine; None without it)"]
+    assert names[-1] == "refine" and invert["parameters"][-1]["parameter_default"] is False
     for endpoint in api["named_endpoints"].values():  # no Literal[] without values, no value_21
         for parameter in endpoint["parameters"]:
             assert parameter["parameter_name"] and not parameter["parameter_name"].startswith("value_")
@@ -56,15 +58,28 @@ def test_invert_returns_three_images_and_the_numbers_in_one_call(client):
     from gradio_client import handle_file
 
     face = sample_paths()[default_sample()]
-    x_file, z_file, zx_file, numbers = client.predict(
+    x_file, z_file, zx_file, numbers, final = client.predict(
         handle_file(str(face)), model="faces64", steps=4, loss="mse", handoff=2, api_name="/invert"
     )
+    assert final is None and "final" not in numbers  # refine is off by default, as on the page
     for path in (x_file, z_file, zx_file):
         assert Image.open(path).size == (64, 64)
     assert set(numbers["losses"]) == {"x", "z", "zx"} and all(len(curve) == 5 for curve in numbers["losses"].values())
     assert numbers["losses"]["zx"][:2] == numbers["losses"]["z"][:2]  # Z→X is Z until the hand-off at step 2
     assert numbers["losses"]["x"][-1] < numbers["losses"]["x"][0]
     assert numbers["summary"].startswith("At step 4: X ") and numbers["handoff_step"] == 2
+
+
+def test_invert_with_refine_runs_the_last_stage_within_the_steps():
+    from app.api_runs import invert_image
+
+    face = sample_paths()[default_sample()]
+    images, numbers = invert_image(face, model="faces64", steps=6, loss="mse", handoff=2, refine=True)
+    assert len(images) == 4 and images[3].size == (64, 64)
+    final = numbers["final"]
+    assert final["from_step"] == 3 and final["steps"] == 3 and len(final["losses"]) == 4
+    assert abs(final["losses"][0] - numbers["losses"]["zx"][3]) < 1e-5  # it starts from Z→X at step 3
+    assert final["final_loss"] == final["losses"][-1] < numbers["losses"]["zx"][3]
 
 
 def test_defend_and_pose_answer_in_one_call(client):

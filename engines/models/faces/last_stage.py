@@ -25,6 +25,10 @@ from engines.models.registry import ForwardModel
 # Where the tail starts, by feature-map side: the index into ``FaceDecoder.body`` of the first tail layer
 # (the maps after the base Linear and after each upsampling's PixelNorm).
 FEATURE_LAYERS = {"4x4": 0, "8x8": 3, "16x16": 6, "32x32": 9}
+# What the last stage moves: "features", the whole feature map at ``layer`` (pulled towards Z→X's); or
+# "channels", the latent plus a scale and a bias per channel of every feature map from ``layer`` on (pulled
+# towards none), which keeps where the generator puts things.
+MODES = ("features", "channels")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,10 +44,13 @@ class LastStage:
     lr: float = 0.2
     pull: float = 0.01
     share: float = 0.5
+    mode: str = "features"
 
     def __post_init__(self) -> None:
         if self.layer not in FEATURE_LAYERS:
             raise ValueError(f"layer must be one of {sorted(FEATURE_LAYERS)}, got {self.layer!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if not self.lr > 0 or self.pull < 0 or not 0 <= self.share < 1:
             raise ValueError("LastStage needs lr > 0, pull >= 0 and 0 <= share < 1")
 
@@ -82,6 +89,54 @@ class GeneratorTail(ForwardModel):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.generator.decoder.body[self.start :](x.view(-1, *self.feature_shape))
+
+    def prepare_target(self, source: Any) -> tuple[Tensor, str]:
+        return self.generator.prepare_target(source)
+
+
+class ModulatedGenerator(ForwardModel):
+    """The face generator with its latent and a per-channel scale and bias on each feature map from ``layer``
+    on (the 4×4 map after the base layer and every map after a PixelNorm): ``B x (latent_dim + 2 * channels)``
+    -> ``B x 3 x S x S``. Zero modulation is the generator itself: ``forward([latent, 0]) == generator(latent)``.
+    """
+
+    output_kind = "image"
+
+    def __init__(self, generator: FaceGenerator, layer: str):
+        super().__init__()
+        if layer not in FEATURE_LAYERS:
+            raise ValueError(f"layer must be one of {sorted(FEATURE_LAYERS)}, got {layer!r}")
+        self.generator = generator
+        decoder = generator.decoder
+        maps = [-1] + [index for index, module in enumerate(decoder.body) if type(module).__name__ == "PixelNorm"]
+        self.points = [index for index in maps if index >= FEATURE_LAYERS[layer] - 1]
+        with torch.no_grad():
+            widths, features = {}, decoder.base(torch.zeros(1, generator.input_dim, device=_device(generator)))
+            features = features.view(1, decoder.first, 4, 4)
+            widths[-1] = features.shape[1]
+            for index, module in enumerate(decoder.body):
+                features = module(features)
+                widths[index] = features.shape[1]
+        self.widths = [widths[index] for index in self.points]
+        self.latent_dim = generator.input_dim
+        self.input_dim = self.latent_dim + 2 * sum(self.widths)
+        self.output_shape = generator.output_shape
+
+    def forward(self, x: Tensor) -> Tensor:
+        decoder = self.generator.decoder
+        latent, modulation = x[:, : self.latent_dim], x[:, self.latent_dim :]
+        scales = dict(zip(self.points, modulation[:, : sum(self.widths)].split(self.widths, dim=1)))
+        biases = dict(zip(self.points, modulation[:, sum(self.widths) :].split(self.widths, dim=1)))
+
+        def modulated(features: Tensor, index: int) -> Tensor:
+            if index not in scales:
+                return features
+            return features * (1 + scales[index][:, :, None, None]) + biases[index][:, :, None, None]
+
+        features = modulated(decoder.base(latent).view(-1, decoder.first, 4, 4), -1)
+        for index, module in enumerate(decoder.body):
+            features = modulated(module(features), index)
+        return features
 
     def prepare_target(self, source: Any) -> tuple[Tensor, str]:
         return self.generator.prepare_target(source)
@@ -146,12 +201,21 @@ def last_stage_steps(
     (``space`` "feature", indices from ``first_index``), the first reproducing ``generator(latent)``.
     keep_output: a bool, or a function of the step index (counted from ``first_index``)."""
     last = last or LastStage()
-    tail = GeneratorTail(generator, last.layer)
-    with torch.no_grad():
-        anchor = tail.features(latent.to(_device(generator)))
+    latent = latent.to(_device(generator))
+    if last.mode == "channels":
+        tail = ModulatedGenerator(generator, last.layer)
+        anchor = torch.cat([latent, latent.new_zeros(len(latent), tail.input_dim - tail.latent_dim)], dim=1)
 
-    def pull(features: Tensor) -> Tensor:
-        return last.pull * (features - anchor).square().mean(dim=1)
+        def pull(inputs: Tensor) -> Tensor:
+            return last.pull * inputs[:, tail.latent_dim :].square().mean(dim=1)
+
+    else:
+        tail = GeneratorTail(generator, last.layer)
+        with torch.no_grad():
+            anchor = tail.features(latent)
+
+        def pull(features: Tensor) -> Tensor:
+            return last.pull * (features - anchor).square().mean(dim=1)
 
     want = keep_output if callable(keep_output) else (lambda _index: keep_output)
     options = dict(loss=loss, weight=weight, keep_output=lambda index: want(first_index + index))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -57,7 +58,7 @@ def _run(tab: ImageTab, editor: dict, session: str, **settings) -> list[dict]:
     request = SimpleNamespace(session_hash=session)
     return list(
         tab.run(editor, values["preset"], MODEL, values["optimizer"], values["steps"], values["lr_x"],
-                values["lr_z"], values["loss"], values["handoff"], request=request)
+                values["lr_z"], values["loss"], values["handoff"], values.get("refine", False), request=request)
     )  # fmt: skip
 
 
@@ -436,17 +437,32 @@ def _final_loss(text: str) -> float:
     return float(text.split("loss ")[1].split(" ")[0])
 
 
-def test_run_on_faces_ends_with_the_feature_map_stage(tab):
+def test_refine_past_the_generator_is_off_by_default(tab):
+    value, _notice = load_target(FACE_SAMPLE, 64)
+    updates = list(tab.run(value, "none", "faces64", "adam", 4, 0.05, 0.05, "mse", None, request=SimpleNamespace(session_hash="plain")))  # fmt: skip
+    assert not any(u[tab.final_image]["visible"] for u in updates if tab.final_image in u)
+    assert "final_loss" not in open(updates[-1][tab.download][1]).readline()
+    assert tab.refine.value is False and "Refine past the generator" == tab.refine.label
+
+
+def test_refine_runs_the_last_stage_within_the_step_budget(tab):
+    """Refine on: Z→X to step 4 of 8, then 4 steps in the feature map ending at step 8, lower than Z→X there;
+    its curve on the chart from step 4 and in the CSV; its caption says first that it is not the model's own."""
     value, _notice = load_target(FACE_SAMPLE, 64)
     request = SimpleNamespace(session_hash="final")
-    updates = list(tab.run(value, "none", "faces64", "adam", 8, 0.05, 0.05, "mse", None, request=request))
+    updates = list(tab.run(value, "none", "faces64", "adam", 8, 0.05, 0.05, "mse", None, True, request=request))
     zx_loss = float([u[tab.zx_caption] for u in updates if tab.zx_caption in u][-1].split("loss ")[1].split(" ")[0])
     shown = [u for u in updates if tab.final_image in u and u[tab.final_image]["visible"]]
     assert len(shown) == 1 and shown[0][tab.final_image]["value"]
     text = shown[0][tab.final_caption]
-    assert "feature-map stage (generator weights fixed)" in text and "prior no longer constrains" in text
-    assert _final_loss(text) < zx_loss
-    assert "Final · feature-map stage" in _statuses(tab, updates)[-1] and "Done at step 8/8" in _statuses(tab, updates)[-1]  # fmt: skip
+    assert text.startswith("**Final · refined past the generator: not the model's reconstruction**"), text
+    assert "Z→X to step 4, then 4 steps" in text and _final_loss(text) < zx_loss
+    final = [trace for trace in shown[0][tab.chart].data if trace.name.startswith("Final")]
+    assert len(final) == 1 and list(final[0].x) == [4, 5, 6, 7, 8]
+    table = list(csv.reader(open(updates[-1][tab.download][1])))
+    assert table[0][-1] == "final_loss" and [row[-1] for row in table[1:4]] == ["", "", ""]
+    assert abs(float(table[-1][-1]) - _final_loss(text)) < 1e-5 and abs(float(table[5][-1]) - float(table[5][3])) < 1e-5
+    assert "Done at step 8/8" in _statuses(tab, updates)[-1] and "Final (refined" in _statuses(tab, updates)[-1]
     assert _controls_usable(tab, updates[-1]) and not SESSIONS.is_running("final")
 
 
@@ -463,7 +479,7 @@ def test_a_run_on_a_non_face_says_so_and_on_a_face_does_not(tab):
 
 
 def test_run_on_a_non_face_model_has_no_final_stage(tab):
-    updates = _run(tab, _editor(_face()), "no-final", steps=3)
+    updates = _run(tab, _editor(_face()), "no-final", steps=3, refine=True)
     assert not any(u[tab.final_image]["visible"] for u in updates if tab.final_image in u)
 
 

@@ -7,7 +7,10 @@ hypotheses from random draws (one batch of ``n*K`` items) and optimise the loss 
 Reported per space: the visible loss (mean over images of the best of the K final losses, known pixels
 only) and the hidden diversity (mean over images, hidden pixels and colour channels of the standard
 deviation across the K final images, in [-1, 1] pixel units). Good hypotheses are diverse where
-nothing is known while still fitting what is.
+nothing is known while still fitting what is. Since the hidden pixels' truth is the original image, each
+space also reports its hidden error: per hypothesis the MSE over the hidden pixels (and colour channels)
+against the original; ``*_hidden_error_best`` is the mean over images of the best of the K (does some
+hypothesis match the truth?), ``*_hidden_error_mean`` the mean over images and hypotheses.
 """
 
 from __future__ import annotations
@@ -43,6 +46,21 @@ def hypothesis_figures(losses: Tensor, outputs: Tensor, known: Tensor, k: int) -
     return float(best), float(spread[..., hidden].mean())
 
 
+def hidden_errors(outputs: Tensor, targets: Tensor, known: Tensor, k: int) -> tuple[float, float]:
+    """Best-of-K and mean hidden error of one space's final step.
+
+    outputs: ``B*K x C x H x W``; targets: ``B x C x H x W`` (the originals); known: ``H x W`` (1 = known).
+    Returns (mean over targets of the smallest hypothesis MSE on the hidden pixels, mean over all B*K of it).
+    """
+    hidden = known.to(outputs.device) == 0
+    if not bool(hidden.any()):
+        raise ValueError("the mask hides nothing: there is no hidden error to measure")
+    images = outputs.reshape(-1, k, *outputs.shape[1:])  # B x K x C x H x W
+    squared = (images - targets.to(outputs.device)[:, None]).square()[..., hidden]  # B x K x C x N
+    per_hypothesis = squared.flatten(2).mean(dim=2)  # B x K
+    return float(per_hypothesis.min(dim=1).values.mean()), float(per_hypothesis.mean())
+
+
 def run_hypotheses_bench(args: argparse.Namespace) -> dict:
     if args.k < 2:
         raise SystemExit("--k must be at least 2 (diversity needs several hypotheses)")
@@ -68,6 +86,8 @@ def run_hypotheses_bench(args: argparse.Namespace) -> dict:
         run = run_space(forward, targets, weight=known[None, None], seed=args.seed, **arm, **common)
         visible, diversity = hypothesis_figures(run.last.losses, run.last.output, known, args.k)
         result[f"{space}_visible_loss"], result[f"{space}_hidden_diversity"] = visible, diversity
+        best, mean = hidden_errors(run.last.output, targets, known, args.k)
+        result[f"{space}_hidden_error_best"], result[f"{space}_hidden_error_mean"] = best, mean
     result.update(device_figures(device))
     print_hypothesis_checks(result)
     return result
@@ -79,7 +99,9 @@ def print_hypothesis_checks(result: dict) -> None:
             continue
         print(
             f"{'Z→X' if space == 'zx' else space.upper()}: visible loss (best of {result['k']}) {result[f'{space}_visible_loss']:.6f}, "
-            f"hidden diversity {result[f'{space}_hidden_diversity']:.4f}"
+            f"hidden diversity {result[f'{space}_hidden_diversity']:.4f}, "
+            f"hidden error best of {result['k']} {result[f'{space}_hidden_error_best']:.6f} "
+            f"(mean {result[f'{space}_hidden_error_mean']:.6f})"
         )
     diverse = result["z_hidden_diversity"] >= result["x_hidden_diversity"]
     fits = result["z_visible_loss"] <= result["x_visible_loss"]
@@ -87,6 +109,13 @@ def print_hypothesis_checks(result: dict) -> None:
         f"Z {'at least as' if diverse else 'less'} diverse than X in the hidden region; "
         f"Z {'fits' if fits else 'does not fit'} the known pixels at least as well as X"
     )
+    if "zx_hidden_error_best" in result:
+        best = result["zx_hidden_error_best"] <= result["x_hidden_error_best"]
+        spread = result["zx_hidden_diversity"] >= result["x_hidden_diversity"]
+        print(
+            f"Z→X best-of-{result['k']} hidden error {'at or below' if best else 'above'} X's; "
+            f"Z→X hidden diversity {'at or above' if spread else 'below'} X's"
+        )
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:

@@ -109,14 +109,14 @@ def test_invert_prepares_the_target_as_the_page_does(client, tmp_path: Path):
 
     face = Image.open(sample_paths()["face_008311"]).convert("RGB")
     face.crop((12, 14, 52, 58)).resize((160, 176), Image.Resampling.BICUBIC).save(tmp_path / "tight.png")
-    *_images, numbers = client.predict(handle_file(str(tmp_path / "tight.png")), steps=2, loss="mse", api_name="/invert")  # fmt: skip
+    *_images, numbers, _final = client.predict(handle_file(str(tmp_path / "tight.png")), steps=2, loss="mse", api_name="/invert")  # fmt: skip
     notes = " ".join(numbers["notes"])
     assert "face aligned to the training crop" in notes and "lie outside the photo" in notes, notes
     assert 0.3 < numbers["target"]["known_fraction"] < 0.85
     scene = np.zeros((120, 160, 3), np.uint8)
     scene[:60], scene[60:], scene[30:90, 60:100] = (120, 170, 230), (90, 80, 70), (200, 190, 180)
     Image.fromarray(scene).save(tmp_path / "scene.png")
-    *_images, numbers = client.predict(handle_file(str(tmp_path / "scene.png")), steps=2, loss="mse", api_name="/invert")  # fmt: skip
+    *_images, numbers, _final = client.predict(handle_file(str(tmp_path / "scene.png")), steps=2, loss="mse", api_name="/invert")  # fmt: skip
     assert any("no face found" in note for note in numbers["notes"]), numbers["notes"]
     assert any("does not look like a face" in note for note in numbers["notes"]), numbers["notes"]
 
@@ -136,7 +136,7 @@ def test_the_handoff_default_agrees_in_the_docs_view_api_and_a_run(client):
         handoff = next(item for item in api[endpoint]["parameters"] if item["parameter_name"] == "handoff")
         assert handoff["parameter_default"] == -1
     face = sample_paths()[default_sample()]
-    *_images, numbers = client.predict(handle_file(str(face)), steps=2, loss="mse", api_name="/invert")
+    *_images, numbers, _final = client.predict(handle_file(str(face)), steps=2, loss="mse", api_name="/invert")
     assert numbers["handoff_step"] == inversion_defaults("faces64").handoff
 
 

@@ -16,12 +16,13 @@ import torch
 from PIL import Image
 
 from app.gpu import gpu
-from app.runs import MAX_STEPS, DivergenceGuard, get_mapping
+from app.runs import MAX_STEPS, DivergenceGuard, get_mapping, hidden_figures, masked_pull, three_spaces, verdict
+from app.story import masked_comparison
 from app.targets import Target, fingerprint
 from engines.core.device import default_device
 from engines.core.evaluation import inversion_defaults
 from engines.core.losses import LOSSES, resolve_loss_name
-from engines.core.optim import OPTIMIZERS, Space, invert_spaces
+from engines.core.optim import OPTIMIZERS, invert_spaces
 from engines.io.images import prepare_image, tensor_to_image
 from engines.io.masks import preset_known
 from engines.models.registry import available_models, load_model
@@ -68,22 +69,27 @@ def hidden_pixels(mask: str | Path | Image.Image | None, size: int) -> torch.Ten
 
 
 def image_target(image: str | Path | Image.Image, mask, preset: str, size: int) -> Target:
-    """A target from an image (a path or PIL image, centre-cropped and resized to ``size``) and a mask."""
+    """A target from an image (a path or PIL image, centre-cropped and resized to ``size``) and a mask.
+
+    The hidden pixels' truth counts as known (the verdict scores them) only for a preset on a whole image:
+    a mask of the client's, or transparent pixels in the image, make it unknown (``Target.unknown_truth``)."""
     prepared = prepare_image(image, size)
-    known = preset_known(preset, size) * (~hidden_pixels(mask, size)).float()
+    painted = hidden_pixels(mask, size)
+    preset_region = preset_known(preset, size)
+    known = preset_region * (~painted).float()
     if known.sum() == 0:
         raise ValueError("the mask hides everything: at least one pixel must stay known")
     rgb = tensor_to_image(prepared.tensor)
-    return Target(image=prepared.tensor[None].contiguous(), weight=known[None, None], fingerprint=fingerprint(rgb))
+    unknown = "pixels hidden by your mask" if bool((painted & (preset_region == 1)).any()) else ""
+    unknown = "transparent pixels in the image" if _has_transparency(image) else unknown
+    return Target(image=prepared.tensor[None].contiguous(), weight=known[None, None], fingerprint=fingerprint(rgb), unknown_truth=unknown)  # fmt: skip
 
 
-def three_spaces(mapping, lr_x: float, lr_z: float, handoff: int) -> list[Space]:
-    """X (``x`` optimised directly), Z (``x = Θ(z)``) and Z→X (``handoff`` Z steps, then X at X's lr)."""
-    return [
-        Space(mapping=None, lr=lr_x),
-        Space(mapping=mapping, lr=lr_z),
-        Space(mapping=mapping, lr=lr_z, handoff=handoff, handoff_lr=lr_x),
-    ]
+def _has_transparency(image: str | Path | Image.Image) -> bool:
+    opened = Image.open(image) if isinstance(image, (str, Path)) else image
+    if opened.mode in ("P", "LA", "PA") or "transparency" in opened.info:
+        opened = opened.convert("RGBA")
+    return "A" in opened.getbands() and opened.getchannel("A").getextrema()[0] < 255
 
 
 def summary(curves: dict[str, Sequence[float]]) -> str:
@@ -137,6 +143,7 @@ def invert_image(
 ) -> tuple[list[Image.Image], dict]:
     """Invert one image with X, Z and Z→X to the end; returns the three final images and the numbers."""
     defaults = inversion_defaults(model, optimizer)  # chosen on training data, saved beside Θ
+    asked = handoff
     handoff = defaults.handoff if handoff is None or handoff == -1 else handoff
     steps, handoff, loss_name = _check_image_settings(model, steps, optimizer, loss, handoff)
     lr_x = _learning_rate("lr_x", lr_x, defaults.x_lr)
@@ -144,18 +151,22 @@ def invert_image(
     device = default_device()
     forward = load_model(model, device)
     target = image_target(image, mask, preset, int(forward.output_shape[-1]))
+    if asked is None or asked == -1:  # the default: for a masked target, the model's masked rule
+        handoff = defaults.handoff_for(masked=bool((target.weight == 0).any()), steps=steps)
     mapping, note = get_mapping(model, device)
     runs = invert_spaces(
-        forward, target.image, three_spaces(mapping, lr_x, lr_z, handoff), weight=target.weight, loss=loss_name,
+        forward, target.image, three_spaces(mapping, lr_x, lr_z, handoff, masked_pull(model, optimizer, target.weight)), weight=target.weight, loss=loss_name,
         optimizer=optimizer, steps=steps, seed=int(seed), keep_output=True, keep_on_device=True,
     )  # fmt: skip
     curves, last, message = _follow(runs)
+    outputs = torch.stack([step.output for step in last])
+    story = message or verdict(target, tuple(curves), outputs, k=1, visible=summary(dict(zip(LABELS, curves))))
     numbers = {
         "model": model, "steps": last[0].index, "optimizer": optimizer, "loss": loss_name, "seed": int(seed),
         "handoff_step": handoff, "lr": {"x": lr_x, "z": lr_z, "zx_after_handoff": lr_x},
         "target": {"fingerprint": target.fingerprint, "known_fraction": round(float(target.weight.mean()), 4)},
         "losses": dict(zip(KEYS, curves)), "final_loss": {key: curve[-1] for key, curve in zip(KEYS, curves)},
-        "summary": message or summary(dict(zip(LABELS, curves))), "notes": [note] if note else [],
+        "summary": story, "notes": [note] if note else [], "hidden_error": hidden_figures(target, outputs),
     }  # fmt: skip
     return [tensor_to_image(step.output[0].cpu()) for step in last], numbers
 
@@ -212,7 +223,9 @@ def complete_pose(
         raise ValueError(f"unknown observed-joints preset {observed!r}; choose from {list(PRESETS)}")
     steps = _check_whole("steps", steps, 1, MAX_STEPS)
     defaults = inversion_defaults(model, "adam")  # chosen on training clips, saved beside Θ
-    handoff = _check_whole("handoff", defaults.handoff if handoff is None or handoff == -1 else handoff, 0, MAX_STEPS)
+    masked = bool(set(PRESETS["all"]) - set(PRESETS[observed]))
+    default = defaults.handoff_for(masked=masked, steps=steps)  # for a masked target: the model's masked rule
+    handoff = _check_whole("handoff", default if handoff is None or handoff == -1 else handoff, 0, MAX_STEPS)
     lr_x, lr_z = _learning_rate("lr_x", lr_x, defaults.x_lr), _learning_rate("lr_z", lr_z, defaults.z_lr)
     target = pose_target(model, sample, frame, seed)
     device = default_device()
@@ -220,14 +233,15 @@ def complete_pose(
     mapping, note = get_mapping(model, device)
     joints = BODY_JOINTS[: forward.output_shape[0] // 3]
     weight = joint_weight([name for name in PRESETS[observed] if name in joints], joints)
-    runs = invert_spaces(forward, torch.tensor([target]), three_spaces(mapping, lr_x, lr_z, handoff), weight=weight, steps=steps, keep_output=False)  # fmt: skip
+    runs = invert_spaces(forward, torch.tensor([target]), three_spaces(mapping, lr_x, lr_z, handoff, masked_pull(model, "adam", weight)), weight=weight, steps=steps, keep_output=False)  # fmt: skip
     curves, last, message = _follow(runs)
     with torch.no_grad():
         poses = [forward(step.x.to(device)).cpu() for step in last]
     errors = [hidden_joint_error(model, pose, target, list(PRESETS[observed])) for pose in poses]
     story = message or summary(dict(zip(LABELS, curves)))
-    if None not in errors:
-        story += " Hidden joints vs the truth: " + ", ".join(f"{name} {error:.2f}" for name, error in zip(LABELS, errors)) + " units."  # fmt: skip
+    if None not in errors and not message:  # the truth of every pose here is known: the hidden joints lead
+        part = "the hidden joints"
+        story = masked_comparison(tuple(curves), hidden_errors=dict(zip(LABELS, errors)), part=part, unit="units (mean joint distance)", visible=story)  # fmt: skip
     numbers = {
         "model": model, "sample": sample, "frame": int(frame), "observed": observed, "steps": last[0].index,
         "handoff_step": handoff, "lr": {"x": lr_x, "z": lr_z, "zx_after_handoff": lr_x},

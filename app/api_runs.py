@@ -18,12 +18,23 @@ from PIL import Image
 from app.domain import domain_notice, target_has_face
 from app.figures import SPACE_COLOURS
 from app.gpu import gpu
-from app.runs import LAST_STAGE, MAX_STEPS, DivergenceGuard, get_mapping, last_stage_result
+from app.runs import (
+    LAST_STAGE,
+    MAX_STEPS,
+    DivergenceGuard,
+    get_mapping,
+    hidden_figures,
+    last_stage_result,
+    masked_pull,
+    three_spaces,
+    verdict,
+)
+from app.story import masked_comparison
 from app.targets import Target, aligns_faces, fingerprint
 from engines.core.device import default_device
 from engines.core.evaluation import inversion_defaults
 from engines.core.losses import LOSSES, resolve_loss_name
-from engines.core.optim import OPTIMIZERS, Space, invert_spaces
+from engines.core.optim import OPTIMIZERS, invert_spaces
 from engines.io.images import prepare_image, tensor_to_image
 from engines.io.masks import preset_known
 from engines.models.registry import available_models, load_model
@@ -70,36 +81,44 @@ def hidden_pixels(mask: str | Path | Image.Image | None, size: int) -> torch.Ten
 
 
 def image_target(image: str | Path | Image.Image, mask, preset: str, size: int) -> Target:
-    """A target from an image (a path or PIL image, centre-cropped and resized to ``size``) and a mask."""
+    """A target from an image (a path or PIL image, centre-cropped and resized to ``size``) and a mask.
+
+    The hidden pixels' truth counts as known (the verdict scores them) only for a preset on a whole image:
+    a mask of the client's, or transparent pixels in the image, make it unknown (``Target.unknown_truth``)."""
     prepared = prepare_image(image, size)
-    known = preset_known(preset, size) * (~hidden_pixels(mask, size)).float()
+    painted = hidden_pixels(mask, size)
+    preset_region = preset_known(preset, size)
+    known = preset_region * (~painted).float()
     if known.sum() == 0:
         raise ValueError("the mask hides everything: at least one pixel must stay known")
     rgb = tensor_to_image(prepared.tensor)
-    return Target(image=prepared.tensor[None].contiguous(), weight=known[None, None], fingerprint=fingerprint(rgb))
+    unknown = "pixels hidden by your mask" if bool((painted & (preset_region == 1)).any()) else ""
+    unknown = "transparent pixels in the image" if _has_transparency(image) else unknown
+    return Target(image=prepared.tensor[None].contiguous(), weight=known[None, None], fingerprint=fingerprint(rgb), unknown_truth=unknown)  # fmt: skip
 
 
 def page_target(image: str | Path | Image.Image, mask, preset: str, model: str, size: int, *, align: bool = True) -> tuple[Target, str]:  # fmt: skip
     """The target the image tab would make of an upload, and the tab's notice about it (without markup): the
     face aligned for a face model (``align``), pixels beyond the photo or transparent hidden, the preset and
-    the ``mask`` (:func:`hidden_pixels`) hidden too."""
+    the ``mask`` (:func:`hidden_pixels`) hidden too. Hidden pixels other than a preset's have no known truth
+    (``Target.unknown_truth``): the verdict then reports the visible fit only."""
     from app.targets import aligns_faces, build_target, load_target
 
     value, notice = load_target(image, size, align=bool(align) and aligns_faces(model), model=model)
     target = build_target(value, preset, size)
-    weight = target.weight * (~hidden_pixels(mask, size)).float()
+    masked = hidden_pixels(mask, size)
+    weight = target.weight * (~masked).float()
     if weight.sum() == 0:
         raise ValueError("the mask hides everything: at least one pixel must stay known")
-    return Target(image=target.image, weight=weight, fingerprint=target.fingerprint), notice.replace("**", "")
+    unknown = target.unknown_truth or ("pixels hidden by your mask" if bool((masked & (target.weight[0, 0] > 0)).any()) else "")  # fmt: skip
+    return Target(image=target.image, weight=weight, fingerprint=target.fingerprint, unknown_truth=unknown), notice.replace("**", "")  # fmt: skip
 
 
-def three_spaces(mapping, lr_x: float, lr_z: float, handoff: int) -> list[Space]:
-    """X (``x`` optimised directly), Z (``x = Θ(z)``) and Z→X (``handoff`` Z steps, then X at X's lr)."""
-    return [
-        Space(mapping=None, lr=lr_x),
-        Space(mapping=mapping, lr=lr_z),
-        Space(mapping=mapping, lr=lr_z, handoff=handoff, handoff_lr=lr_x),
-    ]
+def _has_transparency(image: str | Path | Image.Image) -> bool:
+    opened = Image.open(image) if isinstance(image, (str, Path)) else image
+    if opened.mode in ("P", "LA", "PA") or "transparency" in opened.info:
+        opened = opened.convert("RGBA")
+    return "A" in opened.getbands() and opened.getchannel("A").getextrema()[0] < 255
 
 
 def summary(curves: dict[str, Sequence[float]]) -> str:
@@ -158,6 +177,7 @@ def invert_image(
     the last stage's, else None) and the numbers, whose ``notes`` are the tab's notices: what was done to the
     image, Θ, and whether the target looks like what the model knows."""
     defaults = inversion_defaults(model, optimizer)  # chosen on training data, saved beside Θ
+    asked = handoff
     handoff = defaults.handoff if handoff is None or handoff == -1 else handoff
     steps, handoff, loss_name = _check_image_settings(model, steps, optimizer, loss, handoff)
     lr_x = _learning_rate("lr_x", lr_x, defaults.x_lr)
@@ -165,9 +185,11 @@ def invert_image(
     device = default_device()
     forward = load_model(model, device)
     target, loaded = page_target(image, mask, preset, model, int(forward.output_shape[-1]), align=align)
+    if asked is None or asked == -1:  # the default: for a masked target, the model's masked rule
+        handoff = defaults.handoff_for(masked=bool((target.weight == 0).any()), steps=steps)
     mapping, note = get_mapping(model, device)
     runs = invert_spaces(
-        forward, target.image, three_spaces(mapping, lr_x, lr_z, handoff), weight=target.weight, loss=loss_name,
+        forward, target.image, three_spaces(mapping, lr_x, lr_z, handoff, masked_pull(model, optimizer, target.weight)), weight=target.weight, loss=loss_name,
         optimizer=optimizer, steps=steps, seed=int(seed), keep_output=True, keep_on_device=True,
     )  # fmt: skip
     if not isinstance(refine, bool):
@@ -175,6 +197,8 @@ def invert_image(
     split, last_steps = LAST_STAGE.split(steps) if refine and aligns_faces(model) else (steps, 0)
     branch: dict[str, torch.Tensor] = {}
     curves, last, message = _follow(_branching(runs, split, branch))
+    outputs = torch.stack([step.output for step in last])
+    story = message or verdict(target, tuple(curves), outputs, k=1, visible=summary(dict(zip(LABELS, curves))))
     face = target_has_face(model, target.image, target.weight)
     judged = domain_notice(model, loss_name, last[0].index, curves[0][-1], min(curves[1][-1], curves[2][-1]), face=face)  # fmt: skip
     lpips = "⚠ LPIPS is unavailable offline: using pixel MSE" if loss_name != loss else ""
@@ -184,7 +208,7 @@ def invert_image(
         "handoff_step": handoff, "lr": {"x": lr_x, "z": lr_z, "zx_after_handoff": lr_x},
         "target": {"fingerprint": target.fingerprint, "known_fraction": round(float(target.weight.mean()), 4)},
         "losses": dict(zip(KEYS, curves)), "final_loss": {key: curve[-1] for key, curve in zip(KEYS, curves)},
-        "summary": message or summary(dict(zip(LABELS, curves))), "notes": notes,
+        "summary": story, "notes": notes, "hidden_error": hidden_figures(target, outputs),
     }  # fmt: skip
     images = [tensor_to_image(step.output[0].cpu()) for step in last]
     final = None
@@ -256,7 +280,9 @@ def complete_pose(
         raise ValueError(f"unknown observed-joints preset {observed!r}; choose from {list(PRESETS)}")
     steps = _check_whole("steps", steps, 1, MAX_STEPS)
     defaults = inversion_defaults(model, "adam")  # chosen on training clips, saved beside Θ
-    handoff = _check_whole("handoff", defaults.handoff if handoff is None or handoff == -1 else handoff, 0, MAX_STEPS)
+    masked = bool(set(PRESETS["all"]) - set(PRESETS[observed]))
+    default = defaults.handoff_for(masked=masked, steps=steps)  # for a masked target: the model's masked rule
+    handoff = _check_whole("handoff", default if handoff is None or handoff == -1 else handoff, 0, MAX_STEPS)
     lr_x, lr_z = _learning_rate("lr_x", lr_x, defaults.x_lr), _learning_rate("lr_z", lr_z, defaults.z_lr)
     target = pose_target(model, sample, frame, seed)
     device = default_device()
@@ -264,14 +290,15 @@ def complete_pose(
     mapping, note = get_mapping(model, device)
     joints = BODY_JOINTS[: forward.output_shape[0] // 3]
     weight = joint_weight([name for name in PRESETS[observed] if name in joints], joints)
-    runs = invert_spaces(forward, torch.tensor([target]), three_spaces(mapping, lr_x, lr_z, handoff), weight=weight, steps=steps, keep_output=False)  # fmt: skip
+    runs = invert_spaces(forward, torch.tensor([target]), three_spaces(mapping, lr_x, lr_z, handoff, masked_pull(model, "adam", weight)), weight=weight, steps=steps, keep_output=False)  # fmt: skip
     curves, last, message = _follow(runs)
     with torch.no_grad():
         poses = [forward(step.x.to(device)).cpu() for step in last]
     errors = [hidden_joint_error(model, pose, target, list(PRESETS[observed])) for pose in poses]
     story = message or summary(dict(zip(LABELS, curves)))
-    if None not in errors:
-        story += " Hidden joints vs the truth: " + ", ".join(f"{name} {error:.2f}" for name, error in zip(LABELS, errors)) + " units."  # fmt: skip
+    if None not in errors and not message:  # the truth of every pose here is known: the hidden joints lead
+        part = "the hidden joints"
+        story = masked_comparison(tuple(curves), hidden_errors=dict(zip(LABELS, errors)), part=part, unit="units (mean joint distance)", visible=story)  # fmt: skip
     numbers = {
         "model": model, "sample": sample, "frame": int(frame), "observed": observed, "steps": last[0].index,
         "handoff_step": handoff, "lr": {"x": lr_x, "z": lr_z, "zx_after_handoff": lr_x},

@@ -31,6 +31,7 @@ from app.runs import (
     encoder_result,
     final_stage,
     has_final_stage,
+    masked_handoff,
     stream_run,
     warm_up,
 )
@@ -335,6 +336,7 @@ class ImageTab:
         try:
             settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
             target = build_target(editor, preset, target_size(settings.model))
+            settings, note = masked_handoff(settings, target)
             encoder, reference = self._encoder(target, settings)
             record.target = masked_view(target)
             record.settings = {**asdict(settings), "target_fingerprint": target.fingerprint, "preset": preset}
@@ -342,7 +344,7 @@ class ImageTab:
             galleries = {self.x_gallery: shown, self.z_gallery: shown, self.zx_gallery: shown}
             pending = {self.seen: image_file(record.target), **galleries, **encoder}  # sent with the first frame
             frame, sent = None, {}
-            for frame in stream_run(target, settings, stop):
+            for frame in stream_run(target, settings, stop, note=note):
                 if stop.superseded:
                     return
                 record.add(frame.step, frame.losses, frame.images)
@@ -436,7 +438,12 @@ class ImageTab:
             self.z_gallery: frame.z_gallery,
             self.zx_gallery: frame.zx_gallery,
         }
-        galleries = {component: _gallery_files(items) for component, items in galleries.items() if items is not None}
+        notes = frame.gallery_notes or ("", "", "")
+        galleries = {
+            component: gr.update(value=_gallery_files(items), visible=True, label=_gallery_label(component.label, note))
+            for (component, items), note in zip(galleries.items(), notes)
+            if items is not None
+        }  # visible here: a plain list would undo the first frame's "show the galleries"
         if frame.figure is not None and reference is not None:
             add_reference(frame.figure, *reference, last=frame.steps - 1)
         return updates | galleries | ({self.chart: frame.figure} if frame.figure is not None else {})
@@ -451,6 +458,12 @@ class ImageTab:
             self.model: idle,
             self.stop_button: gr.update(interactive=running),
         }
+
+
+def _gallery_label(label: str | None, note: str) -> str:
+    """A gallery's label with its note (spread, best-of-K hidden error), e.g. "X-space hypotheses · spread …"."""
+    base = (label or "").split(" · ")[0]
+    return f"{base} · {note}" if note else base
 
 
 def _gallery_files(items: list) -> list[tuple[str, str]]:
@@ -572,9 +585,15 @@ def _results_column(model: str | None, landscape: Callable[[], None]) -> dict:
         # shown by Hypotheses only (K random starts per space), side by side
         gallery = dict(columns=2, height="auto", object_fit="contain", format="png", elem_classes="hypotheses", visible=False)  # fmt: skip
         with gr.Row():
-            parts["x_gallery"] = gr.Gallery(label="X-space hypotheses", elem_id="x-gallery", **gallery)
-            parts["z_gallery"] = gr.Gallery(label="Z-space hypotheses", elem_id="z-gallery", **gallery)
-            parts["zx_gallery"] = gr.Gallery(label="Z→X hypotheses", elem_id="zx-gallery", **gallery)
+            parts["x_gallery"] = gr.Gallery(
+                label="X-space hypotheses (best visible fit first)", elem_id="x-gallery", **gallery
+            )
+            parts["z_gallery"] = gr.Gallery(
+                label="Z-space hypotheses (best visible fit first)", elem_id="z-gallery", **gallery
+            )
+            parts["zx_gallery"] = gr.Gallery(
+                label="Z→X hypotheses (best visible fit first)", elem_id="zx-gallery", **gallery
+            )
         parts["download"] = gr.File(label="Download this run: PNG strip of the target and X, Z, Z→X at steps 0, 1, 2, "
                                     "5, 10, 20, 50, 100, 200… and the last, plus the loss curves as CSV",
                                     file_count="multiple", interactive=False, elem_id="download")  # fmt: skip

@@ -23,13 +23,16 @@ from engines.bench.common import (
     add_common_arguments,
     add_handoff_arguments,
     add_mapping_argument,
+    add_prior_arguments,
     device_figures,
     handoff_settings,
     image_bench_inputs,
     learning_rates,
+    prior_settings,
 )
 from engines.core.evaluation import run_space
 from engines.core.losses import resolve_loss_name
+from engines.core.masked import hidden_mse, prior_penalty
 from engines.io.masks import MASK_NAMES, preset_known
 
 
@@ -52,12 +55,7 @@ def hidden_errors(outputs: Tensor, targets: Tensor, known: Tensor, k: int) -> tu
     outputs: ``B*K x C x H x W``; targets: ``B x C x H x W`` (the originals); known: ``H x W`` (1 = known).
     Returns (mean over targets of the smallest hypothesis MSE on the hidden pixels, mean over all B*K of it).
     """
-    hidden = known.to(outputs.device) == 0
-    if not bool(hidden.any()):
-        raise ValueError("the mask hides nothing: there is no hidden error to measure")
-    images = outputs.reshape(-1, k, *outputs.shape[1:])  # B x K x C x H x W
-    squared = (images - targets.to(outputs.device)[:, None]).square()[..., hidden]  # B x K x C x N
-    per_hypothesis = squared.flatten(2).mean(dim=2)  # B x K
+    per_hypothesis = hidden_mse(outputs, targets, known, k)  # B x K
     return float(per_hypothesis.min(dim=1).values.mean()), float(per_hypothesis.mean())
 
 
@@ -68,7 +66,7 @@ def run_hypotheses_bench(args: argparse.Namespace) -> dict:
     known = preset_known(args.mask, targets.shape[-1])
     loss = resolve_loss_name("mse+lpips" if args.loss == "auto" else args.loss)
     lrs = dict(zip("xz", learning_rates(args)))
-    handoff, handoff_lr = handoff_settings(args)
+    handoff, handoff_lr = handoff_settings(args, masked=True)  # every --mask hides something
     print(
         f"{args.model}: {len(targets)} images from {args.data}, mask {args.mask}, K={args.k} random starts, "
         f"{args.steps} steps of {args.optimizer}, loss {loss}, X lr {lrs['x']}, Z lr {lrs['z']}"
@@ -77,10 +75,13 @@ def run_hypotheses_bench(args: argparse.Namespace) -> dict:
     result.update(mask=args.mask, steps=args.steps, seed=args.seed, x_lr=lrs["x"], z_lr=lrs["z"])
     result.update(mapping=str(args.mapping or "shipped"), handoff_step=handoff, handoff_lr=handoff_lr)
     common = dict(optimizer=args.optimizer, loss=loss, steps=args.steps, num_hypotheses=args.k, z_init="random")
+    prior_weight, prior_kind = prior_settings(args)
+    result.update(prior_weight=prior_weight, prior_kind=prior_kind)
+    pull = prior_penalty(prior_weight, prior_kind)  # the masks all hide something: X and Z→X keep the prior
     arms = {
-        "x": dict(mapping=None, lr=lrs["x"]),
+        "x": dict(mapping=None, lr=lrs["x"], penalty=pull),
         "z": dict(mapping=mapping, lr=lrs["z"]),
-        "zx": dict(mapping=mapping, lr=lrs["z"], handoff=handoff, handoff_lr=handoff_lr),
+        "zx": dict(mapping=mapping, lr=lrs["z"], handoff=handoff, handoff_lr=handoff_lr, handoff_penalty=pull),
     }
     for space, arm in arms.items():
         run = run_space(forward, targets, weight=known[None, None], seed=args.seed, **arm, **common)
@@ -124,6 +125,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     add_common_arguments(hypotheses, n=50)
     add_mapping_argument(hypotheses)
     add_handoff_arguments(hypotheses)
+    add_prior_arguments(hypotheses)
     hypotheses.add_argument("--k", type=int, default=8, help="hypotheses (random starts) per image")
     hypotheses.add_argument("--mask", required=True, choices=list(MASK_NAMES), help="the app's mask presets")
     hypotheses.add_argument(

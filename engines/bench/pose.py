@@ -19,13 +19,16 @@ import torch
 from engines.bench.common import (
     add_common_arguments,
     add_handoff_arguments,
+    add_prior_arguments,
     device_figures,
     device_of,
     handoff_settings,
     learning_rates,
+    prior_settings,
 )
 from engines.core.device import module_device
 from engines.core.evaluation import LR_GRID, run_space, sweep_x_lr
+from engines.core.masked import prior_penalty
 
 # Learning rates and the hand-off step: the model's saved defaults (assets/pose32_defaults.json, chosen on
 # the cmu_mocap/train clips by ``python -m engines.bench defaults``), unless --x-lr/--z-lr/--handoff are given.
@@ -61,19 +64,23 @@ def run_pose_bench(args: argparse.Namespace) -> dict:
     weight = joint_weight(MASKS[args.mask])
     common = dict(optimizer=args.optimizer, loss="mse", weight=weight, steps=args.steps)
     x_lr, z_lr = learning_rates(args)
-    handoff, handoff_lr = handoff_settings(args)
+    handoff, handoff_lr = handoff_settings(args, masked=args.mask != "none")
+    prior_weight, prior_kind = prior_settings(args) if args.mask != "none" else (0.0, "gauss")
     sweep = None
     if getattr(args, "sweep_x_lr", False):
         x_lr, sweep = sweep_x_lr(forward, truth, **common)
     print(
         f"{args.model}: {len(truth)} poses from {args.data}, mask {args.mask}, {args.steps} steps of "
-        f"{args.optimizer}, X lr {x_lr}, Z lr {z_lr}, Z→X hand-off at {handoff} (X lr {handoff_lr})"
+        f"{args.optimizer}, X lr {x_lr}, Z lr {z_lr}, Z→X hand-off at {handoff} (X lr {handoff_lr}), "
+        f"prior pull on X and Z→X after the hand-off {prior_weight} ({prior_kind})"
     )
     if sweep:
         print("X lr sweep (final loss): " + ", ".join(f"{lr}: {value:.6f}" for lr, value in sweep.items()))
-    x_run = run_space(forward, truth, mapping=None, lr=x_lr, per_step=_full_error(forward, truth, weight), **common)
+    pull = prior_penalty(prior_weight, prior_kind)  # masked targets: X and Z→X after the hand-off keep the prior
+    x_options = dict(mapping=None, lr=x_lr, penalty=pull)
+    x_run = run_space(forward, truth, **x_options, per_step=_full_error(forward, truth, weight), **common)
     z_run = run_space(forward, truth, mapping=mapping, lr=z_lr, per_step=_full_error(forward, truth, weight), **common)
-    zx_options = dict(mapping=mapping, lr=z_lr, handoff=handoff, handoff_lr=handoff_lr)
+    zx_options = dict(mapping=mapping, lr=z_lr, handoff=handoff, handoff_lr=handoff_lr, handoff_penalty=pull)
     zx_run = run_space(forward, truth, **zx_options, per_step=_full_error(forward, truth, weight), **common)
     result = {
         "model": args.model,
@@ -92,6 +99,8 @@ def run_pose_bench(args: argparse.Namespace) -> dict:
         "zx_hidden_error": zx_run.extra.get("hidden_error"),
         "handoff_step": handoff,
         "handoff_lr": handoff_lr,
+        "prior_weight": prior_weight,
+        "prior_kind": prior_kind,
         "x_seconds_per_step": x_run.seconds_per_step,
         "z_seconds_per_step": z_run.seconds_per_step,
         "x_lr": x_lr,
@@ -151,6 +160,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     pose = commands.add_parser("pose", help="X vs Z pose completion on cmu_mocap clips")
     add_common_arguments(pose, n=200)
     add_handoff_arguments(pose)
+    add_prior_arguments(pose)
     pose.add_argument("--mask", default="none", choices=["none", "upper", "lower"])
     pose.add_argument("--sweep-x-lr", action="store_true", help=f"pick X's lr from {LR_GRID} on this data")
     pose.set_defaults(run=run_pose_bench)

@@ -199,10 +199,17 @@ def test_hypotheses_fill_both_galleries(tab):
     updates = list(
         tab.run_hypotheses(_editor(_face()), "hide mouth", MODEL, "adam", 4, 0.1, 0.1, "mse", 4.0, request=request)
     )
-    final = [u for u in updates if tab.x_gallery in u and u[tab.x_gallery]][-1]
-    assert len(final[tab.x_gallery]) == 4 and len(final[tab.z_gallery]) == 4 and len(final[tab.zx_gallery]) == 4
-    captions = [caption for _, caption in final[tab.x_gallery]]
+    shown = [u for u in updates if tab.x_gallery in u and u[tab.x_gallery]["value"]]
+    # every update that fills a gallery also shows it (a plain list once undid the first frame's "visible")
+    assert shown and all(u[gallery]["visible"] for u in shown for gallery in (tab.x_gallery, tab.zx_gallery))
+    final = shown[-1]
+    assert all(len(final[gallery]["value"]) == 4 for gallery in (tab.x_gallery, tab.z_gallery, tab.zx_gallery))
+    captions = [caption for _, caption in final[tab.x_gallery]["value"]]
     assert len(set(captions)) == 4  # random starts differ
+    losses = [float(caption.split("loss ")[1].split(" ")[0]) for caption in captions]
+    assert losses == sorted(losses) and all(" · hidden " in caption for caption in captions)  # best fit first
+    label = final[tab.zx_gallery]["label"]
+    assert label.startswith("Z→X hypotheses") and "spread under the mask" in label and "best-of-4 hidden error" in label
 
 
 def test_sample_loads_exactly(tab):
@@ -527,3 +534,37 @@ def test_a_clicked_example_loads_its_target_with_the_preset_drawn(tab):
     assert update[tab.sample] == name and update[tab.preset] == "hide mouth" and update[tab.model] == MODEL
     assert np.asarray(update[tab.editor]["layers"][0])[..., 3].any()  # the mask is on the target
     assert update[tab.download] is None  # the old run's results are cleared
+
+
+def test_the_verdict_scores_the_hidden_pixels_against_the_truth():
+    from app.runs import verdict
+    from app.targets import Target
+
+    image = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
+    weight = preset_known("left half", SIZE)[None, None]
+    target = Target(image=image, weight=weight, fingerprint="t")
+    hidden_right = image + 0.4 * weight  # misses every visible pixel, guesses the hidden ones exactly
+    visible_right = image + 0.4 * (1 - weight)  # fits what it is shown, guesses the hidden part wrong
+    outputs = torch.stack([visible_right, hidden_right, image + 0.2 * (1 - weight)])  # X, Z, Z→X (K = 1)
+    x = [1.0, 0.1, 0.01]  # X fits the visible pixels best
+    z = [1.0, 0.5, 0.16]
+    sentence = verdict(target, (x, z, [1.0, 0.5, 0.1]), outputs, k=1)
+    assert sentence.startswith("Under the mask (the hidden pixels, never shown to the optimiser) Z guessed best: ")
+    assert "X fits the visible part best but guesses the hidden part worst" in sentence
+    painted = Target(image=image, weight=weight, fingerprint="t", unknown_truth="painted-over pixels")
+    unknown = verdict(painted, (x, z, [1.0, 0.5, 0.1]), outputs, k=1)
+    assert unknown.startswith("The truth under the mask is unknown (painted-over pixels)") and "guessed" not in unknown
+    whole = Target(image=image, weight=torch.ones_like(weight), fingerprint="t")
+    assert verdict(whole, (x, z, [1.0, 0.5, 0.1]), outputs, k=1).startswith("Z ")  # nothing hidden: the curves only
+
+
+def test_a_preset_keeps_the_truth_known_and_paint_makes_it_unknown(tab):
+    editor = _editor(_face())
+    assert build_target(editor, "left half", SIZE).unknown_truth == ""
+    painted = np.zeros((SIZE * EDIT_SCALE,) * 2, bool)
+    painted[:EDIT_SCALE, -EDIT_SCALE:] = True  # one target pixel in the known (right) half
+    assert build_target(_editor(_face(), painted), "left half", SIZE).unknown_truth == "painted-over pixels"
+    updates = _run(tab, editor, "hidden", steps=4, preset="left half")
+    assert "Under the mask (the hidden pixels" in _statuses(tab, updates)[-1]
+    updates = _run(tab, _editor(_face(), painted), "painted", steps=4, preset="left half")
+    assert "The truth under the mask is unknown (painted-over pixels)" in _statuses(tab, updates)[-1]

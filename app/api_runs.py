@@ -351,7 +351,12 @@ def project_image(
             if not frame.done:
                 best.append(min(frame.best_loss, best[-1]) if best else frame.best_loss)
         images[PROJECTION_SPACES.index(name)] = frame.best
-        numbers["spaces"][name] = {"best_search_loss_per_step": best, "final_loss": frame.best_loss, "evaluations": frame.evaluations}  # fmt: skip
+        numbers["spaces"][name] = {
+            "best_search_loss_per_step": best, "final_loss": frame.best_loss, "evaluations": frame.evaluations,
+            "transform": {"sx_sy_tx_ty_gamma": list(frame.transform), "text": frame.transform_note},
+            "class": frame.class_path[-1][1] if frame.class_path else settings.label,
+            "class_path": [{"forward_passes": passes, "class": label} for passes, label in frame.class_path],
+        }  # fmt: skip
     numbers["summary"] = projection_summary(numbers["spaces"], int(budget))
     return images, numbers
 

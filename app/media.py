@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,48 @@ def report_unreadable(component: Any, message: str) -> Any:
 
     component.preprocess = checked
     return component
+
+
+STREAMED_FILE_AGE_SECONDS = 300.0  # Gradio's copies of streamed panes: the browser fetched them long before
+PRUNE_STREAMED_EVERY_SECONDS = 60.0
+
+
+def prune_streamed(components: list, age: float = STREAMED_FILE_AGE_SECONDS) -> int:
+    """Delete the files Gradio cached for ``components`` (result panes and galleries that stream a picture per
+    step) once they are older than ``age`` seconds; returns how many went.
+
+    Gradio's own ``delete_cache`` has one age for every file, and the editor's target must outlive a visitor's
+    pause, so it keeps an hour: a long-running server then gathered thousands of streamed frames (about
+    7,300 PNGs in 20 minutes of use). These frames are shown once; a later look (the step picker) sends its
+    picture again. A file two components share is left to ``delete_cache``."""
+    now, removed = time.time(), 0
+    shared = [file for component in components for file in list(getattr(component, "temp_files", ()))]
+    counts = {file: shared.count(file) for file in set(shared)}
+    for component in components:
+        files = getattr(component, "temp_files", None)
+        for file in list(files or ()):
+            try:
+                if counts.get(file, 0) == 1 and now - os.lstat(file).st_ctime > age:
+                    os.remove(file)
+                    files.discard(file)
+                    removed += 1
+            except FileNotFoundError:
+                files.discard(file)
+    return removed
+
+
+def keep_streams_pruned(components: list, every: float = PRUNE_STREAMED_EVERY_SECONDS) -> threading.Thread:
+    """Run :func:`prune_streamed` on ``components`` every ``every`` seconds in a daemon thread."""
+
+    def loop() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                if removed := prune_streamed(components):
+                    logger.info("pruned %d streamed files from Gradio's cache", removed)
+            except Exception:  # never let housekeeping end the server
+                logger.exception("pruning streamed files failed")
+
+    thread = threading.Thread(target=loop, name="prune-streamed", daemon=True)
+    thread.start()
+    return thread

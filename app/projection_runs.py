@@ -305,8 +305,10 @@ def transform_text(phi: tuple[float, ...], size: int) -> str:
 
 
 def class_path_text(path: tuple[tuple[int, int], ...]) -> str:
-    """The class search's path: "3 (from 0) → 7 (from 240 passes)"; empty when there is none."""
-    return " → ".join(f"{label} (from {passes})" for passes, label in path)
+    """The class search's path in words: "class 3 at the start, class 7 after 240 forward passes" (the best
+    member's class each time it changed); empty when there is none."""
+    steps = [f"class {label} " + ("at the start" if passes == 0 else f"after {passes} forward passes") for passes, label in path]  # fmt: skip
+    return ", then ".join(steps)
 
 
 def _final_frame(
@@ -392,7 +394,7 @@ def until_stopped(frames: Iterator, stop: threading.Event) -> Iterator:
 class TuningFrame:
     """One fine-tuning step for display: ``loss`` in the generator frame (what the tuning minimises);
     ``original_loss`` (first and last step only, else None) against the untouched target, the frame of the
-    projection's final figure; ``pasted`` on the last step only."""
+    projection's final figure; ``pasted`` on the first and last step only."""
 
     index: int
     loss: float
@@ -416,7 +418,7 @@ def device_fine_tune(image: Tensor, mask: Tensor | None, projected: Projected, s
     )  # fmt: skip
     for step in tuning:
         last = step.generator is not None
-        pasted = _pasted(image, mask, step.output, phi) if last else None
+        pasted = _pasted(image, mask, step.output, phi) if last or step.index == 0 else None
         original = score(step.output[:1], phi)[0] if last or step.index == 0 else None
         yield TuningFrame(step.index, float(step.losses[0]), shown(step.output[0]), pasted, original)
 

@@ -11,14 +11,15 @@ import gradio as gr
 from app.api import build_api
 from app.claims import headline
 from app.gradio_patches import cache_data_model_schemas, cache_init_signatures
+from app.media import keep_streams_pruned
 from app.session import SESSIONS, session_id
 from app.tabs.image import build_image_tab
-from app.targets import default_sample
 
 logger = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 0.05  # how often an idle server's queue looks for new work (Gradio: every 1 ms)
 SESSIONS_KEPT = 32  # sessions whose page state the server keeps (Gradio: 10,000, about 1 MB each); oldest go first
 CACHE_LIMITS = (1800, 3600)  # every 30 min, delete Gradio cache files (uploads, results) older than an hour
+KEPT_PICTURES = ("seen", "editor")  # shown for as long as the target stays: never pruned early
 
 CSS = """
 #x-image img, #z-image img, #zx-image img, #encoder-image img, #final-image img, #seen img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
@@ -62,16 +63,26 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title="Landscape Studio", analytics_enabled=False, delete_cache=CACHE_LIMITS) as demo:
         gr.Markdown(headline(), elem_id="headline")
         with gr.Tab("Image inversion"):
-            tab = build_image_tab()
+            build_image_tab()
         for module in tab_modules():
             with gr.Tab(module.TITLE):
                 module.build_tab()
-        if default_sample() and tab.model.value:
-            first = default_sample()
-            demo.load(lambda: first, None, tab.sample, api_name=False)
+        # the default target is in the editor from the start (app.tabs.image.first_target): no load event
         build_api()
         demo.unload(_forget)
+    keep_streams_pruned(streamed_components(demo))
     return demo
+
+
+def streamed_components(demo: gr.Blocks) -> list:
+    """The page's result pictures (images and galleries that are only ever outputs, such as the X, Z and Z→X panes
+    and the API's results), whose cached files :func:`app.media.prune_streamed` may delete after minutes; inputs,
+    the target editor and "what the optimiser sees" stay with Gradio's hour (``CACHE_LIMITS``)."""
+    inputs = {id(block) for function in demo.fns.values() for block in function.inputs}
+    return [
+        block for block in demo.blocks.values()
+        if isinstance(block, (gr.Image, gr.Gallery)) and id(block) not in inputs and block.elem_id not in KEPT_PICTURES
+    ]  # fmt: skip
 
 
 def quiet_queue(demo: gr.Blocks) -> gr.Blocks:

@@ -2,7 +2,7 @@
 ``python scripts/screenshot.py --url http://127.0.0.1:7860``.
 
 Opens the page in headless Chromium (Debian's ``/usr/bin/chromium``) and writes, under ``--folder``
-(default ``docs/screenshots``): ``image.png`` (a default Run of 200 steps on the default held-out face, with
+(default ``docs/screenshots``): ``image.png`` (a default Run of 200 steps on the default face (training face 7019), with
 its final stage), ``image_compare.png`` (the same run's panes at step 20, chosen with the step picker),
 ``image_landscape.png`` (the "Loss landscape" tab beside the chart, computed), ``pose.png`` and
 ``pose_views.png`` (its 3D views and meshes), ``hypotheses.png`` (Hypotheses, K = 8, on the default face with

@@ -42,6 +42,7 @@ from app.targets import (
     TARGET_ID_LABEL,
     aligns_faces,
     build_target,
+    default_sample,
     draw_preset,
     load_target,
     masked_view,
@@ -77,7 +78,7 @@ def model_samples(model: str | None) -> dict[str, Path]:
 
 
 def model_sample_choices(model: str | None) -> list[tuple[str, str]]:
-    """(label, name) of :func:`model_samples`: "Face 8003 (in-distribution)", "Digit 7 (MNIST test 7504)"..."""
+    """(label, name) of :func:`model_samples`: "Face 8042 (in-distribution, held out)", "Digit 7 (MNIST test 7504)"..."""
     if (model or "") not in MODEL_SAMPLE_DIRS:
         return sample_choices()
     return [(_digit_label(name), name) for name in model_samples(model)]
@@ -92,7 +93,7 @@ def report_unreadable_targets(editor: gr.ImageEditor) -> gr.ImageEditor:
     return report_unreadable(editor, "⚠ the target is not a readable image: send a PNG or JPEG")
 
 
-ENCODER_NOTE = "F(E(target)): a network E trained to map an image straight to F's input, one forward pass, no steps (the feed-forward baseline; the grey line on the chart)"  # fmt: skip
+ENCODER_NOTE = "F(E(target)) in one forward pass: E is a network trained to map an image straight to F's input (the feed-forward baseline, no steps; the chart's grey dashed line)"  # fmt: skip
 
 
 def caption(space: str, step: int, loss: float) -> str:
@@ -489,22 +490,33 @@ def _loss_choices() -> list[tuple[str, str]]:
     return [(LOSS_LABELS[name], name) for name in names]
 
 
+def first_target(model: str | None) -> dict:
+    """The page as it opens: the default sample (:func:`app.targets.default_sample`) already in the editor, its
+    notice and what the optimiser sees, so a visitor never meets a blank editor waiting for a load event."""
+    name = default_sample()
+    if not model or name not in model_samples(model):
+        return {"sample": None, "editor": None, "notice": "Pick a sample or upload an image.", "seen": None}
+    value, notice = load_target(model_samples(model)[name], target_size(model), model=model)
+    return {"sample": name, "editor": value, "notice": notice, "seen": masked_view(build_target(value, "none", target_size(model)))}  # fmt: skip
+
+
 def _target_column(models: list[str]) -> dict:
+    first = first_target(models[0] if models else None)
     with gr.Column(scale=1, min_width=300):
         model = gr.Dropdown(models, value=models[0] if models else None, label="Forward model F", elem_id="image-model")
         with gr.Row():
-            sample = gr.Dropdown(model_sample_choices(models[0] if models else None), value=None, label="Sample target", scale=3, elem_id="sample")  # fmt: skip
+            sample = gr.Dropdown(model_sample_choices(models[0] if models else None), value=first["sample"], label="Sample target", scale=3, elem_id="sample")  # fmt: skip
             upload = gr.UploadButton("Upload…", file_types=["image"], scale=1, min_width=90, elem_id="upload")
         align = gr.Checkbox(True, label="Align face (MTCNN)", info="uploads for a face model; the editor shows the aligned crop", elem_id="align")  # fmt: skip
-        notice = gr.Markdown("Pick a sample or upload an image.", elem_id="notice")
+        notice = gr.Markdown(first["notice"], elem_id="notice")
         editor = gr.ImageEditor(
-            type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
+            first["editor"], type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
             brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed", default_size=16), eraser=gr.Eraser(default_size=16),
             label="Target", show_label=False, buttons=[], height=320, elem_id="editor", canvas_size=(256, 256),
         )  # fmt: skip
         gr.Markdown("**Target.** Paint over what is unknown, or pick a preset: it is drawn here in magenta.", elem_classes=["editor-help"])  # fmt: skip
         preset = gr.Radio(list(PRESETS), value="none", label="Mask preset (hidden region)", elem_id="preset")
-        seen = gr.Image(label="What the optimiser sees", interactive=False, height=160, elem_id="seen", format="png", buttons=["fullscreen"])  # fmt: skip
+        seen = gr.Image(first["seen"], label="What the optimiser sees", interactive=False, height=160, elem_id="seen", format="png", buttons=["fullscreen"])  # fmt: skip
         examples = gr.Column()  # filled by _examples once the tab's handlers exist
     report_unreadable_targets(editor)
     parts = dict(model=model, sample=sample, upload=upload, notice=notice, editor=editor, preset=preset, seen=seen)
@@ -663,7 +675,7 @@ def _examples(tab: ImageTab) -> None:
 
 EXAMPLE_MODEL = "faces64"  # the examples are faces and cats: a click switches the generator to the face model
 EXAMPLES = (  # (sample, preset): faces, a cat, masked cases
-    ("face_008003", "none"), ("face_008042", "hide mouth"), ("face_008311", "left half"),
+    ("face_007019", "none"), ("face_008042", "hide mouth"), ("face_008311", "left half"),
     ("face_008650", "keep centre"), ("cat_flickr_cat_000010", "none"), ("cat_flickr_cat_000249", "hide mouth"),
 )  # fmt: skip
 

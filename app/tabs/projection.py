@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.media import as_files
+from app.media import as_files, image_file
 from app.progress import on_strip, progress_strip
 from app.projection_runs import (
     MAX_BUDGET,
@@ -96,7 +96,7 @@ class SpacePane:
         return [self.boxed, self.framed, self.best, self.pasted, self.details, self.gallery]
 
     def cleared(self) -> dict:
-        images = {self.boxed: None, self.framed: None, self.best: None, self.pasted: None}
+        images = {self.boxed: None, self.framed: None, self.best: gr.update(value=None, label=BEST_LABEL), self.pasted: None}  # fmt: skip
         return {**images, self.details: "", self.gallery: []}
 
 
@@ -268,8 +268,10 @@ class ProjectionTab:
                 last = frame
                 status = f"Fine-tuning the {space.upper()} projection (the better one) · step {frame.index}/{steps} · loss {frame.loss:.4f} (generator frame)"  # fmt: skip
                 pasted = {pane.pasted: frame.pasted} if frame.pasted else {}
-                yield as_files({pane.best: frame.output, self.status: status, **pasted})
+                shown_now = gr.update(value=image_file(frame.output), label=f"Fine-tuning · step {frame.index}/{steps}")
+                yield {**as_files({self.status: status, **pasted}), pane.best: shown_now}
             message = _tuned(first, last, space)
+            yield self._kept(pane, first, last)
         except ValueError as error:
             message = f"⚠ {error}"
         except Exception as error:
@@ -282,6 +284,16 @@ class ProjectionTab:
     def stop(self, request: gr.Request = None) -> None:
         """Ask this session's run to end after its current step."""
         SESSIONS.stop(session_id(request))
+
+    def _kept(self, pane: SpacePane, first: TuningFrame | None, last: TuningFrame | None) -> dict:
+        """After fine-tuning: the pane keeps whichever of before and after fits the original target better, and
+        its label says which (a stopped tuning, whose last loss is unknown, keeps the projection from before)."""
+        if first is None:
+            return {}
+        if better_after(first, last):
+            return {pane.best: gr.update(label=f"Fine-tuned ({last.index} steps): kept, it fits better")}
+        pasted = {pane.pasted: image_file(first.pasted)} if first.pasted else {}
+        return {pane.best: gr.update(value=image_file(first.output), label="Before fine-tuning: kept, it fits better"), **pasted}  # fmt: skip
 
     def _updates(self, space: str, frame: ProjectionFrame, latest: dict[str, ProjectionFrame], budget: int) -> dict:
         pane = self.panes[space]
@@ -328,7 +340,7 @@ def _details(frame: ProjectionFrame) -> str:
     text = f"**Transform found** · {frame.transform_note}"
     if frame.class_path:
         text += (
-            f"  \n**Class search** (best member's class, from N forward passes) · {class_path_text(frame.class_path)}"
+            f"  \n**Class search** (the best member's class as the search went) · {class_path_text(frame.class_path)}"
         )
     return text
 
@@ -351,15 +363,23 @@ def _state(finals: dict[str, ProjectionFrame]) -> dict | None:
     return {"spaces": {name: asdict(frame.projected) for name, frame in done.items()}, "tuned": tuned}
 
 
+def better_after(first: TuningFrame, last: TuningFrame | None) -> bool:
+    """Whether the fine-tuned generation fits the original target better than the projection before it."""
+    known = last is not None and last.original_loss is not None and first.original_loss is not None
+    return known and last.original_loss < first.original_loss
+
+
 def _tuned(first: TuningFrame | None, last: TuningFrame | None, space: str = "x") -> str:
-    """The closing sentence of a fine-tuning: the loss against the original target before and after."""
+    """The closing sentence of a fine-tuning: the loss against the original target before and after, and
+    which of the two the pane keeps."""
     if first is None:
         return "Stopped before the first fine-tuning step."
     if last.original_loss is None:  # stopped: only the generator-frame loss is known at the last step
-        return f"Stopped at step {last.index}: loss (generator frame) {first.loss:.4f} → {last.loss:.4f}."
+        return f"Stopped at step {last.index}: loss (generator frame) {first.loss:.4f} → {last.loss:.4f}; the pane keeps the projection from before."  # fmt: skip
+    kept = "kept the fine-tuned one" if better_after(first, last) else "kept the projection from before (fine-tuning made it worse)"  # fmt: skip
     return (
         f"Fine-tuned the {space.upper()} projection {last.index} steps: loss {first.original_loss:.4f} → {last.original_loss:.4f} against the "
-        f"original target ({first.loss:.4f} → {last.loss:.4f} in the generator frame, which the tuning minimises; "
+        f"original target; {kept} ({first.loss:.4f} → {last.loss:.4f} in the generator frame, which the tuning minimises; "
         "a per-run copy of the generator was tuned, the shipped weights are untouched)"
     )
 
@@ -462,6 +482,9 @@ def _results_column() -> dict:
     return dict(run_button=run_button, stop_button=stop_button, fine_tune_button=fine_tune_button, status=status, progress=progress, panes=panes)  # fmt: skip
 
 
+BEST_LABEL = "Best generation"
+
+
 def _space_pane(space: str) -> SpacePane:
     """One space's row of results (elem ids ``projection-best`` for X, ``projection-best-z`` for Z, ...)."""
     suffix = "" if space == "x" else f"-{space}"
@@ -470,7 +493,7 @@ def _space_pane(space: str) -> SpacePane:
         gr.Markdown(f"#### {SPACE_TITLES[space]}", elem_id=f"projection-title{suffix}")
         with gr.Row(equal_height=True):
             boxed = gr.Image(label="Target, frame found", elem_id=f"projection-boxed{suffix}", **image)
-            best = gr.Image(label="Best generation", elem_id=f"projection-best{suffix}", **image)
+            best = gr.Image(label=BEST_LABEL, elem_id=f"projection-best{suffix}", **image)
         with gr.Row(equal_height=True):
             framed = gr.Image(label="Target under φ", elem_id=f"projection-framed{suffix}", **image)
             pasted = gr.Image(label="Pasted into target", elem_id=f"projection-pasted{suffix}", **image)

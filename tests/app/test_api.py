@@ -140,6 +140,46 @@ def test_the_handoff_default_agrees_in_the_docs_view_api_and_a_run(client):
     assert numbers["handoff_step"] == inversion_defaults("faces64").handoff
 
 
+def _same_sentence(expected: str, actual: str) -> bool:
+    """The same words and, number for number, the same figures (decimals within 0.5%, whole numbers within 1),
+    so that a run on another machine's floating point still counts as the README's output."""
+    import re
+
+    pattern = r"(\d+\.\d+|\d+)"
+    ours, theirs = re.split(pattern, " ".join(expected.split())), re.split(pattern, " ".join(actual.split()))
+    if len(ours) != len(theirs):
+        return False
+    for index, (mine, other) in enumerate(zip(ours, theirs)):
+        if index % 2 == 0:
+            if mine != other:
+                return False
+        elif "." in mine and abs(float(mine) - float(other)) > 0.005 * abs(float(mine)):
+            return False
+        elif "." not in mine and abs(int(mine) - float(other)) > 1:
+            return False
+    return True
+
+
+def test_the_readmes_example_prints_what_the_readme_says(client, monkeypatch):
+    """Runs the README's Python example (against this test's server) and checks the output the README quotes."""
+    import contextlib
+    import io
+    import re
+
+    from tests.conftest import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## Use it from Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    quoted = re.search(r"prints \([^)]*\): `([^`]*)`", section, re.S).group(1)
+    assert 'Client("http://127.0.0.1:7860")' in code
+    monkeypatch.chdir(REPO_ROOT)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(code.replace("http://127.0.0.1:7860", client.src.rstrip("/")), {})
+    assert _same_sentence(quoted, printed.getvalue().strip()), (quoted, printed.getvalue())
+
+
 def test_the_pose_still_never_draws_a_space_in_the_targets_green():
     from app.api_runs import PANE_COLOURS
     from app.pose_figures import TARGET_COLOUR

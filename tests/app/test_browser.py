@@ -339,7 +339,7 @@ def test_a_new_target_clears_the_previous_results(server, tmp_path):
             expect(page.locator("#download a[href$='run_strip.png']")).to_have_count(1, timeout=10_000)
             assert page.evaluate(CHART_LINES) >= 3
             if change == "sample":
-                _choose(page, "#sample", "Face 8042 (in-distribution)")
+                _choose(page, "#sample", "Face 8042 (in-distribution, held out)")
             else:
                 _upload(page, upload)
             expect(page.locator("#status")).to_contain_text("new target", timeout=10_000)

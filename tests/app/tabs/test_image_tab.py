@@ -259,12 +259,15 @@ def test_sample_and_upload_show_what_the_optimiser_sees_and_the_choice_follows(t
     assert "value" not in tab.choose_sample(YOUR_UPLOAD, MODEL)[tab.notice]  # so does the upload's own entry
 
 
-def test_default_sample_is_a_held_out_face_and_cats_are_labelled_out_of_distribution():
-    from app.targets import default_sample, sample_choices
+def test_default_sample_is_a_training_face_and_cats_are_labelled_out_of_distribution():
+    from app.targets import LAST_TRAINING_FACE, default_sample, sample_choices, sample_label
 
-    assert default_sample().startswith("face_")
+    name = default_sample()
+    assert name.startswith("face_") and int(name.removeprefix("face_")) <= LAST_TRAINING_FACE  # test faces: benchmarks
+    assert sample_label(name).endswith("(in-distribution, training)")
     labels = [label for label, _ in sample_choices()]
-    faces = [index for index, label in enumerate(labels) if label.endswith("(in-distribution)")]
+    assert labels[0] == sample_label(name)  # listed first
+    faces = [index for index, label in enumerate(labels) if label.startswith("Face") and "(in-distribution" in label]
     cats = [index for index, label in enumerate(labels) if label.startswith("Cat") and "out-of" in label]
     assert faces and cats and max(faces) < min(cats)
 

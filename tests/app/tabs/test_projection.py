@@ -84,7 +84,7 @@ def test_every_method_streams_and_ends_with_a_pasted_projection(tab, method):
 
 def test_population_gallery_and_transformed_target_stream(tab):
     updates = _run(tab, _editor((slice(20, 90), slice(40, 72))), "gallery", transform=True, budget=200)
-    assert updates[0][tab.gallery] == [] and updates[0][tab.best] is None  # the last run's results are cleared
+    assert updates[0][tab.gallery] == [] and updates[0][tab.best]["value"] is None  # the last run's results are cleared
     galleries = [update[tab.gallery] for update in updates[1:] if tab.gallery in update]
     assert (
         galleries
@@ -181,10 +181,12 @@ def test_fine_tune_ends_with_the_loss_before_and_after(tab):
     request = SimpleNamespace(session_hash="tune-numbers")
     updates = list(tab.fine_tune(_editor(), run[-1][tab.projected], 20, request=request))
     sentence = _statuses(tab, updates)[-1]
-    found = re.fullmatch(r"Fine-tuned the X projection 20 steps: loss (\d+\.\d+) → (\d+\.\d+) against the original target \(\d+\.\d+ → \d+\.\d+ in the generator frame.*untouched\)", sentence)  # fmt: skip
+    found = re.fullmatch(r"Fine-tuned the X projection 20 steps: loss (\d+\.\d+) → (\d+\.\d+) against the original target; kept the fine-tuned one \(\d+\.\d+ → \d+\.\d+ in the generator frame.*untouched\)", sentence)  # fmt: skip
     before, after = float(found.group(1)), float(found.group(2))
     assert abs(before - projected) <= 2e-4  # it starts where the projection ended, on the same scale
     assert after < before
+    labels = [update[tab.best]["label"] for update in updates if isinstance(update.get(tab.best), dict) and "label" in update[tab.best]]  # fmt: skip
+    assert labels[0].startswith("Fine-tuning · step") and labels[-1] == "Fine-tuned (20 steps): kept, it fits better"
     assert any("(generator frame)" in status for status in _statuses(tab, updates)[1:-1])
 
 
@@ -313,4 +315,20 @@ def test_the_frame_box_is_where_the_transform_reads():
     assert frame_box((1.0, 1.0, 0.0, 0.0, 1.0), 28, 28) == (0.0, 0.0, 28.0, 28.0)
     assert frame_box((0.5, 0.25, 0.5, -0.5, 1.0), 40, 40) == (20.0, 5.0, 40.0, 15.0)
     assert "zoom 2.00×4.00" in transform_text((0.5, 0.25, 0.5, -0.5, 1.2), 40) and "γ 1.20" in transform_text((0.5, 0.25, 0.5, -0.5, 1.2), 40)  # fmt: skip
-    assert class_path_text(((0, 3), (240, 7))) == "3 (from 0) → 7 (from 240)"
+    assert class_path_text(((0, 3), (240, 7))) == "class 3 at the start, then class 7 after 240 forward passes"
+
+
+def test_a_fine_tuning_that_fits_worse_gives_the_pane_back_its_projection(tab):
+    from PIL import Image
+
+    from app.projection_runs import TuningFrame
+    from app.tabs.projection import _tuned
+
+    before, after = Image.new("RGB", (8, 8), (10, 10, 10)), Image.new("RGB", (8, 8), (200, 200, 200))
+    first = TuningFrame(0, 0.05, before, pasted=before, original_loss=0.0611)
+    last = TuningFrame(20, 0.04, after, pasted=after, original_loss=0.0672)
+    kept = tab._kept(tab.panes["x"], first, last)
+    assert kept[tab.best]["label"] == "Before fine-tuning: kept, it fits better"
+    assert Image.open(kept[tab.best]["value"]).getpixel((0, 0)) == (10, 10, 10)
+    assert Image.open(kept[tab.pasted]).getpixel((0, 0)) == (10, 10, 10)
+    assert "0.0611 → 0.0672 against the original target; kept the projection from before" in _tuned(first, last)

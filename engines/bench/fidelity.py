@@ -4,8 +4,10 @@
 The pipeline (``--pipeline full``, the app's default): each image is aligned to the training crop
 (MTCNN landmarks, :mod:`engines.models.faces.align`; the centre crop when no face is found), then
 Z→X (``--handoff`` Z steps, then X-space) and the expressive last stage in the generator's feature
-map (:mod:`engines.models.faces.last_stage`). ``--steps`` counts all steps together: the last stage
-takes ``LastStage.share`` of them (half: 100 of 200), Z→X the rest. "Before" lines: ``--pipeline zx``
+map (:mod:`engines.models.faces.last_stage`), as the app's "Refine past the generator": only on targets
+where the face detector finds a face in the 64×64 target (the others run Z→X for all steps; the count is
+printed). ``--steps`` counts all steps together: the last stage takes ``LastStage.share`` of them (half:
+100 of 200), Z→X the rest. "Before" lines: ``--pipeline zx``
 (Z→X for all steps) and ``--pipeline x`` (plain X-space for all steps); ``--no-align`` uses centre crops.
 
 JSON keys: model, n, steps, aligned (targets where a face was found and aligned), final_loss (mean

@@ -21,11 +21,13 @@ from app.gpu import gpu
 from app.runs import (
     LAST_STAGE,
     MAX_STEPS,
+    NOT_REFINED,
     DivergenceGuard,
     get_mapping,
     hidden_figures,
     last_stage_result,
     masked_pull,
+    refines,
     three_spaces,
     verdict,
 )
@@ -194,7 +196,8 @@ def invert_image(
     )  # fmt: skip
     if not isinstance(refine, bool):
         raise ValueError(f"refine must be true or false, got {refine!r}")
-    split, last_steps = LAST_STAGE.split(steps) if refine and aligns_faces(model) else (steps, 0)
+    face = refine and aligns_faces(model) and refines(target)
+    split, last_steps = LAST_STAGE.split(steps) if face else (steps, 0)
     branch: dict[str, torch.Tensor] = {}
     curves, last, message = _follow(_branching(runs, split, branch))
     outputs = torch.stack([step.output for step in last])
@@ -216,7 +219,8 @@ def invert_image(
         final = last_stage_result(target, model, branch["zx"], loss_name, last_steps, split)
         numbers["final"] = {"from_step": split, "steps": last_steps, "losses": list(final.curve), "final_loss": final.loss}  # fmt: skip
     elif refine:
-        numbers["notes"].append("refine: the last stage runs on face models only" if not aligns_faces(model) else "refine: no last stage (too few steps or a diverged run)")  # fmt: skip
+        why = "the last stage runs on face models only" if not aligns_faces(model) else NOT_REFINED if not face else "no last stage (too few steps or a diverged run)"  # fmt: skip
+        numbers["notes"].append(f"refine: {why}")
     return [*images, None if final is None else final.image], numbers
 
 

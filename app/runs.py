@@ -33,7 +33,7 @@ from engines.core.mapping import MappingConfig, MappingNetwork
 from engines.core.masked import hidden_mse, hidden_spread
 from engines.core.optim import OPTIMIZERS, Space, Step, invert_spaces
 from engines.io.images import image_to_tensor, tensor_to_image
-from engines.models.faces.last_stage import LastStage, last_stage_steps
+from engines.models.faces.last_stage import LastStage, face_in_target, last_stage_steps
 from engines.models.registry import available_models, load_encoder, load_mapping, load_model
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,10 @@ SPACES = ("X", "Z", "Z→X")
 # ``steps - share·steps`` and ends at the run's last step, so the Final pane has the run's step budget
 # like X, Z and Z→X. 100 steps of MSE + LPIPS on one 64×64 face took 1.7 s on one loaded CPU thread.
 LAST_STAGE = LastStage()
+NOT_REFINED = (
+    "Refine past the generator: not run, the face detector finds no face in the target (the last stage would "
+    "fit almost any image, so it only refines faces)"
+)
 
 
 def default_lrs(model: str, optimizer: str) -> tuple[float, float]:
@@ -482,6 +486,12 @@ def has_final_stage(model_name: str) -> bool:
         return aligns_faces(model_name)
     except (FileNotFoundError, ValueError):
         return False
+
+
+def refines(target: Target) -> bool:
+    """Whether "Refine past the generator" runs on ``target``: when the face detector finds a face in its
+    pixels (the hidden ones included: a mask may cover the mouth)."""
+    return face_in_target(target.image)
 
 
 def last_stage_result(target: Target, model_name: str, latent: torch.Tensor, loss: str, steps: int, first_step: int = 0) -> FinalStage:  # fmt: skip

@@ -24,6 +24,7 @@ from app.runs import (
     LAST_STAGE,
     MAX_HYPOTHESES,
     MAX_STEPS,
+    NOT_REFINED,
     Frame,
     RunSettings,
     default_handoff,
@@ -32,6 +33,7 @@ from app.runs import (
     final_stage,
     has_final_stage,
     masked_handoff,
+    refines,
     stream_run,
     warm_up,
 )
@@ -390,6 +392,9 @@ class ImageTab:
         X, Z and Z→X have streamed to the end, so it never slows them; a run a new target superseded shows nothing."""
         first_step, steps = settings.final_split()
         if settings.num_hypotheses != 1 or steps == 0:
+            return
+        if not refines(target):
+            yield {self.status: f"{frame.status}  \n{NOT_REFINED}"}
             return
         yield {self.status: f"{frame.status}  \nRefine past the generator: {steps} steps from Z→X at step {first_step}…"}  # fmt: skip
         result = final_stage(target, settings.model, frame.zx_latent, settings.loss, steps, first_step)

@@ -476,6 +476,18 @@ def test_refine_runs_the_last_stage_within_the_step_budget(tab):
     assert _controls_usable(tab, updates[-1]) and not SESSIONS.is_running("final")
 
 
+def test_refine_leaves_a_non_face_unrefined_and_says_why(tab):
+    from engines.io.images import tensor_to_image
+    from tests.app.test_domain import church
+
+    scene = load_target(tensor_to_image(church()), 64)[0]
+    request = SimpleNamespace(session_hash="unrefined")
+    updates = list(tab.run(scene, "none", "faces64", "adam", 4, 0.05, 0.05, "mse", None, True, request=request))
+    assert not any(u[tab.final_image]["visible"] for u in updates if tab.final_image in u)
+    assert "Refine past the generator: not run, the face detector finds no face" in _statuses(tab, updates)[-1]
+    assert "final_loss" not in open(updates[-1][tab.download][1]).readline()
+
+
 def test_a_run_on_a_non_face_says_so_and_on_a_face_does_not(tab):
     from engines.io.images import tensor_to_image
     from tests.app.test_domain import church

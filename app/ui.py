@@ -13,6 +13,7 @@ from app.claims import headline
 from app.gradio_patches import cache_data_model_schemas, cache_init_signatures
 from app.session import SESSIONS, session_id
 from app.tabs.image import build_image_tab
+from app.tabs.learn import forget_session as forget_learning
 from app.targets import default_sample
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def tab_modules() -> list:
 
 def _forget(request: gr.Request) -> None:
     SESSIONS.forget(session_id(request))
+    forget_learning(session_id(request))  # its learning job stops, its own Θ go
 
 
 def build_app() -> gr.Blocks:

@@ -17,6 +17,7 @@ import gradio as gr
 
 from app.download import RunRecord
 from app.figures import add_reference, empty_loss_figure
+from app.learn_runs import theta_key
 from app.media import image_file
 from app.progress import on_strip, progress_strip
 from app.runs import (
@@ -317,7 +318,7 @@ class ImageTab:
         message, record, pending = None, RunRecord(), {}
         yield {**self._controls(running=True), self.status: "Starting…", self.download: None, **self._final_hidden(), **self._no_steps()}  # fmt: skip
         try:
-            settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
+            settings = RunSettings(**{**settings, "steps": _whole(settings["steps"]), "theta": theta_key(key, settings["model"])})  # fmt: skip
             target = build_target(editor, preset, target_size(settings.model))
             encoder, reference = self._encoder(target, settings)
             record.target = masked_view(target)
@@ -607,6 +608,14 @@ EXAMPLES = (  # (sample, preset): faces, a cat, masked cases
 )  # fmt: skip
 
 
+def _theta_upload(tab: ImageTab) -> None:
+    """A Θ file of the visitor's own (e.g. from the "Learn Θ" tab) for this session's runs."""
+    from app.tabs.learn import build_theta_upload
+
+    with gr.Row():
+        build_theta_upload(tab.model)
+
+
 def build_image_tab() -> ImageTab:
     # unconditional models first (faces64 stays the default); class-conditional ones run with their mean class
     models = sorted(available_models("image"), key=lambda name: get_spec(name).conditional)
@@ -621,6 +630,7 @@ def build_image_tab() -> ImageTab:
     examples = parts.pop("examples")
     tab = ImageTab(**parts)
     _wire(tab)
+    _theta_upload(tab)
     with examples:  # under the target, where a visitor looks for one
         _examples(tab)
     return tab

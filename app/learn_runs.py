@@ -269,8 +269,8 @@ def _learn(settings: LearnSettings, stop: threading.Event, own: Tensor | None, s
     found = recipe(settings.model, seed=settings.seed)
     mapping = start_mapping(settings.model, forward, settings.start, seed=settings.seed)
     trainer = MappingTrainer(forward, train, mapping, found.train)
-    watch = _Watch(forward, validation, probe_settings(settings.model), quick=settings.model in SLOW_MODELS)
-    view = watch.look(mapping)
+    watch = _Watch(forward, validation, probe_settings(settings.model))
+    view = watch.look(mapping, final=True)
     base = dict(budget=settings.seconds, trajectory_loss=[], probes=[view["probe"]])
     before = view["landscape"]
     frame = LearnFrame(status=f"Round 0 (Θ from {settings.start}) · probed on {described}", **base, **_shown(view, before))  # fmt: skip
@@ -292,6 +292,9 @@ def _learn(settings: LearnSettings, stop: threading.Event, own: Tensor | None, s
     if done is None:
         yield LearnFrame(**{**frame.__dict__, "status": "Stopped before the first round ended.", "done": True})
         return
+    if "200" not in frame.probes[-1]["z_loss"]:  # stopped early: the 200-step point of the last Θ, outside the clock
+        view = watch.look(current, final=True)
+        frame = LearnFrame(**{**frame.__dict__, "probes": [*frame.probes[:-1], view["probe"]]})
     theta = LearnedTheta(settings.model, as_module(done.mapping, mapping), _info(settings, found, frame, described))
     MAPPINGS.learned(session, theta)
     ended = "Stopped" if stop.is_set() else "Done"
@@ -329,16 +332,19 @@ def _shown(view: dict, before: dict | None) -> dict:
 
 
 class _Watch:
-    """The figures of a Θ on the validation batch: the probe (X run once), the landscape, reconstructions."""
+    """The figures of a Θ on the validation batch: the probe (X run once), the landscape, reconstructions.
 
-    def __init__(self, forward, validation: Tensor, settings: ProbeSettings, *, quick: bool) -> None:
-        self.forward, self.validation, self.quick = forward, validation, quick
+    Between rounds the probe stops at step 20 (rounds stay quick); the 200-step point is measured
+    before learning and for the final Θ (``final=True``)."""
+
+    def __init__(self, forward, validation: Tensor, settings: ProbeSettings) -> None:
+        self.forward, self.validation = forward, validation
         self.settings = settings
         self.x = probe_mapping(forward, validation, None, settings, spaces=("x",))
         self.landscape = LandscapeConfig(steps=20, grid=21, lr=settings.z_lr, loss="mse")  # Θ's own loss: cheap
 
     def look(self, mapping: nn.Module, *, final: bool = False) -> dict:
-        steps = (2, 20) if self.quick and not final else self.settings.steps
+        steps = self.settings.steps if final else tuple(step for step in self.settings.steps if step <= 20)
         settings = ProbeSettings(**{**self.settings.__dict__, "steps": steps})
         mapping = mapping.eval().requires_grad_(False)
         probe = probe_mapping(self.forward, self.validation, mapping, settings, spaces=("z", "zx"), keep=(2, 20))

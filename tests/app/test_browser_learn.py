@@ -56,7 +56,7 @@ def test_learn_tab_streams_rounds_and_stops(server, tmp_path):
         expect(page.locator("#learn-stop")).to_be_enabled(timeout=10_000)
         # round 0 (before learning): both landscapes, the probe curves and four targets' reconstructions
         page.wait_for_function("() => document.querySelectorAll('#learn-landscapes .contourlayer .trace').length >= 2", timeout=60_000)  # fmt: skip
-        page.wait_for_function(ROUNDS_AT_LEAST, arg=2, timeout=90_000)
+        page.wait_for_function(ROUNDS_AT_LEAST, arg=2, timeout=150_000)
         assert page.evaluate(TRACES, "learn-trajectory") >= 1
         assert page.evaluate(TRACES, "learn-probe") == 4  # Z@20, Z→X@200, X@20, X@200
         assert page.locator("#learn-reconstructions img").count() >= 12  # 4 targets x (target, Z@2, Z@20)

@@ -184,7 +184,7 @@ class LearnTab:
         if learned is None:
             return "⚠ nothing learned in this session yet"
         MAPPINGS.use(key, learned)
-        return f"This session's Image tab now uses this Θ for **{learned.model}** (other visitors keep the shipped Θ)."
+        return f"Runs in this session's Image and 3D pose tabs now use this Θ for **{learned.model}** (other visitors keep the shipped Θ)."  # fmt: skip
 
     def follow_model(self, model: str) -> dict:
         return {self.seconds: DEFAULT_SECONDS.get(model, 30), self.warning: SLOW_MODELS.get(model, "")}

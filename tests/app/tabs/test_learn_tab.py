@@ -177,7 +177,7 @@ def test_tab_handlers_stream_stop_use_and_download(own):
     assert final[tab.download] and final[tab.download].endswith(".safetensors")
     assert final[tab.use_button]["interactive"] and final[tab.start_button]["interactive"]
     assert any(tab.landscapes in update for update in updates)
-    assert "Image tab now uses this Θ" in tab.use(request=request)
+    assert "tabs now use this Θ" in tab.use(request=request)
     assert theta_key("s-tab", MODEL) != ""
     with pytest.raises(ValueError):
         LearnSettings(model=MODEL, seconds=601)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from engines.bench import cli as bench
@@ -35,3 +36,21 @@ def test_learn_bench_json_has_exactly_the_issue_keys(tiny_registered, image_fold
     assert result["probe"][0]["x_loss"] == result["shipped"]["x_loss"]  # X does not depend on Θ
     printed = capsys.readouterr().out
     assert "round 1 (" in printed and "x the shipped Θ's Z@20" in printed
+
+
+def test_invert_reads_a_one_file_theta_and_refuses_one_of_the_wrong_shape(
+    tiny_registered, image_folder, tmp_path, capsys
+):  # noqa: F811
+    from engines import invert as invert_cli
+    from engines.core.mapping import MappingConfig, MappingNetwork, save_mapping_file
+
+    torch.manual_seed(4)
+    theta = tmp_path / "mine.safetensors"
+    save_mapping_file(theta, MappingNetwork(MappingConfig(z_dim=8, x_dim=8, hidden=16)), {"model": tiny_registered})
+    image = str(image_folder / "b.png")
+    invert_cli.main([image, "--model", tiny_registered, "--steps", "4", "--mapping", str(theta), "--out", str(tmp_path / "s.png")])  # fmt: skip
+    assert f"Θ from {theta}" in capsys.readouterr().out and (tmp_path / "s.png").is_file()
+    wrong = tmp_path / "wrong.safetensors"
+    save_mapping_file(wrong, MappingNetwork(MappingConfig(z_dim=4, x_dim=4, hidden=16)), {})
+    with pytest.raises(SystemExit, match="Θ for inputs of size 4; this model takes 8"):
+        invert_cli.main([image, "--model", tiny_registered, "--mapping", str(wrong), "--out", str(tmp_path / "w.png")])

@@ -1,6 +1,6 @@
 """The page's documented API: one endpoint per tab, plain inputs in, final images and numbers out.
 
-``/invert``, ``/pose``, ``/project`` and ``/defend`` each run to the end in one
+``/invert``, ``/pose``, ``/project``, ``/defend`` and ``/learn`` each run to the end in one
 ``gradio_client.Client.predict`` call (see the README for an example). Their inputs and outputs are
 hidden components, so they are named and typed in ``view_api()``; every other event of the page is
 kept out of the API. The computing is in :mod:`app.api_runs`.
@@ -22,7 +22,7 @@ from engines.models.registry import available_models
 
 logger = logging.getLogger(__name__)
 
-ENDPOINTS = ("/invert", "/pose", "/project", "/defend")
+ENDPOINTS = ("/invert", "/pose", "/project", "/defend", "/learn")
 HANDOFF_HELP = "Z steps before Z→X continues in X-space; -1 = the model's default (chosen on training data)"
 LR_HELP = "0 = the model's default"
 
@@ -126,6 +126,40 @@ def defend(
     return *_files(images), numbers
 
 
+def learn(model: str = "digits", seconds: float = 30, start: str = "random", images: list | None = None, seed: int = 0):
+    """Learn Θ (Algorithm 1) for ``seconds`` of learning from a ``random`` or the ``shipped`` Θ, on the model's
+    training targets or on up to 64 ``images`` of your own; waits its turn (one learning job per server).
+    Returns the per-round figures as JSON (trajectory loss; X, Z, Z→X probe losses at steps 2, 20, 200, round 0
+    first) and the learned Θ as a safetensors file (``python -m engines.invert --mapping FILE``)."""
+    import uuid
+
+    from app.learn_runs import LearnSettings, learn_to_end, own_targets
+    from engines.models.registry import load_model
+
+    def compute():
+        settings = LearnSettings(model=model, start=start, seconds=float(seconds), seed=int(seed))
+        own = own_targets(images, load_model(model)) if images else None
+        frame, path = learn_to_end(settings, own=own, session=f"api-{uuid.uuid4().hex}")
+        return {"model": model, "start": start, **frame.figures(), "status": frame.status}, str(path)
+
+    return _guarded(compute)
+
+
+def _learn_endpoint() -> None:
+    from app.learn_runs import MAX_SECONDS
+    from engines.train.live import STARTS, live_models
+
+    inputs = [
+        _choice(live_models(), "digits", "model"),
+        gr.Number(30, label="seconds", info=f"learning budget, 1 to {MAX_SECONDS}"),
+        _choice(list(STARTS), "random", "start"),
+        gr.File(file_count="multiple", file_types=["image"], label="images"),
+        gr.Number(0, precision=0, label="seed"),
+    ]
+    outputs = [gr.JSON(label="figures"), gr.File(label="Θ file")]
+    gr.Button(visible=False).click(learn, inputs, outputs, api_name="learn", concurrency_limit=None)
+
+
 def _choice(choices: list[str], value: str, label: str) -> gr.Dropdown:
     return gr.Dropdown(choices, value=value if value in choices else (choices[0] if choices else None), label=label)
 
@@ -215,9 +249,10 @@ def _defend_endpoint() -> None:
 
 
 def build_api() -> None:
-    """The four documented endpoints, on hidden components of the current Blocks (call inside ``gr.Blocks``)."""
+    """The five documented endpoints, on hidden components of the current Blocks (call inside ``gr.Blocks``)."""
     with gr.Column(visible=False):
         _invert_endpoint()
         _pose_endpoint()
         _project_endpoint()
         _defend_endpoint()
+        _learn_endpoint()

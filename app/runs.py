@@ -25,6 +25,7 @@ from torch import nn
 from app.domain import domain_notice, target_has_face
 from app.figures import loss_figure
 from app.gpu import gpu, on_zero_gpu
+from app.learn_runs import chosen_mapping
 from app.story import comparison, masked_comparison
 from app.targets import Target, aligns_faces
 from engines.core.device import default_device, is_out_of_memory, release_cached_memory
@@ -87,6 +88,7 @@ class RunSettings:
     seed: int = 0
     handoff: int = DEFAULT_HANDOFF  # Z→X: Z steps before the switch to X-space (at lr_x)
     refine: bool = False  # face models: the last stage ("Refine past the generator") within the step budget
+    theta: str = ""  # a Θ this session learned or uploaded (app.learn_runs.theta_key); "" = the shipped Θ
 
     def __post_init__(self) -> None:
         if self.model not in available_models("image"):
@@ -295,7 +297,7 @@ def start_runs(target: Target, settings: RunSettings) -> tuple[Iterator[tuple[St
     """The X, Z and Z→X steps of one run (one batch of F per step), and a note about Θ / the loss."""
     device = default_device()
     model = load_model(settings.model, device)
-    mapping, note = get_mapping(settings.model, device)
+    mapping, note = chosen_mapping(settings.theta, settings.model, device) or get_mapping(settings.model, device)
     if settings.loss != resolve_loss_name(settings.loss):
         note += " ⚠ LPIPS is unavailable offline: using pixel MSE"
     pull = masked_pull(settings.model, settings.optimizer, target.weight)

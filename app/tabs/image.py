@@ -18,6 +18,7 @@ import gradio as gr
 from app.defense_runs import digit_label
 from app.download import RunRecord
 from app.figures import add_reference, empty_loss_figure, loss_figure
+from app.learn_runs import theta_key
 from app.media import image_file, report_unreadable
 from app.progress import on_strip, progress_strip
 from app.runs import (
@@ -330,14 +331,14 @@ class ImageTab:
         record = RunRecord()
         yield {**self._controls(running=True), self.status: "Starting…", self.download: None, **self._final_hidden(), **self._no_steps()}  # fmt: skip
         try:  # a run a new target superseded (stop.superseded) yields nothing more: the page already moved on
-            yield from self._frames(editor, preset, settings, stop, record, progress)
+            yield from self._frames(editor, preset, settings, stop, record, progress, key)
         finally:
             SESSIONS.finish(key, stop)
 
-    def _frames(self, editor, preset, settings: dict, stop: RunStop, record: RunRecord, progress) -> Iterator[dict]:
+    def _frames(self, editor, preset, settings: dict, stop: RunStop, record: RunRecord, progress, key: str) -> Iterator[dict]:  # fmt: skip
         message, pending = None, {}
         try:
-            settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
+            settings = RunSettings(**{**settings, "steps": _whole(settings["steps"]), "theta": theta_key(key, settings["model"])})  # fmt: skip
             target = build_target(editor, preset, target_size(settings.model))
             settings, note = masked_handoff(settings, target)
             encoder, reference = self._encoder(target, settings)
@@ -685,6 +686,14 @@ EXAMPLES = (  # (sample, preset): faces, a cat, masked cases
 )  # fmt: skip
 
 
+def _theta_upload(tab: ImageTab) -> None:
+    """A Θ file of the visitor's own (e.g. from the "Learn Θ" tab) for this session's runs."""
+    from app.tabs.learn import build_theta_upload
+
+    with gr.Row():
+        build_theta_upload(tab.model)
+
+
 def build_image_tab() -> ImageTab:
     # unconditional models first (faces64 stays the default); class-conditional ones run with their mean class
     models = sorted(available_models("image"), key=lambda name: get_spec(name).conditional)
@@ -699,6 +708,7 @@ def build_image_tab() -> ImageTab:
     examples = parts.pop("examples")
     tab = ImageTab(**parts)
     _wire(tab)
+    _theta_upload(tab)
     with examples:  # under the target, where a visitor looks for one
         _examples(tab)
     return tab

@@ -20,6 +20,7 @@ import torch
 
 from app.figures import SPACE_COLOURS, SPACE_NAMES, X_COLOUR, Z_COLOUR, ZX_COLOUR, empty_loss_figure, loss_figure
 from app.gpu import device_outside_gpu_functions
+from app.learn_runs import chosen_mapping, theta_key
 from app.media import image_file, media_file
 from app.pose_figures import skeleton_figure, skeleton_png
 from app.progress import on_strip, progress_strip
@@ -296,6 +297,7 @@ def _stream(
         return
     message = "Done."
     yield {**_controls(controls, running=True), parts["status"]: "Starting…"}
+    settings = {**settings, "theta": theta_key(key, model)}  # a Θ this session learned or loaded, else ""
     try:
         target = target_pose(model, *choice)
         outcome: dict = {}
@@ -316,7 +318,8 @@ def _runs(model: str, target: list, observed: list[str], settings: dict, device)
     """The forward model and the X, Z and Z→X steps of one pose run (one batch of F per step)."""
     forward = load_model(model, device)
     try:
-        mapping = load_mapping(model, device)
+        chosen = chosen_mapping(settings.get("theta", ""), model, device)  # this session's own Θ (Learn Θ tab)
+        mapping = chosen[0] if chosen else load_mapping(model, device)
     except (ValueError, FileNotFoundError) as error:
         raise ValueError(f"model {model!r} has no trained Θ, so Z-space cannot run: {error}") from error
     joints = BODY_JOINTS[: forward.output_shape[0] // 3]

@@ -41,7 +41,7 @@ def run_learn_bench(args: argparse.Namespace) -> dict:
         f"updates{', online' if found.train.online else ''}); probe: {len(validation)} targets of {args.data}, "
         f"{settings}"
     )
-    print(f"shipped Θ: {_line(shipped.to_dict())}")
+    print(f"shipped Θ: {_line(shipped.to_dict())}", flush=True)
     trajectory, probes, learned = [], [], 0.0
     for done in learn_rounds(trainer, seconds=args.seconds):
         current = as_module(done.mapping, mapping).to(device)
@@ -49,7 +49,10 @@ def run_learn_bench(args: argparse.Namespace) -> dict:
         trajectory.append(done.trajectory_loss)
         probes.append(probe.to_dict())
         learned = done.learning_seconds
-        print(f"round {done.round} ({learned:.1f} s): trajectory {done.trajectory_loss:.4f}; {_line(probes[-1])}")
+        print(
+            f"round {done.round} ({learned:.1f} s): trajectory {done.trajectory_loss:.4f}; {_line(probes[-1])}",
+            flush=True,
+        )
     result = {
         "model": args.model,
         "seconds": learned,

@@ -35,6 +35,7 @@ class LiveRecipe:
     z_dim: int | None  # None: the model's input dimension
     targets: int
     data: str  # where the training targets come from, in words
+    probe_loss: str = "mse+lpips"  # what the probe measures (the page's default; MSE where LPIPS is absent)
 
 
 RECIPES: dict[str, LiveRecipe] = {
@@ -72,6 +73,7 @@ RECIPES: dict[str, LiveRecipe] = {
         z_dim=128,
         targets=0,  # every 16th frame of cmu_mocap/train
         data="cmu_mocap/train, every 16th frame",
+        probe_loss="mse",
     ),
     "faces64": LiveRecipe(
         TrainConfig(
@@ -161,11 +163,18 @@ def validation_targets(model: str, forward, folder: Path, count: int) -> Tensor:
     return torch.stack([forward.prepare_target(path)[0] for path in paths])
 
 
-def probe_settings(model: str, loss: str = "mse") -> ProbeSettings:
-    """The model's inversion defaults (``assets/<model>_defaults.json``, chosen on training data) under ``loss``."""
+def probe_settings(model: str) -> ProbeSettings:
+    """The model's inversion defaults (``assets/<model>_defaults.json``, chosen on training data) under its
+    recipe's probe loss: MSE + LPIPS for images, as the page and ``bench inversion`` default to (MSE where
+    the LPIPS weights are absent), MSE for poses."""
     from engines.core.evaluation import inversion_defaults
+    from engines.core.losses import resolve_loss_name
 
     defaults = inversion_defaults(model)
     return ProbeSettings(
-        x_lr=defaults.x_lr, z_lr=defaults.z_lr, handoff=defaults.handoff, handoff_lr=defaults.handoff_lr, loss=loss
+        x_lr=defaults.x_lr,
+        z_lr=defaults.z_lr,
+        handoff=defaults.handoff,
+        handoff_lr=defaults.handoff_lr,
+        loss=resolve_loss_name(recipe(model).probe_loss),
     )

@@ -1,5 +1,5 @@
 """The documented API through ``gradio_client``: one call per tab returns final images and numbers,
-and ``view_api()`` lists those four endpoints only. Starts the real page (embedded models) on a free port.
+and ``view_api()`` lists those endpoints only. Starts the real page (embedded models) on a free port.
 """
 
 from __future__ import annotations
@@ -91,6 +91,22 @@ def test_defend_and_pose_answer_in_one_call(client):
     assert set(pose_numbers["hidden_joint_error"]) == {"x", "z", "zx"}
 
 
+def test_learn_returns_per_round_figures_and_a_theta_file_in_one_call(client):
+    """A few seconds of learning on digits: the round-0 probe plus one per round, and a Θ file that
+    ``engines.invert --mapping`` reads (the shipped Θ's shape) and that is not the shipped Θ."""
+    from engines.core.mapping import load_mapping_file
+    from engines.models.registry import load_mapping
+
+    figures, theta = client.predict(model="digits", seconds=2, api_name="/learn")
+    assert figures["rounds"] >= 1 and len(figures["trajectory_loss"]) == figures["rounds"]
+    assert len(figures["probe"]) == figures["rounds"] + 1
+    assert set(figures["probe"][-1]["z_loss"]) == {"2", "20", "200"}
+    mapping = load_mapping_file(theta, x_dim=64)
+    shipped = load_mapping("digits").state_dict()
+    assert mapping.state_dict().keys() == shipped.keys()
+    assert not torch.equal(mapping.state_dict()["net.0.weight"], shipped["net.0.weight"])
+
+
 def test_bad_input_comes_back_as_the_apps_message(client):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
@@ -100,6 +116,8 @@ def test_bad_input_comes_back_as_the_apps_message(client):
         client.predict(handle_file(str(face)), steps=0, api_name="/invert")
     with pytest.raises(AppError, match="frame must be a whole number from 0 to 7"):
         client.predict(frame=100, api_name="/pose")
+    with pytest.raises(AppError, match="the budget must be from 1 to 600 seconds"):
+        client.predict(seconds=5000, api_name="/learn")
 
 
 def test_invert_prepares_the_target_as_the_page_does(client, tmp_path: Path):

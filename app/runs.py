@@ -122,6 +122,7 @@ class Frame:
     zx_gallery: list[tuple[Image.Image, str]] | None = None
     zx_space: str = "z"  # where Z→X is at this step: "z" before the hand-off, "x" after
     zx_latent: torch.Tensor | None = None  # the best Z→X input ``1 x D`` (CPU), on a finished run's last frame only
+    latents: tuple[torch.Tensor, ...] | None = None  # each pane's best generator input ``1 x D`` (X, Z, Z→X), same
 
     @property
     def images(self) -> tuple[Image.Image, ...]:
@@ -335,7 +336,12 @@ def _frames(target: Target, settings: RunSettings, refresh_seconds: float, notic
         notice = domain_notice(settings.model, resolve_loss_name(settings.loss), last[0].index, finals[0], min(finals[1:]), face=face)  # fmt: skip
         status = "  \n".join(line for line in (status, comparison(*history), notice) if line)
         best = int(last[2].losses.argmin())
-        yield replace(frame(last, history, status, refresh=True, done=True), zx_latent=last[2].x[best : best + 1].cpu())
+        latents = tuple(step.x[int(step.losses.argmin())][None].detach().cpu() for step in last)
+        yield replace(
+            frame(last, history, status, refresh=True, done=True),
+            zx_latent=last[2].x[best : best + 1].cpu(),
+            latents=latents,
+        )
 
 
 def _joined(*parts: str) -> str:

@@ -81,3 +81,21 @@ def test_shipped_digit_directions_shift_the_put_back_digit_and_keep_the_outside(
     assert torch.equal(right.put_back[..., 25:, :3], target[..., 25:, :3])
     seven = edit_of(target, None, projected, EditSettings(target_class=7))
     assert int(generator.classifier(seven.output).argmax()) == 7
+
+
+def test_api_edit_projects_tunes_edits_and_puts_back_in_one_call(tmp_path):
+    from PIL import Image
+
+    from app.api_runs import edit_image
+    from tests.app.tabs.test_projection import MODEL
+
+    digit = np.zeros((28, 28, 3), np.uint8)
+    digit[8:20, 12:16] = 200
+    path = tmp_path / "digit.png"
+    Image.fromarray(digit).save(path)
+    settings = dict(model=MODEL, method="adam", space="x", budget=48, population=4, target_class=2, fine_tune_steps=2)
+    (edited, put_back), numbers = edit_image(str(path), **settings)
+    assert edited.size[0] >= 28 and put_back.size == edited.size
+    assert numbers["target_class"] == 2 and numbers["fine_tune_steps"] == 2
+    with pytest.raises(ValueError, match="space"):
+        edit_image(str(path), **{**settings, "space": "both"})

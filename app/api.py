@@ -22,7 +22,7 @@ from engines.models.registry import available_models
 
 logger = logging.getLogger(__name__)
 
-ENDPOINTS = ("/invert", "/pose", "/project", "/defend", "/learn")
+ENDPOINTS = ("/invert", "/pose", "/project", "/edit", "/defend", "/learn")
 HANDOFF_HELP = "Z steps before Z→X continues in X-space; -1 = the model's default (chosen on training data)"
 LR_HELP = "0 = the model's default"
 
@@ -106,6 +106,36 @@ def project(
     Returns the best generation of X and of Z (None when not run) and a JSON of losses and a summary."""
     settings = dict(model=model, method=method, space=space, transform=transform, label=label, seed=seed)
     images, numbers = _guarded(api_runs.project_image, image, mask, budget=budget, population=population, **settings)
+    return *_files(images), numbers
+
+
+def edit(
+    image: str,
+    mask: str | None = None,
+    model: str = "digits",
+    method: str = "basincma",
+    space: str = "x",
+    transform: bool = True,
+    label: int = -1,
+    budget: int = 600,
+    population: int = 8,
+    seed: int = 0,
+    target_class: int = -1,
+    strength: float = 1.0,
+    shift_x: float = 0.0,
+    shift_y: float = 0.0,
+    zoom: float = 0.0,
+    fine_tune_steps: int = 0,
+):
+    """Project an image (as /project, one space), optionally fine-tune a copy of G, edit it (target_class -1 =
+    keep; strength 0..1; shift / zoom along the model's directions, -1..1) and put the edit back into the image.
+    Returns the edited object (generator frame), the image with the edit put back, and a JSON of numbers."""
+    settings = dict(model=model, method=method, space=space, transform=transform, label=label, seed=seed)
+    settings |= dict(target_class=target_class, strength=strength, shift_x=shift_x, shift_y=shift_y, zoom=zoom)
+    images, numbers = _guarded(
+        api_runs.edit_image, image, mask, budget=budget, population=population, fine_tune_steps=fine_tune_steps,
+        **settings,
+    )  # fmt: skip
     return *_files(images), numbers
 
 
@@ -233,6 +263,31 @@ def _project_endpoint() -> None:
     gr.Button(visible=False).click(project, inputs, outputs, api_name="project")
 
 
+def _edit_endpoint() -> None:
+    from engines.core.projection import METHODS
+
+    inputs = [
+        gr.Image(type="filepath", label="image"),
+        gr.Image(type="filepath", label="mask"),
+        _choice(available_models("image"), "digits", "model"),
+        _choice(list(METHODS), "basincma", "method"),
+        _choice(["x", "z"], "x", "space"),
+        gr.Checkbox(True, label="transform"),
+        gr.Number(-1, precision=0, label="label"),
+        gr.Number(600, precision=0, label="budget"),
+        gr.Number(8, precision=0, label="population"),
+        gr.Number(0, precision=0, label="seed"),
+        gr.Number(-1, precision=0, label="target_class"),
+        gr.Number(1.0, label="strength"),
+        gr.Number(0.0, label="shift_x"),
+        gr.Number(0.0, label="shift_y"),
+        gr.Number(0.0, label="zoom"),
+        gr.Number(0, precision=0, label="fine_tune_steps"),
+    ]
+    outputs = [_result_image("edited object"), _result_image("put back"), gr.JSON(label="numbers")]
+    gr.Button(visible=False).click(edit, inputs, outputs, api_name="edit")
+
+
 def _defend_endpoint() -> None:
     digits = ["", *sample_digits()]
     inputs = [
@@ -254,5 +309,6 @@ def build_api() -> None:
         _invert_endpoint()
         _pose_endpoint()
         _project_endpoint()
+        _edit_endpoint()
         _defend_endpoint()
         _learn_endpoint()

@@ -365,6 +365,58 @@ def project_image(
     return images, numbers
 
 
+def edit_image(
+    image,
+    mask=None,
+    *,
+    model: str = "digits",
+    method: str = "basincma",
+    space: str = "x",
+    transform: bool = True,
+    label: int = -1,
+    budget: int = 600,
+    population: int = 8,
+    seed: int = 0,
+    target_class: int = -1,
+    strength: float = 1.0,
+    shift_x: float = 0.0,
+    shift_y: float = 0.0,
+    zoom: float = 0.0,
+    fine_tune_steps: int = 0,
+) -> tuple[list[Image.Image], dict]:
+    """Project an image (as :func:`project_image`, one space), optionally fine-tune a copy of G on it, then edit it
+    (class ``target_class`` at ``strength``, -1 = keep; shift / zoom along the model's directions) and put the
+    edit back: (the edited object, the image with the edit put back) and the numbers."""
+    from app.edits import EditSettings, edit_images
+    from app.projection_runs import ProjectionSettings, device_fine_tune, device_projection, image_size, object_mask
+
+    if space not in PROJECTION_SPACES:
+        raise ValueError(f"space must be 'x' or 'z', got {space!r}")
+    target = image_target(image, mask, "none", image_size(model))
+    settings = ProjectionSettings(
+        model=model, method=method, space=space, transform="spatial+color" if transform else "none",
+        label=None if label is None or int(label) < 0 else int(label), budget=_check_whole("budget", budget, 2, 10**6),
+        population=_check_whole("population", population, 2, 10**3), seed=int(seed),
+    )  # fmt: skip
+    frame = None
+    for frame in device_projection(target.image, object_mask(target.weight, target.image), settings, refresh_seconds=math.inf):  # fmt: skip
+        pass
+    tuned, steps = None, _check_whole("fine_tune_steps", fine_tune_steps, 0, 10**4)
+    if steps:
+        tuning = device_fine_tune(target.image, object_mask(target.weight, target.image), frame.projected, steps)
+        tuned = [step for step in tuning][-1].tuned
+    moves = (("shift_x", float(shift_x)), ("shift_y", float(shift_y)), ("zoom", float(zoom)))
+    edit = EditSettings(
+        target_class=None if target_class is None or int(target_class) < 0 else int(target_class),
+        strength=float(strength),
+        amounts=tuple(move for move in moves if move[1]),
+    )
+    edited, put_back = edit_images(target.image, object_mask(target.weight), frame.projected, edit, tuned)
+    numbers = {"model": model, "space": space, "projection_loss": frame.best_loss, "fine_tune_steps": steps}
+    numbers |= {"target_class": edit.target_class, "strength": edit.strength, "moves": dict(edit.amounts)}
+    return [edited, put_back], numbers
+
+
 def digit_from_image(image: str | Path | Image.Image) -> np.ndarray:
     """An uploaded digit as MNIST's ``28 x 28`` white on black in [0, 1]: a light background is inverted,
     and any other size is cropped to the ink, fitted in 20 x 20 and centred (as a drawing is)."""

@@ -140,6 +140,7 @@ class Frame:
     # run's last frame only
     zx_latent: torch.Tensor | None = None
     gallery_notes: tuple[str, ...] | None = None  # with the galleries: each space's spread and hidden error
+    latents: tuple[torch.Tensor, ...] | None = None  # each pane's best generator input ``1 x D`` (X, Z, Z→X), same
 
     @property
     def images(self) -> tuple[Image.Image, ...]:
@@ -417,7 +418,8 @@ def _frames(target: Target, settings: RunSettings, refresh_seconds: float, notic
         notice = domain_notice(settings.model, resolve_loss_name(settings.loss), last[0].index, finals[0], min(finals[1:]), face=face)  # fmt: skip
         story = verdict(target, history, torch.stack([step.output for step in last]), k=settings.num_hypotheses)
         status = "  \n".join(line for line in (status, story, notice) if line)
-        yield replace(frame(last, history, status, refresh=True, done=True), zx_latent=start)
+        latents = tuple(step.x[int(step.losses.argmin())][None].detach().cpu() for step in last)  # for the edit panel
+        yield replace(frame(last, history, status, refresh=True, done=True), zx_latent=start, latents=latents)
 
 
 def hidden_figures(target: Target, outputs: torch.Tensor, k: int = 1) -> dict | None:

@@ -39,6 +39,7 @@ from app.runs import (
     warm_up,
 )
 from app.session import SESSIONS, RunInProgress, RunStop, session_id
+from app.tabs.image_edit import build_face_edit_panel, remember_run, wire_face_edit_panel
 from app.targets import (
     PRESETS,
     SAMPLES_DIR,
@@ -357,6 +358,7 @@ class ImageTab:
                 yield {**pending, **self._updates(frame, sent, settings.handoff, reference)}
                 pending = {}
             message = "Stopped before the first step." if frame is None else None
+            remember_run(key, settings.model, None if frame is None else frame.latents)  # for the edit panel
             if frame is not None and frame.zx_latent is not None and settings.refine:
                 yield from self._final(target, settings, frame, stop, record, reference)
         except ValueError as error:
@@ -709,6 +711,8 @@ def build_image_tab() -> ImageTab:
     tab = ImageTab(**parts)
     _wire(tab)
     _theta_upload(tab)
+    tab.face_edit = build_face_edit_panel()  # edit a pane's face, put it back into the uploaded photo
+    wire_face_edit_panel(tab.face_edit, tab.upload, tab.align)
     with examples:  # under the target, where a visitor looks for one
         _examples(tab)
     return tab

@@ -224,3 +224,29 @@ def edit_projection(
 def _device(module: nn.Module) -> torch.device:
     parameter = next(module.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def put_back_into_photo(
+    photo: np.ndarray, crop: Tensor, crop_to_photo: np.ndarray, *, margin: float = 0.08
+) -> tuple[np.ndarray, np.ndarray]:
+    """The crop (``3 x S x S`` in [-1, 1], e.g. an edited 64 × 64 face) warped back into the full ``photo``
+    (``H x W x 3`` uint8) through the alignment's ``crop_to_photo`` map (2 x 3, crop pixels -> photo pixels) and
+    Poisson-blended there. The blend region is the crop's footprint in the photo less ``margin`` of the crop's
+    side all round (the blend needs the photo's own pixels at its border). Returns (the photo at its own size,
+    the ``H x W`` bool region); pixels outside the region are the photo's, bit for bit."""
+    import cv2
+
+    height, width = photo.shape[:2]
+    side = crop.shape[-1]
+    matrix = np.asarray(crop_to_photo, dtype=np.float64)
+    # pixel centres: crop pixel (i + 0.5) maps to photo pixel (x + 0.5)
+    centred = matrix.copy()
+    centred[:, 2] += matrix[:, :2] @ np.array([0.5, 0.5]) - 0.5
+    warped = cv2.warpAffine(
+        to_uint8(crop), centred, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )
+    inner = np.zeros((side, side), np.uint8)
+    edge = int(round(margin * side))
+    inner[edge : side - edge, edge : side - edge] = 255
+    region = cv2.warpAffine(inner, centred, (width, height), flags=cv2.INTER_NEAREST, borderValue=0) > 0
+    return poisson_blend(warped, photo, region), region

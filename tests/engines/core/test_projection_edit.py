@@ -137,3 +137,26 @@ def test_put_back_poisson_on_tensors_keeps_outside_exact():
     assert torch.equal(out[outside], target[outside]) and not torch.equal(out, target)
     with pytest.raises(ValueError, match="blend"):
         put_back(edit, target, region, blend="median")
+
+
+def test_a_crop_goes_back_into_a_400_by_300_photo_only_inside_its_region():
+    from engines.core.projection.edit import put_back_into_photo
+    from engines.models.faces.align import crop_to_photo
+
+    rows, cols = np.mgrid[:300, :400]
+    photo = np.stack([(cols * 0.5) % 256, (rows * 0.7) % 256, (rows + cols) % 256], -1).astype(np.uint8)
+    landmarks = np.array([[170.0, 120], [226, 120], [197, 155], [173, 180], [223, 180]])  # a face left of centre
+    matrix = crop_to_photo((400, 300), landmarks)
+    crop = torch.ones(3, 64, 64) * torch.tensor([0.9, -0.8, -0.8])[:, None, None]  # a red "edit"
+    result, region = put_back_into_photo(photo, crop, matrix)
+    assert result.shape == photo.shape and region.any()
+    changed = np.abs(result.astype(int) - photo).sum(-1) > 0
+    assert changed.any() and not changed[~region].any()
+    rows_in, cols_in = np.nonzero(region)
+    eye_row, eye_col = 120, 198  # between the eyes: inside the region
+    assert region[eye_row, eye_col] and 140 < cols_in.mean() < 260 and 80 < rows_in.mean() < 220
+    assert not region[:, :70].any() and not region[:, 330:].any() and region.mean() < 0.6  # the face, not the photo
+    centre = crop_to_photo((400, 300), None)  # no face found: the centre square
+    assert np.allclose(centre @ np.array([0, 0, 1.0]), [50, 0]) and np.allclose(
+        centre @ np.array([64, 64, 1.0]), [350, 300]
+    )

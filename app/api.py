@@ -1,6 +1,6 @@
 """The page's documented API: one endpoint per tab, plain inputs in, final images and numbers out.
 
-``/invert``, ``/pose``, ``/project`` and ``/defend`` each run to the end in one
+``/invert``, ``/pose``, ``/project``, ``/defend`` and ``/learn`` each run to the end in one
 ``gradio_client.Client.predict`` call (see the README for an example). Their inputs and outputs are
 hidden components, so they are named and typed in ``view_api()``; every other event of the page is
 kept out of the API. The computing is in :mod:`app.api_runs`.
@@ -22,7 +22,7 @@ from engines.models.registry import available_models
 
 logger = logging.getLogger(__name__)
 
-ENDPOINTS = ("/invert", "/pose", "/project", "/defend")
+ENDPOINTS = ("/invert", "/pose", "/project", "/edit", "/defend", "/learn")
 HANDOFF_HELP = "Z steps before Z→X continues in X-space; -1 = the model's default (chosen on training data)"
 LR_HELP = "0 = the model's default"
 
@@ -56,14 +56,19 @@ def invert(
     handoff: int = -1,
     seed: int = 0,
     align: bool = True,
+    refine: bool = False,
 ):
     """Invert an image (a file or URL; optional mask: white = hidden from the loss) with three optimisers:
     X (the generator's input directly), Z (through the learned map Θ) and Z→X (``handoff`` Z steps, then X),
     prepared as the page does (``align``: a face aligned to the training crop, pixels beyond the photo hidden).
-    Returns the three final images and a JSON: per-step losses of each optimiser, settings, summary, notes."""
+    refine (off by default, as on the page): a face model's last stage, "Refine past the generator", from
+    Z→X within the same steps. Returns the three final images, a JSON (per-step losses of each optimiser,
+    settings, summary, notes; ``final`` with refine) and the refined image (None without refine)."""
     settings = dict(model=model, preset=preset, steps=steps, optimizer=optimizer, loss=loss, lr_x=lr_x, lr_z=lr_z)
-    images, numbers = _guarded(api_runs.invert_image, image, mask, handoff=handoff, seed=seed, align=align, **settings)
-    return *_files(images), numbers
+    settings.update(refine=bool(refine), align=align)
+    images, numbers = _guarded(api_runs.invert_image, image, mask, handoff=handoff, seed=seed, **settings)
+    *images, final = images
+    return *_files(images), numbers, _files([final])[0]
 
 
 def pose(
@@ -104,6 +109,36 @@ def project(
     return *_files(images), numbers
 
 
+def edit(
+    image: str,
+    mask: str | None = None,
+    model: str = "digits",
+    method: str = "basincma",
+    space: str = "x",
+    transform: bool = True,
+    label: int = -1,
+    budget: int = 600,
+    population: int = 8,
+    seed: int = 0,
+    target_class: int = -1,
+    strength: float = 1.0,
+    shift_x: float = 0.0,
+    shift_y: float = 0.0,
+    zoom: float = 0.0,
+    fine_tune_steps: int = 0,
+):
+    """Project an image (as /project, one space), optionally fine-tune a copy of G, edit it (target_class -1 =
+    keep; strength 0..1; shift / zoom along the model's directions, -1..1) and put the edit back into the image.
+    Returns the edited object (generator frame), the image with the edit put back, and a JSON of numbers."""
+    settings = dict(model=model, method=method, space=space, transform=transform, label=label, seed=seed)
+    settings |= dict(target_class=target_class, strength=strength, shift_x=shift_x, shift_y=shift_y, zoom=zoom)
+    images, numbers = _guarded(
+        api_runs.edit_image, image, mask, budget=budget, population=population, fine_tune_steps=fine_tune_steps,
+        **settings,
+    )  # fmt: skip
+    return *_files(images), numbers
+
+
 def defend(
     digit: str | None = None,
     sample: str = "",
@@ -119,6 +154,40 @@ def defend(
     settings = dict(sample=sample, model=model, attack=attack, strength=strength, steps=steps, seed=seed)
     images, numbers = _guarded(api_runs.defend_digit, None if digit in (None, "") else digit, **settings)
     return *_files(images), numbers
+
+
+def learn(model: str = "digits", seconds: float = 30, start: str = "random", images: list | None = None, seed: int = 0):
+    """Learn Θ (Algorithm 1) for ``seconds`` of learning from a ``random`` or the ``shipped`` Θ, on the model's
+    training targets or on up to 64 ``images`` of your own; waits its turn (one learning job per server).
+    Returns the per-round figures as JSON (trajectory loss; X, Z, Z→X probe losses at steps 2, 20, 200, round 0
+    first) and the learned Θ as a safetensors file (``python -m engines.invert --mapping FILE``)."""
+    import uuid
+
+    from app.learn_runs import LearnSettings, learn_to_end, own_targets
+    from engines.models.registry import load_model
+
+    def compute():
+        settings = LearnSettings(model=model, start=start, seconds=float(seconds), seed=int(seed))
+        own = own_targets(images, load_model(model)) if images else None
+        frame, path = learn_to_end(settings, own=own, session=f"api-{uuid.uuid4().hex}")
+        return {"model": model, "start": start, **frame.figures(), "status": frame.status}, str(path)
+
+    return _guarded(compute)
+
+
+def _learn_endpoint() -> None:
+    from app.learn_runs import MAX_SECONDS
+    from engines.train.live import STARTS, live_models
+
+    inputs = [
+        _choice(live_models(), "digits", "model"),
+        gr.Number(30, label="seconds", info=f"learning budget, 1 to {MAX_SECONDS}"),
+        _choice(list(STARTS), "random", "start"),
+        gr.File(file_count="multiple", file_types=["image"], label="images"),
+        gr.Number(0, precision=0, label="seed"),
+    ]
+    outputs = [gr.JSON(label="figures"), gr.File(label="Θ file")]
+    gr.Button(visible=False).click(learn, inputs, outputs, api_name="learn", concurrency_limit=None)
 
 
 def _choice(choices: list[str], value: str, label: str) -> gr.Dropdown:
@@ -148,8 +217,10 @@ def _invert_endpoint() -> None:
         gr.Number(-1, precision=0, label="handoff", info=HANDOFF_HELP),
         gr.Number(0, precision=0, label="seed"),
         gr.Checkbox(True, label="align", info="a face model's upload aligned to the training crop, as on the page"),
+        gr.Checkbox(False, label="refine", info="face models: refine past the generator (the page's Final pane)"),
     ]
     outputs = [_result_image("X result"), _result_image("Z result"), _result_image("Z→X result"), gr.JSON(label="numbers")]  # fmt: skip
+    outputs.append(_result_image("Final result (refine; None without it)"))
     gr.Button(visible=False).click(invert, inputs, outputs, api_name="invert")
 
 
@@ -192,6 +263,31 @@ def _project_endpoint() -> None:
     gr.Button(visible=False).click(project, inputs, outputs, api_name="project")
 
 
+def _edit_endpoint() -> None:
+    from engines.core.projection import METHODS
+
+    inputs = [
+        gr.Image(type="filepath", label="image"),
+        gr.Image(type="filepath", label="mask"),
+        _choice(available_models("image"), "digits", "model"),
+        _choice(list(METHODS), "basincma", "method"),
+        _choice(["x", "z"], "x", "space"),
+        gr.Checkbox(True, label="transform"),
+        gr.Number(-1, precision=0, label="label"),
+        gr.Number(600, precision=0, label="budget"),
+        gr.Number(8, precision=0, label="population"),
+        gr.Number(0, precision=0, label="seed"),
+        gr.Number(-1, precision=0, label="target_class"),
+        gr.Number(1.0, label="strength"),
+        gr.Number(0.0, label="shift_x"),
+        gr.Number(0.0, label="shift_y"),
+        gr.Number(0.0, label="zoom"),
+        gr.Number(0, precision=0, label="fine_tune_steps"),
+    ]
+    outputs = [_result_image("edited object"), _result_image("put back"), gr.JSON(label="numbers")]
+    gr.Button(visible=False).click(edit, inputs, outputs, api_name="edit")
+
+
 def _defend_endpoint() -> None:
     digits = ["", *sample_digits()]
     inputs = [
@@ -208,9 +304,11 @@ def _defend_endpoint() -> None:
 
 
 def build_api() -> None:
-    """The four documented endpoints, on hidden components of the current Blocks (call inside ``gr.Blocks``)."""
+    """The five documented endpoints, on hidden components of the current Blocks (call inside ``gr.Blocks``)."""
     with gr.Column(visible=False):
         _invert_endpoint()
         _pose_endpoint()
         _project_endpoint()
+        _edit_endpoint()
         _defend_endpoint()
+        _learn_endpoint()

@@ -18,12 +18,25 @@ from PIL import Image
 from app.domain import domain_notice, target_has_face
 from app.figures import SPACE_COLOURS
 from app.gpu import gpu
-from app.runs import MAX_STEPS, DivergenceGuard, get_mapping
-from app.targets import Target, fingerprint
+from app.runs import (
+    LAST_STAGE,
+    MAX_STEPS,
+    NOT_REFINED,
+    DivergenceGuard,
+    get_mapping,
+    hidden_figures,
+    last_stage_result,
+    masked_pull,
+    refines,
+    three_spaces,
+    verdict,
+)
+from app.story import masked_comparison
+from app.targets import Target, aligns_faces, fingerprint
 from engines.core.device import default_device
 from engines.core.evaluation import inversion_defaults
 from engines.core.losses import LOSSES, resolve_loss_name
-from engines.core.optim import OPTIMIZERS, Space, invert_spaces
+from engines.core.optim import OPTIMIZERS, invert_spaces
 from engines.io.images import prepare_image, tensor_to_image
 from engines.io.masks import preset_known
 from engines.models.registry import available_models, load_model
@@ -70,36 +83,44 @@ def hidden_pixels(mask: str | Path | Image.Image | None, size: int) -> torch.Ten
 
 
 def image_target(image: str | Path | Image.Image, mask, preset: str, size: int) -> Target:
-    """A target from an image (a path or PIL image, centre-cropped and resized to ``size``) and a mask."""
+    """A target from an image (a path or PIL image, centre-cropped and resized to ``size``) and a mask.
+
+    The hidden pixels' truth counts as known (the verdict scores them) only for a preset on a whole image:
+    a mask of the client's, or transparent pixels in the image, make it unknown (``Target.unknown_truth``)."""
     prepared = prepare_image(image, size)
-    known = preset_known(preset, size) * (~hidden_pixels(mask, size)).float()
+    painted = hidden_pixels(mask, size)
+    preset_region = preset_known(preset, size)
+    known = preset_region * (~painted).float()
     if known.sum() == 0:
         raise ValueError("the mask hides everything: at least one pixel must stay known")
     rgb = tensor_to_image(prepared.tensor)
-    return Target(image=prepared.tensor[None].contiguous(), weight=known[None, None], fingerprint=fingerprint(rgb))
+    unknown = "pixels hidden by your mask" if bool((painted & (preset_region == 1)).any()) else ""
+    unknown = "transparent pixels in the image" if _has_transparency(image) else unknown
+    return Target(image=prepared.tensor[None].contiguous(), weight=known[None, None], fingerprint=fingerprint(rgb), unknown_truth=unknown)  # fmt: skip
 
 
 def page_target(image: str | Path | Image.Image, mask, preset: str, model: str, size: int, *, align: bool = True) -> tuple[Target, str]:  # fmt: skip
     """The target the image tab would make of an upload, and the tab's notice about it (without markup): the
     face aligned for a face model (``align``), pixels beyond the photo or transparent hidden, the preset and
-    the ``mask`` (:func:`hidden_pixels`) hidden too."""
+    the ``mask`` (:func:`hidden_pixels`) hidden too. Hidden pixels other than a preset's have no known truth
+    (``Target.unknown_truth``): the verdict then reports the visible fit only."""
     from app.targets import aligns_faces, build_target, load_target
 
     value, notice = load_target(image, size, align=bool(align) and aligns_faces(model), model=model)
     target = build_target(value, preset, size)
-    weight = target.weight * (~hidden_pixels(mask, size)).float()
+    masked = hidden_pixels(mask, size)
+    weight = target.weight * (~masked).float()
     if weight.sum() == 0:
         raise ValueError("the mask hides everything: at least one pixel must stay known")
-    return Target(image=target.image, weight=weight, fingerprint=target.fingerprint), notice.replace("**", "")
+    unknown = target.unknown_truth or ("pixels hidden by your mask" if bool((masked & (target.weight[0, 0] > 0)).any()) else "")  # fmt: skip
+    return Target(image=target.image, weight=weight, fingerprint=target.fingerprint, unknown_truth=unknown), notice.replace("**", "")  # fmt: skip
 
 
-def three_spaces(mapping, lr_x: float, lr_z: float, handoff: int) -> list[Space]:
-    """X (``x`` optimised directly), Z (``x = Θ(z)``) and Z→X (``handoff`` Z steps, then X at X's lr)."""
-    return [
-        Space(mapping=None, lr=lr_x),
-        Space(mapping=mapping, lr=lr_z),
-        Space(mapping=mapping, lr=lr_z, handoff=handoff, handoff_lr=lr_x),
-    ]
+def _has_transparency(image: str | Path | Image.Image) -> bool:
+    opened = Image.open(image) if isinstance(image, (str, Path)) else image
+    if opened.mode in ("P", "LA", "PA") or "transparency" in opened.info:
+        opened = opened.convert("RGBA")
+    return "A" in opened.getbands() and opened.getchannel("A").getextrema()[0] < 255
 
 
 def summary(curves: dict[str, Sequence[float]]) -> str:
@@ -151,11 +172,14 @@ def invert_image(
     handoff: int | None = None,
     seed: int = 0,
     align: bool = True,
-) -> tuple[list[Image.Image], dict]:
+    refine: bool = False,
+) -> tuple[list[Image.Image | None], dict]:
     """Invert one image with X, Z and Z→X to the end, as the image tab does (:func:`page_target`: a face
-    aligned, unknown pixels hidden); returns the three final images and the numbers, whose ``notes`` are the
-    tab's notices: what was done to the image, Θ, and whether the target looks like what the model knows."""
+    aligned, unknown pixels hidden); returns the final images (X, Z, Z→X and, with ``refine`` on a face model,
+    the last stage's, else None) and the numbers, whose ``notes`` are the tab's notices: what was done to the
+    image, Θ, and whether the target looks like what the model knows."""
     defaults = inversion_defaults(model, optimizer)  # chosen on training data, saved beside Θ
+    asked = handoff
     handoff = defaults.handoff if handoff is None or handoff == -1 else handoff
     steps, handoff, loss_name = _check_image_settings(model, steps, optimizer, loss, handoff)
     lr_x = _learning_rate("lr_x", lr_x, defaults.x_lr)
@@ -163,12 +187,21 @@ def invert_image(
     device = default_device()
     forward = load_model(model, device)
     target, loaded = page_target(image, mask, preset, model, int(forward.output_shape[-1]), align=align)
+    if asked is None or asked == -1:  # the default: for a masked target, the model's masked rule
+        handoff = defaults.handoff_for(masked=bool((target.weight == 0).any()), steps=steps)
     mapping, note = get_mapping(model, device)
     runs = invert_spaces(
-        forward, target.image, three_spaces(mapping, lr_x, lr_z, handoff), weight=target.weight, loss=loss_name,
+        forward, target.image, three_spaces(mapping, lr_x, lr_z, handoff, masked_pull(model, optimizer, target.weight)), weight=target.weight, loss=loss_name,
         optimizer=optimizer, steps=steps, seed=int(seed), keep_output=True, keep_on_device=True,
     )  # fmt: skip
-    curves, last, message = _follow(runs)
+    if not isinstance(refine, bool):
+        raise ValueError(f"refine must be true or false, got {refine!r}")
+    face = refine and aligns_faces(model) and refines(target)
+    split, last_steps = LAST_STAGE.split(steps) if face else (steps, 0)
+    branch: dict[str, torch.Tensor] = {}
+    curves, last, message = _follow(_branching(runs, split, branch))
+    outputs = torch.stack([step.output for step in last])
+    story = message or verdict(target, tuple(curves), outputs, k=1, visible=summary(dict(zip(LABELS, curves))))
     face = target_has_face(model, target.image, target.weight)
     judged = domain_notice(model, loss_name, last[0].index, curves[0][-1], min(curves[1][-1], curves[2][-1]), face=face)  # fmt: skip
     lpips = "⚠ LPIPS is unavailable offline: using pixel MSE" if loss_name != loss else ""
@@ -178,9 +211,25 @@ def invert_image(
         "handoff_step": handoff, "lr": {"x": lr_x, "z": lr_z, "zx_after_handoff": lr_x},
         "target": {"fingerprint": target.fingerprint, "known_fraction": round(float(target.weight.mean()), 4)},
         "losses": dict(zip(KEYS, curves)), "final_loss": {key: curve[-1] for key, curve in zip(KEYS, curves)},
-        "summary": message or summary(dict(zip(LABELS, curves))), "notes": notes,
+        "summary": story, "notes": notes, "hidden_error": hidden_figures(target, outputs),
     }  # fmt: skip
-    return [tensor_to_image(step.output[0].cpu()) for step in last], numbers
+    images = [tensor_to_image(step.output[0].cpu()) for step in last]
+    final = None
+    if last_steps and "zx" in branch and not message:  # as the page's "Refine past the generator"
+        final = last_stage_result(target, model, branch["zx"], loss_name, last_steps, split)
+        numbers["final"] = {"from_step": split, "steps": last_steps, "losses": list(final.curve), "final_loss": final.loss}  # fmt: skip
+    elif refine:
+        why = "the last stage runs on face models only" if not aligns_faces(model) else NOT_REFINED if not face else "no last stage (too few steps or a diverged run)"  # fmt: skip
+        numbers["notes"].append(f"refine: {why}")
+    return [*images, None if final is None else final.image], numbers
+
+
+def _branching(runs, split: int, branch: dict):
+    """``runs`` unchanged, keeping the best Z→X input at step ``split`` in ``branch["zx"]`` (``1 x D``)."""
+    for steps in runs:
+        if steps[2].index == split:
+            branch["zx"] = steps[2].x[int(steps[2].losses.argmin())][None].detach()
+        yield steps
 
 
 def _follow(runs) -> tuple[list[list[float]], tuple, str]:
@@ -235,7 +284,9 @@ def complete_pose(
         raise ValueError(f"unknown observed-joints preset {observed!r}; choose from {list(PRESETS)}")
     steps = _check_whole("steps", steps, 1, MAX_STEPS)
     defaults = inversion_defaults(model, "adam")  # chosen on training clips, saved beside Θ
-    handoff = _check_whole("handoff", defaults.handoff if handoff is None or handoff == -1 else handoff, 0, MAX_STEPS)
+    masked = bool(set(PRESETS["all"]) - set(PRESETS[observed]))
+    default = defaults.handoff_for(masked=masked, steps=steps)  # for a masked target: the model's masked rule
+    handoff = _check_whole("handoff", default if handoff is None or handoff == -1 else handoff, 0, MAX_STEPS)
     lr_x, lr_z = _learning_rate("lr_x", lr_x, defaults.x_lr), _learning_rate("lr_z", lr_z, defaults.z_lr)
     target = pose_target(model, sample, frame, seed)
     device = default_device()
@@ -243,14 +294,15 @@ def complete_pose(
     mapping, note = get_mapping(model, device)
     joints = BODY_JOINTS[: forward.output_shape[0] // 3]
     weight = joint_weight([name for name in PRESETS[observed] if name in joints], joints)
-    runs = invert_spaces(forward, torch.tensor([target]), three_spaces(mapping, lr_x, lr_z, handoff), weight=weight, steps=steps, keep_output=False)  # fmt: skip
+    runs = invert_spaces(forward, torch.tensor([target]), three_spaces(mapping, lr_x, lr_z, handoff, masked_pull(model, "adam", weight)), weight=weight, steps=steps, keep_output=False)  # fmt: skip
     curves, last, message = _follow(runs)
     with torch.no_grad():
         poses = [forward(step.x.to(device)).cpu() for step in last]
     errors = [hidden_joint_error(model, pose, target, list(PRESETS[observed])) for pose in poses]
     story = message or summary(dict(zip(LABELS, curves)))
-    if None not in errors:
-        story += " Hidden joints vs the truth: " + ", ".join(f"{name} {error:.2f}" for name, error in zip(LABELS, errors)) + " units."  # fmt: skip
+    if None not in errors and not message:  # the truth of every pose here is known: the hidden joints lead
+        part = "the hidden joints"
+        story = masked_comparison(tuple(curves), hidden_errors=dict(zip(LABELS, errors)), part=part, unit="units (mean joint distance)", visible=story)  # fmt: skip
     numbers = {
         "model": model, "sample": sample, "frame": int(frame), "observed": observed, "steps": last[0].index,
         "handoff_step": handoff, "lr": {"x": lr_x, "z": lr_z, "zx_after_handoff": lr_x},
@@ -311,6 +363,58 @@ def project_image(
         }  # fmt: skip
     numbers["summary"] = projection_summary(numbers["spaces"], int(budget))
     return images, numbers
+
+
+def edit_image(
+    image,
+    mask=None,
+    *,
+    model: str = "digits",
+    method: str = "basincma",
+    space: str = "x",
+    transform: bool = True,
+    label: int = -1,
+    budget: int = 600,
+    population: int = 8,
+    seed: int = 0,
+    target_class: int = -1,
+    strength: float = 1.0,
+    shift_x: float = 0.0,
+    shift_y: float = 0.0,
+    zoom: float = 0.0,
+    fine_tune_steps: int = 0,
+) -> tuple[list[Image.Image], dict]:
+    """Project an image (as :func:`project_image`, one space), optionally fine-tune a copy of G on it, then edit it
+    (class ``target_class`` at ``strength``, -1 = keep; shift / zoom along the model's directions) and put the
+    edit back: (the edited object, the image with the edit put back) and the numbers."""
+    from app.edits import EditSettings, edit_images
+    from app.projection_runs import ProjectionSettings, device_fine_tune, device_projection, image_size, object_mask
+
+    if space not in PROJECTION_SPACES:
+        raise ValueError(f"space must be 'x' or 'z', got {space!r}")
+    target = image_target(image, mask, "none", image_size(model))
+    settings = ProjectionSettings(
+        model=model, method=method, space=space, transform="spatial+color" if transform else "none",
+        label=None if label is None or int(label) < 0 else int(label), budget=_check_whole("budget", budget, 2, 10**6),
+        population=_check_whole("population", population, 2, 10**3), seed=int(seed),
+    )  # fmt: skip
+    frame = None
+    for frame in device_projection(target.image, object_mask(target.weight, target.image), settings, refresh_seconds=math.inf):  # fmt: skip
+        pass
+    tuned, steps = None, _check_whole("fine_tune_steps", fine_tune_steps, 0, 10**4)
+    if steps:
+        tuning = device_fine_tune(target.image, object_mask(target.weight, target.image), frame.projected, steps)
+        tuned = [step for step in tuning][-1].tuned
+    moves = (("shift_x", float(shift_x)), ("shift_y", float(shift_y)), ("zoom", float(zoom)))
+    edit = EditSettings(
+        target_class=None if target_class is None or int(target_class) < 0 else int(target_class),
+        strength=float(strength),
+        amounts=tuple(move for move in moves if move[1]),
+    )
+    edited, put_back = edit_images(target.image, object_mask(target.weight), frame.projected, edit, tuned)
+    numbers = {"model": model, "space": space, "projection_loss": frame.best_loss, "fine_tune_steps": steps}
+    numbers |= {"target_class": edit.target_class, "strength": edit.strength, "moves": dict(edit.amounts)}
+    return [edited, put_back], numbers
 
 
 def digit_from_image(image: str | Path | Image.Image) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 from torch import Tensor
 
-from engines.models.faces.align import face_detector
+from engines.models.faces.last_stage import face_in_target
 
 TRAINING_FACE_LOSS = 0.285  # the highest final loss of those 32 training faces, in either space
 HARDER_THAN_MOST = 0.204  # the 90th percentile of those losses (Z's; X's is 0.166): 9 faces in 10 end lower
@@ -69,10 +69,9 @@ def target_has_face(model: str, image: Tensor, weight: Tensor) -> bool | None:
 
 
 def face_found(image: Tensor) -> bool:
-    """Whether MTCNN finds a face in ``image`` (``3 x S x S`` or ``1 x 3 x S x S`` in [-1, 1]), the pixels the
-    model is asked to reproduce (its default smallest face, 20 px, fits a 64×64 crop's face)."""
-    pixels = ((image.detach().reshape(-1, *image.shape[-2:])[:3].cpu().float().clamp(-1, 1) + 1) * 127.5).round()
-    return len(face_detector().detect(np.ascontiguousarray(pixels.byte().permute(1, 2, 0).numpy()))) > 0
+    """Whether MTCNN finds a face in ``image`` (``3 x S x S`` or ``1 x 3 x S x S`` in [-1, 1]): the engine's
+    :func:`engines.models.faces.last_stage.face_in_target`, which also gates "Refine past the generator"."""
+    return face_in_target(image)
 
 
 def digit_notice(image: Image.Image, model: str) -> str:

@@ -19,6 +19,7 @@ TILE = 128  # tiles are enlarged to this size (nearest neighbour: pixels stay vi
 LABEL_HEIGHT = 18
 LABEL_WIDTH = 44
 COLUMNS = ("step", "x_loss", "z_loss", "zx_loss")
+FINAL_COLUMN = "final_loss"  # only when the run refined past the generator
 RUNS_ROOT = Path(tempfile.gettempdir()) / "landscape-runs"  # every run's download folder lives under this one
 KEEP_RUNS = 32  # newest run folders kept; Gradio copies returned files into its own cache at once
 MAX_RUN_AGE_SECONDS = 3600.0  # older run folders are removed whatever their number
@@ -44,11 +45,13 @@ class RunRecord:
     last: tuple[int, tuple[Image.Image, ...]] | None = None
     target: Image.Image | None = None
     settings: dict = field(default_factory=dict)
+    final: dict[int, float] = field(default_factory=dict)  # the last stage's loss by step ("Refine past the generator")
 
     def add(self, step: int, losses: tuple[float, ...], images: tuple[Image.Image, ...]) -> None:
         if step == 0:  # a fresh start (also after an out-of-memory retry)
             self.losses.clear()
             self.images.clear()
+            self.final.clear()
         self.losses[step] = tuple(losses)
         if step in STRIP_STEPS:
             self.images[step] = tuple(images)
@@ -89,8 +92,9 @@ class RunRecord:
         width = len(next(iter(self.losses.values())))
         with open(folder / "run_losses.csv", "w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(COLUMNS[: width + 1])
-            writer.writerows([step, *self.losses[step]] for step in sorted(self.losses))
+            final = [FINAL_COLUMN] if self.final else []  # empty before the step the last stage starts from
+            writer.writerow([*COLUMNS[: width + 1], *final])
+            writer.writerows([step, *self.losses[step], *([self.final.get(step, "")] if final else [])] for step in sorted(self.losses))  # fmt: skip
         (folder / "run_settings.json").write_text(json.dumps(self.settings, indent=2, sort_keys=True))
         return [str(folder / name) for name in ("run_strip.png", "run_losses.csv", "run_settings.json")]
 

@@ -13,6 +13,8 @@ X_COLOUR = "#1f77b4"
 Z_COLOUR = "#d62728"
 ZX_COLOUR = "#9467bd"  # purple: green is the pose tab's target
 REFERENCE_COLOUR = "#7f7f7f"
+FINAL_COLOUR = "#ff7f0e"  # "Refine past the generator": the last stage's curve, from the step it branches off Z→X
+FINAL_NAME = "Final (refined past the generator)"
 SPACE_NAMES = ("X-space", "Z-space (Θ)", "Z→X (hand-off)")
 SPACE_COLOURS = (X_COLOUR, Z_COLOUR, ZX_COLOUR)
 
@@ -25,13 +27,15 @@ def loss_figure(
     title: str = "loss vs step",
     reference: tuple[str, float] | None = None,
     handoff: int | None = None,
+    final: tuple[int, Sequence[float]] | None = None,
 ) -> go.Figure:
     """The loss curves (step 0, 1, ...) of X, Z and, when given, Z→X on a log axis; non-finite values are
     left out. reference: ``(name, loss)`` drawn as a flat dashed line (the encoder's one pass);
-    handoff: the step where Z→X leaves Z-space, marked on the Z→X curve. With no finite value at all
-    the axes still show, labelled, so an empty chart never looks like a broken one."""
+    handoff: the step where Z→X leaves Z-space, marked on the Z→X curve; final: ``(first step, losses)`` of
+    the last stage, drawn from that step on. With no finite value at all the axes still show, labelled, so an
+    empty chart never looks like a broken one."""
     curves = [curve for curve in (x_losses, z_losses, zx_losses) if curve is not None]
-    shown = [value for curve in curves for value in curve if math.isfinite(value) and value > 0]
+    shown = [value for curve in (*curves, final[1] if final else ()) for value in curve if math.isfinite(value) and value > 0]  # fmt: skip
     if reference is not None and math.isfinite(reference[1]) and reference[1] > 0:
         shown.append(reference[1])
     decades = math.log10(max(shown) / min(shown)) if shown else 0.0
@@ -44,6 +48,8 @@ def loss_figure(
     if handoff is not None and zx_losses is not None and 0 < handoff < len(zx_losses):
         marker = {"color": ZX_COLOUR, "size": 8, "symbol": "diamond"}
         traces.append({"type": "scatter", "x": [handoff], "y": [zx_losses[handoff]], "mode": "markers", "name": "hand-off", "marker": marker})  # fmt: skip
+    if final is not None:
+        traces.append(_final_trace(*final))
     # one constructor call with plain dicts (see light_template): this runs twice a second per streaming session
     layout = {
         "title": {"text": title, "x": 0.02},
@@ -64,6 +70,12 @@ def loss_figure(
             message = "No finite loss to draw: the run diverged (see the status above)"
             figure.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     return figure
+
+
+def _final_trace(first_step: int, losses: Sequence[float]) -> dict:
+    steps = [first_step + index for index, value in enumerate(losses) if math.isfinite(value) and value > 0]
+    line = {"color": FINAL_COLOUR, "width": 2}
+    return {"type": "scatter", "x": steps, "y": [losses[step - first_step] for step in steps], "mode": "lines", "name": FINAL_NAME, "line": line}  # fmt: skip
 
 
 @functools.cache

@@ -401,6 +401,7 @@ class TuningFrame:
     output: Image.Image
     pasted: Image.Image | None = None
     original_loss: float | None = None
+    tuned: torch.nn.Module | None = None  # the tuned copy of G, last step only (kept server-side for edits)
 
 
 @gpu
@@ -420,7 +421,7 @@ def device_fine_tune(image: Tensor, mask: Tensor | None, projected: Projected, s
         last = step.generator is not None
         pasted = _pasted(image, mask, step.output, phi) if last or step.index == 0 else None
         original = score(step.output[:1], phi)[0] if last or step.index == 0 else None
-        yield TuningFrame(step.index, float(step.losses[0]), shown(step.output[0]), pasted, original)
+        yield TuningFrame(step.index, float(step.losses[0]), shown(step.output[0]), pasted, original, step.generator)
 
 
 def _pasted(image: Tensor, mask: Tensor | None, output: Tensor, phi: Tensor) -> Image.Image:

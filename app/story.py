@@ -45,6 +45,8 @@ def versus_x(name: str, end: float, x_end: float) -> str:
         return f"{name} and X end level"
     if end < x_end:
         return f"{name} ends {100 * (1 - end / x_end):.0f}% below X"
+    if x_end <= 0:
+        return f"{name} ends above X"
     return f"{name} ends {100 * (end / x_end - 1):.0f}% above X"
 
 
@@ -70,3 +72,61 @@ def comparison(x_losses: Sequence[float], z_losses: Sequence[float], zx_losses: 
         else:
             parts.append(versus_x("plain Z", z_end, x_end))
     return "; ".join(part for part in parts if part) + "."
+
+
+SPACE_LABELS = ("X", "Z", "Z→X")
+
+
+def _lower_by(best: float, other: float) -> str:
+    if abs(best - other) <= LEVEL * max(best, other):
+        return "level with"
+    return f"{100 * (1 - best / other):.0f}% below" if other > 0 else "below"
+
+
+def hidden_sentence(errors: dict[str, float], *, part: str, unit: str = "") -> str:
+    """Who guessed the hidden part best, e.g. "Under the mask (the hidden joints, never shown to the
+    optimiser) Z guessed best: error Z 1.38, 15% below X 1.62; Z→X 1.83 units." ``errors``: label -> error."""
+    ranked = sorted(errors, key=errors.get)
+    best, rest = ranked[0], ranked[1:]
+    others = "; ".join(f"{name} {errors[name]:.3g}" for name in rest[1:])
+    text = f"Under the mask ({part}, never shown to the optimiser) {best} guessed best: error {best} {errors[best]:.3g}"
+    if rest:
+        text += f", {_lower_by(errors[best], errors[rest[0]])} {rest[0]} {errors[rest[0]]:.3g}"
+    return text + (f"; {others}" if others else "") + (f" {unit}" if unit else "") + "."
+
+
+def masked_comparison(
+    curves: tuple,
+    *,
+    hidden_errors: dict[str, float] | None,
+    part: str,
+    unknown_reason: str = "",
+    diversity: dict[str, float] | None = None,
+    unit: str = "",
+    visible: str | None = None,
+) -> str:
+    """The story of a run with a hidden part: what is under the mask first, the visible fit second.
+
+    curves: the X, Z (and Z→X) visible-loss curves (as :func:`comparison`). hidden_errors: label -> error of
+    each space's result on the hidden part against the truth, or None when the truth is unknown (then
+    ``unknown_reason`` says why, and only the visible fit and the ``diversity`` are reported).
+    diversity: label -> spread of the K hypotheses on the hidden part (Hypotheses only). visible: the
+    visible-fit sentence (default :func:`comparison` of the curves).
+    """
+    visible = comparison(*curves) if visible is None else visible
+    spread = ""
+    if diversity:
+        spread = " Spread of the hypotheses under the mask: " + ", ".join(f"{n} {v:.3g}" for n, v in diversity.items()) + "."  # fmt: skip
+    if not hidden_errors:
+        why = f" ({unknown_reason})" if unknown_reason else ""
+        judged = "the visible fit and the diversity" if diversity else "the visible fit"
+        return f"The truth under the mask is unknown{why}: only {judged} can be judged. Visible fit: {visible}{spread}"
+    sentence = hidden_sentence(hidden_errors, part=part, unit=unit)
+    finals = {label: curve[-1] for label, curve in zip(SPACE_LABELS, curves) if curve}
+    fits_best = min(finals, key=finals.get) if finals else None
+    guessed_worst = max(hidden_errors, key=hidden_errors.get)
+    if fits_best == guessed_worst and len(hidden_errors) > 1 and fits_best != min(hidden_errors, key=hidden_errors.get):
+        sentence += (
+            f" {fits_best} fits the visible part best but guesses the hidden part worst: it overfits what it is shown."
+        )
+    return f"{sentence} Visible fit: {visible}{spread}"

@@ -47,11 +47,15 @@ PAINTED_FRACTION = 0.3  # a target pixel is unknown when at least this much of i
 
 @dataclass(frozen=True)
 class Target:
-    """A run's target: ``image`` is ``1 x 3 x S x S`` in [-1, 1], ``weight`` ``1 x 1 x S x S`` (0 = unknown)."""
+    """A run's target: ``image`` is ``1 x 3 x S x S`` in [-1, 1], ``weight`` ``1 x 1 x S x S`` (0 = unknown).
+
+    unknown_truth: "" when ``image`` holds the truth of the hidden pixels too (a preset mask on a whole
+    image: the verdict scores them); else why it does not (e.g. "painted-over pixels")."""
 
     image: Tensor
     weight: Tensor
     fingerprint: str
+    unknown_truth: str = ""
 
 
 def sample_paths() -> dict[str, Path]:
@@ -257,11 +261,15 @@ def build_target(value: dict | None, preset: str, size: int) -> Target:
     if background is None:
         raise ValueError("no target image: pick a sample or upload an image first")
     rgb = _shrink(to_rgb(background), size)
-    known = preset_known(preset, size) * (~painted_unknown(value.get("layers", []), size)).float()
+    preset_region = preset_known(preset, size)
+    painted = painted_unknown(value.get("layers", []), size)
+    known = preset_region * (~painted).float()
     if known.sum() == 0:
         raise ValueError("the mask hides everything: at least one pixel must stay known")
     image = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)
-    return Target(image=image[None].contiguous(), weight=known[None, None], fingerprint=fingerprint(rgb))
+    # painted beyond the preset: the visitor hid something, so what lies under it is not the truth to score
+    unknown = "painted-over pixels" if bool((painted & (preset_region == 1)).any()) else ""
+    return Target(image=image[None].contiguous(), weight=known[None, None], fingerprint=fingerprint(rgb), unknown_truth=unknown)  # fmt: skip
 
 
 def masked_view(target: Target) -> Image.Image:

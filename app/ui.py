@@ -14,6 +14,7 @@ from app.gradio_patches import cache_data_model_schemas, cache_init_signatures
 from app.media import keep_streams_pruned
 from app.session import SESSIONS, session_id
 from app.tabs.image import build_image_tab
+from app.tabs.learn import forget_session as forget_learning
 
 logger = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 0.05  # how often an idle server's queue looks for new work (Gradio: every 1 ms)
@@ -54,6 +55,7 @@ def tab_modules() -> list:
 
 def _forget(request: gr.Request) -> None:
     SESSIONS.forget(session_id(request))
+    forget_learning(session_id(request))  # its learning job stops, its own Θ go
 
 
 def build_app() -> gr.Blocks:

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> Path:
     target, notice = forward.prepare_target(args.image)
     print(f"{args.image}: {notice}")
     wanted = set(strip_steps(args.steps, args.frames))
-    mapping = load_mapping(args.model, device)
+    mapping = mapping_of(args, forward, device)
     spaces = {
         "X": Space(lr=args.x_lr),
         "Z": Space(mapping=mapping, lr=args.z_lr),
@@ -59,6 +59,18 @@ def run(args: argparse.Namespace) -> Path:
         print(f"{label}: loss {frames[0][1]:.5f} -> {frames[-1][1]:.5f} after {args.steps} steps")
     print(f"wrote {path}")
     return path
+
+
+def mapping_of(args: argparse.Namespace, forward, device):
+    """``--mapping FILE`` (a Θ file, e.g. one downloaded from the "Learn Θ" tab; checked against the model),
+    else the model's shipped Θ."""
+    if args.mapping is None:
+        return load_mapping(args.model, device)
+    from engines.core.mapping import load_mapping_file
+
+    mapping = load_mapping_file(args.mapping, x_dim=forward.input_dim)
+    print(f"Θ from {args.mapping}")
+    return mapping.eval().requires_grad_(False).to(device)
 
 
 def save_strip(target: torch.Tensor, rows: dict, out: Path, *, scale: int = 2) -> Path:
@@ -102,6 +114,9 @@ def main(argv: list[str] | None = None) -> None:
         choices=["mse", "l1", "mse+lpips"],
         help="default MSE + LPIPS (pixel MSE when LPIPS weights are absent)",
     )
+    parser.add_argument(
+        "--mapping", type=Path, default=None, help="a Θ file (.safetensors) instead of the model's shipped Θ"
+    )
     parser.add_argument("--scale", type=int, default=2, help="pixel upscaling of each frame")
     add_device_argument(parser)
     args = parser.parse_args(argv)
@@ -113,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     args.handoff_lr = args.handoff_lr or defaults.handoff_lr
     try:
         run(args)
-    except (ValueError, RuntimeError) as error:  # bad input, bad --device, or out of GPU memory
+    except (ValueError, RuntimeError, FileNotFoundError) as error:  # bad input, bad --device, or out of GPU memory
         raise SystemExit(f"error: {error}") from None
 
 

@@ -5,7 +5,9 @@ Opens the page in headless Chromium (Debian's ``/usr/bin/chromium``) and writes,
 (default ``docs/screenshots``): ``image.png`` (a default Run of 200 steps on the default face (training face 7019), with
 its final stage), ``image_compare.png`` (the same run's panes at step 20, chosen with the step picker),
 ``image_landscape.png`` (the "Loss landscape" tab beside the chart, computed), ``pose.png`` and
-``pose_views.png`` (its 3D views and meshes), ``projection.png``
+``pose_views.png`` (its 3D views and meshes), ``hypotheses.png`` (Hypotheses, K = 8, on the default face with
+the mouth hidden: the three galleries) and ``pose_hypotheses.png`` (Hypotheses on the pose tab with the left
+arm only observed: K skeletons overlaid per space), ``projection.png``
 (X and Z side by side) and ``defense.png`` (an attack, then the defense). The README's ``docs/screenshot.png``
 (``--readme``) is the image tab's whole page after a run with the mouth hidden. PNGs are stored with 256
 colours to stay small.
@@ -33,7 +35,7 @@ def save(page, path: Path, *, full_page: bool = False) -> None:
 def image_tab(page, folder: Path, readme: Path) -> None:
     expect(page.locator("#notice")).to_contain_text("face_", timeout=60_000)
     page.locator("#run").click()
-    expect(page.locator("#final-caption")).to_contain_text("feature-map stage", timeout=LONG)
+    expect(page.locator("#status")).to_contain_text("Done at step", timeout=LONG)  # "Refine past the generator" off
     expect(page.locator("#run")).to_be_enabled(timeout=60_000)
     page.wait_for_timeout(1500)
     page.evaluate("window.scrollTo(0, 0)")
@@ -54,8 +56,8 @@ def image_tab(page, folder: Path, readme: Path) -> None:
     page.set_viewport_size({"width": 1400, "height": 1300})
     page.locator("#preset").get_by_text("hide mouth").click()
     page.locator("#run").click()
-    expect(page.locator("#final-caption")).not_to_contain_text("feature-map stage", timeout=60_000)
-    expect(page.locator("#final-caption")).to_contain_text("feature-map stage", timeout=LONG)
+    expect(page.locator("#status")).not_to_contain_text("Done at step", timeout=60_000)
+    expect(page.locator("#status")).to_contain_text("Done at step", timeout=LONG)
     expect(page.locator("#run")).to_be_enabled(timeout=60_000)
     page.wait_for_timeout(1500)
     save(page, readme, full_page=True)
@@ -72,6 +74,27 @@ def pose_tab(page, folder: Path) -> None:
     page.evaluate("document.querySelector('#pose-chart').scrollIntoView({block: 'start'})")
     page.wait_for_timeout(1000)
     save(page, folder / "pose_views.png")
+
+
+def hypotheses(page, folder: Path) -> None:
+    """The Hypotheses button on both tabs: K = 8 results per space, with the mouth / most joints hidden."""
+    page.get_by_role("tab", name="Image inversion").click()
+    expect(page.locator("#notice")).to_contain_text("face_", timeout=60_000)
+    page.locator("#preset").get_by_text("hide mouth").click()
+    page.get_by_role("button", name="Hypotheses", exact=True).click()
+    expect(page.locator("#status")).to_contain_text("Done at step", timeout=LONG)
+    page.wait_for_timeout(2000)
+    page.evaluate("document.querySelector('#x-gallery').scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(1000)
+    save(page, folder / "hypotheses.png")
+    page.get_by_role("tab", name="3D pose").click()
+    page.get_by_text("left arm only", exact=True).click()
+    page.get_by_role("button", name="Hypotheses", exact=True).click()
+    expect(page.locator("#pose-status")).to_contain_text("Done.", timeout=LONG)
+    page.wait_for_timeout(3000)
+    page.evaluate("document.querySelector('#pose-x-view').scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(1000)
+    save(page, folder / "pose_hypotheses.png")
 
 
 def projection_tab(page, folder: Path) -> None:
@@ -102,7 +125,7 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:7860")
     parser.add_argument("--folder", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--readme", type=Path, default=Path("docs/screenshot.png"))
-    parser.add_argument("--tabs", default="image,pose,projection,defense", help="comma-separated subset")
+    parser.add_argument("--tabs", default="image,pose,hypotheses,projection,defense", help="comma-separated subset")
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
     tabs = args.tabs.split(",")
@@ -112,7 +135,13 @@ def main() -> None:
         page.goto(args.url)
         if "image" in tabs:
             image_tab(page, args.folder, args.readme)
-        for name, shoot in (("pose", pose_tab), ("projection", projection_tab), ("defense", defense_tab)):
+        shots = (
+            ("pose", pose_tab),
+            ("hypotheses", hypotheses),
+            ("projection", projection_tab),
+            ("defense", defense_tab),
+        )
+        for name, shoot in shots:
             if name in tabs:
                 shoot(page, args.folder)
         browser.close()

@@ -3,6 +3,12 @@
     PYTHONPATH=. python scripts/sweep_last_stage.py --data /tmp/sets/celeba_dev --n 16 --stage layer
     PYTHONPATH=. python scripts/sweep_last_stage.py --data /tmp/sets/celeba_dev_warped --n 16 --align --stage pick
     PYTHONPATH=. python scripts/sweep_last_stage.py --data /tmp/sets/celeba_dev --n 16 --stage tune --layer L --lr LR
+    PYTHONPATH=. python scripts/sweep_last_stage.py --data FACES --n 16 --stage prior --controls CATS DIGITS SCENES --n-control 8
+
+prior (issue 27): does the last stage keep the generator's prior? Every setting's final MSE + LPIPS on
+training faces against non-face controls (all aligned as the fidelity bench does; no face found: the
+centre crop), and the ratio non-face / face (per control set and over all controls): a last stage that
+copies any image has a ratio near 1.
 
 ``/tmp/sets/celeba_dev`` holds CelebA 007001–007200 (training split); ``celeba_dev_warped`` is
 ``python -m engines.bench.make_set faces-warped --out /tmp/sets/celeba_dev_warped --first 7001 --count 32 --seed 1``. One Z→X run (hand-off 5, the
@@ -54,6 +60,51 @@ def final_images(generator, targets, latents, last: LastStage, steps: int, weigh
     return step.output
 
 
+PRIOR_GRID = [
+    LastStage(layer=layer, lr=lr, pull=pull)
+    for layer, lr in (("8x8", 0.05), ("16x16", 0.2))
+    for pull in (0.01, 0.3, 3.0, 30.0)
+]
+
+
+def prior_sweep(args: argparse.Namespace, generator, mapping) -> None:
+    """The prior stage: one Z→X run over faces and controls together, then every setting of ``--grid``."""
+    folders = [args.data, *args.controls]
+    parts = [load_targets(generator, list_images(folder)[: args.n if index == 0 else args.n_control], align=True)[0]
+             for index, folder in enumerate(folders)]  # fmt: skip
+    names = [Path(folder).name for folder in folders]
+    targets = torch.cat(parts)
+    bounds = torch.tensor([0, *itertools.accumulate(len(part) for part in parts)])
+    loss = get_loss("mse+lpips")
+    if args.cache and args.cache.exists():  # the Z→X run of the same sets and steps, from an earlier sweep
+        latents = torch.load(args.cache, weights_only=True)
+    else:
+        latents = z_to_x_latents(generator, mapping, targets, args.steps)
+        if args.cache:
+            torch.save(latents, args.cache)
+    print(" ".join(f"{name}={len(part)}" for name, part in zip(names, parts)), flush=True)
+    header = " ".join(f"{name[:10]:>10}" for name in names)
+    print(f"{'mode':>8} {'layer':>6} {'lr':>5} {'pull':>6} {'share':>5} | {header} | ratio all | ratio min", flush=True)
+    grid = [LastStage(share=0.0), *PRIOR_GRID] if not args.grid else [LastStage(share=0.0), *args.grid]
+    for last in grid:
+        final = final_images(generator, targets, latents, last, args.steps)
+        with torch.no_grad():
+            each = loss(final, targets)
+        means = [float(each[start:end].mean()) for start, end in zip(bounds[:-1], bounds[1:])]
+        faces, controls = means[0], each[bounds[1] :]
+        ratios = [mean / faces for mean in means[1:]]
+        row = " ".join(f"{mean:>10.4f}" for mean in means)
+        print(f"{last.mode:>8} {last.layer:>6} {last.lr:>5} {last.pull:>6} {last.share:>5} | {row} | "
+              f"{float(controls.mean()) / faces:>9.2f} | {min(ratios):>9.2f}", flush=True)  # fmt: skip
+
+
+def parse_setting(text: str) -> LastStage:
+    """``LAYER:LR:PULL[:SHARE[:MODE]]``, e.g. ``8x8:0.05:3`` or ``4x4:0.05:0.01:0.5:channels``."""
+    layer, lr, pull, *rest = text.split(":")
+    share, mode = (float(rest[0]) if rest else 0.5), (rest[1] if len(rest) > 1 else "features")
+    return LastStage(layer=layer, lr=float(lr), pull=float(pull), share=share, mode=mode)
+
+
 def grid_of(stage: str, base: LastStage) -> list[LastStage]:
     if stage == "layer":
         layers_lrs = itertools.product(("8x8", "16x16", "32x32"), (0.01, 0.05, 0.2))
@@ -72,13 +123,20 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--stage", choices=["layer", "pick", "tune"], default="layer")
+    parser.add_argument("--stage", choices=["layer", "pick", "tune", "prior"], default="layer")
+    parser.add_argument("--controls", nargs="*", default=[], help="prior: folders of non-face controls")
+    parser.add_argument("--n-control", type=int, default=8, help="prior: images per control folder")
+    parser.add_argument("--cache", type=Path, default=None, help="prior: file keeping the Z→X run between sweeps")
+    parser.add_argument("--grid", nargs="*", type=parse_setting, default=None, help="prior: LAYER:LR:PULL[:SHARE] ...")
     parser.add_argument("--layer", default="8x8", help="tune: the layer to tune around")
     parser.add_argument("--lr", type=float, default=0.05, help="tune: the lr to tune around")
     parser.add_argument("--align", action="store_true", help="align the faces first (as the fidelity bench does)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     generator, mapping = load_model("faces64"), load_mapping("faces64")
+    if args.stage == "prior":
+        prior_sweep(args, generator, mapping)
+        return
     targets, _aligned = load_targets(generator, list_images(args.data)[: args.n], align=args.align)
     mask = torch.ones(1, 1, *targets.shape[-2:])
     mask[..., MASK_BOX[0], MASK_BOX[1]] = 0

@@ -17,12 +17,15 @@ import gradio as gr
 
 from app.defense_runs import digit_label
 from app.download import RunRecord
-from app.figures import add_reference, empty_loss_figure
+from app.figures import add_reference, empty_loss_figure, loss_figure
+from app.learn_runs import theta_key
 from app.media import image_file, report_unreadable
 from app.progress import on_strip, progress_strip
 from app.runs import (
+    LAST_STAGE,
     MAX_HYPOTHESES,
     MAX_STEPS,
+    NOT_REFINED,
     Frame,
     RunSettings,
     default_handoff,
@@ -30,10 +33,13 @@ from app.runs import (
     encoder_result,
     final_stage,
     has_final_stage,
+    masked_handoff,
+    refines,
     stream_run,
     warm_up,
 )
 from app.session import SESSIONS, RunInProgress, RunStop, session_id
+from app.tabs.image_edit import build_face_edit_panel, remember_run, wire_face_edit_panel
 from app.targets import (
     PRESETS,
     SAMPLES_DIR,
@@ -104,12 +110,13 @@ def handoff_caption(step: int, loss: float, space: str, handoff: int) -> str:
     return f"**Z→X** · step {step} · loss {loss:.5f} · {where}"
 
 
-def final_caption(loss: float, steps: int, zx_loss: float) -> str:
-    """The final pane's caption: the stage, its loss, and why it is not the model's own reconstruction."""
+def final_caption(loss: float, steps: int, zx_loss: float, first_step: int = 0) -> str:
+    """The final pane's caption, shown above it: first what it is not (the model's own reconstruction),
+    then the stage, its steps within the run's budget and its loss."""
     return (
-        f"**Final** · feature-map stage (generator weights fixed) · loss {loss:.5f} (Z→X {zx_loss:.5f}) · "
-        f"{steps} steps from Z→X · fits almost any image: the generator's prior no longer constrains it much "
-        "(Z→X is the model's own reconstruction)"
+        "**Final · refined past the generator: not the model's reconstruction** (that is Z→X). "
+        f"Z→X to step {first_step}, then {steps} steps in the generator's feature map (weights fixed, pulled "
+        f"towards Z→X's own features) · loss {loss:.5f} (Z→X {zx_loss:.5f})"
     )
 
 
@@ -155,14 +162,15 @@ class ImageTab:
     progress: gr.HTML
     step_pick: gr.Radio
     kept: gr.State
+    refine: gr.Checkbox  # "Refine past the generator": the face models' last stage, off by default
 
     @property
     def run_inputs(self) -> list:
-        return [self.editor, self.preset, self.model, self.optimizer, self.steps, self.lr_x, self.lr_z, self.loss, self.handoff]  # fmt: skip
+        return [self.editor, self.preset, self.model, self.optimizer, self.steps, self.lr_x, self.lr_z, self.loss, self.handoff, self.refine]  # fmt: skip
 
     @property
     def hypotheses_inputs(self) -> list:
-        return self.run_inputs[:-1] + [self.hypotheses, self.handoff]
+        return self.run_inputs[:-2] + [self.hypotheses, self.handoff]
 
     @property
     def run_outputs(self) -> list:
@@ -296,9 +304,11 @@ class ImageTab:
         except ValueError as error:
             return {self.seen: None, self.notice: f"⚠ {error}"}
 
-    def run(self, editor, preset, model, optimizer, steps, lr_x, lr_z, loss, handoff=None, request: gr.Request = None, progress=gr.Progress()) -> Iterator[dict]:  # fmt: skip
-        """Run: one start from z = 0 in each space (X, Z, Z→X), streamed side by side."""
+    def run(self, editor, preset, model, optimizer, steps, lr_x, lr_z, loss, handoff=None, refine=False, request: gr.Request = None, progress=gr.Progress()) -> Iterator[dict]:  # fmt: skip
+        """Run: one start from z = 0 in each space (X, Z, Z→X), streamed side by side; with ``refine`` on a face
+        model, the last stage branches off Z→X and ends at the same last step (the Final pane)."""
         settings = dict(model=model, optimizer=optimizer, steps=steps, lr_x=lr_x, lr_z=lr_z, loss=loss)
+        settings.update(refine=bool(refine) and has_final_stage(model))
         settings.update(handoff=default_handoff(model) if handoff is None else _whole(handoff))
         yield from self._stream(editor, preset, settings, session_id(request), progress)
 
@@ -322,15 +332,16 @@ class ImageTab:
         record = RunRecord()
         yield {**self._controls(running=True), self.status: "Starting…", self.download: None, **self._final_hidden(), **self._no_steps()}  # fmt: skip
         try:  # a run a new target superseded (stop.superseded) yields nothing more: the page already moved on
-            yield from self._frames(editor, preset, settings, stop, record, progress)
+            yield from self._frames(editor, preset, settings, stop, record, progress, key)
         finally:
             SESSIONS.finish(key, stop)
 
-    def _frames(self, editor, preset, settings: dict, stop: RunStop, record: RunRecord, progress) -> Iterator[dict]:
+    def _frames(self, editor, preset, settings: dict, stop: RunStop, record: RunRecord, progress, key: str) -> Iterator[dict]:  # fmt: skip
         message, pending = None, {}
         try:
-            settings = RunSettings(**{**settings, "steps": _whole(settings["steps"])})
+            settings = RunSettings(**{**settings, "steps": _whole(settings["steps"]), "theta": theta_key(key, settings["model"])})  # fmt: skip
             target = build_target(editor, preset, target_size(settings.model))
+            settings, note = masked_handoff(settings, target)
             encoder, reference = self._encoder(target, settings)
             record.target = masked_view(target)
             record.settings = {**asdict(settings), "target_fingerprint": target.fingerprint, "preset": preset}
@@ -338,7 +349,7 @@ class ImageTab:
             galleries = {self.x_gallery: shown, self.z_gallery: shown, self.zx_gallery: shown}
             pending = {self.seen: image_file(record.target), **galleries, **encoder}  # sent with the first frame
             frame, sent = None, {}
-            for frame in stream_run(target, settings, stop):
+            for frame in stream_run(target, settings, stop, note=note):
                 if stop.superseded:
                     return
                 record.add(frame.step, frame.losses, frame.images)
@@ -347,8 +358,9 @@ class ImageTab:
                 yield {**pending, **self._updates(frame, sent, settings.handoff, reference)}
                 pending = {}
             message = "Stopped before the first step." if frame is None else None
-            if frame is not None and frame.zx_latent is not None and has_final_stage(settings.model):
-                yield from self._final(target, settings, frame, stop)
+            remember_run(key, settings.model, None if frame is None else frame.latents)  # for the edit panel
+            if frame is not None and frame.zx_latent is not None and settings.refine:
+                yield from self._final(target, settings, frame, stop, record, reference)
         except ValueError as error:
             message = f"⚠ {error}"
         except Exception as error:  # shown and logged, so the page stays usable
@@ -377,23 +389,32 @@ class ImageTab:
         picker = gr.update(choices=choices, value=str(steps[-1]), visible=len(steps) > 1)
         return {self.step_pick: picker, self.kept: kept}
 
-    def _final(self, target, settings: RunSettings, frame: Frame, stop: RunStop) -> Iterator[dict]:
-        """After a finished Run on a face model: the feature-map stage from the Z→X result, in its own pane
-        (only once X, Z and Z→X have streamed to the end, so it never slows them)."""
-        if settings.num_hypotheses != 1:
+    def _final(self, target, settings: RunSettings, frame: Frame, stop: RunStop, record: RunRecord, reference=None) -> Iterator[dict]:  # fmt: skip
+        """After a finished Run with "Refine past the generator": the last stage from Z→X at the split step to the
+        run's last step, in its own pane, its curve on the chart and in the CSV (``record.final``). It runs once
+        X, Z and Z→X have streamed to the end, so it never slows them; a run a new target superseded shows nothing."""
+        first_step, steps = settings.final_split()
+        if settings.num_hypotheses != 1 or steps == 0:
             return
-        yield {self.status: f"{frame.status}  \nFinal · feature-map stage: running…"}
-        result = final_stage(target, settings.model, frame.zx_latent, settings.loss)
+        if not refines(target):
+            yield {self.status: f"{frame.status}  \n{NOT_REFINED}"}
+            return
+        yield {self.status: f"{frame.status}  \nRefine past the generator: {steps} steps from Z→X at step {first_step}…"}  # fmt: skip
+        result = final_stage(target, settings.model, frame.zx_latent, settings.loss, steps, first_step)
         if stop.superseded:
             return
+        record.final = dict(enumerate(result.curve, start=first_step))
+        curves = list(zip(*(record.losses[step] for step in sorted(record.losses))))
+        figure = loss_figure(*curves, handoff=settings.handoff, reference=reference, final=(first_step, result.curve))
         line = (
-            f"Final · feature-map stage (generator weights fixed): loss {result.loss:.5f} after {result.steps} "
-            f"steps from Z→X ({frame.zx_loss:.5f}), {result.seconds:.1f} s"
+            f"Final (refined past the generator, not the model's reconstruction): loss {result.loss:.5f} at step "
+            f"{first_step + steps} (Z→X {frame.zx_loss:.5f}), {result.seconds:.1f} s"
         )
         yield {
             self.final_image: gr.update(value=image_file(result.image), visible=True),
-            self.final_caption: final_caption(result.loss, result.steps, frame.zx_loss),
+            self.final_caption: final_caption(result.loss, result.steps, frame.zx_loss, first_step),
             self.status: f"{frame.status}  \n{line}",
+            self.chart: figure,
         }
 
     def _encoder(self, target, settings: RunSettings) -> tuple[dict, tuple[str, float] | None]:
@@ -426,7 +447,12 @@ class ImageTab:
             self.z_gallery: frame.z_gallery,
             self.zx_gallery: frame.zx_gallery,
         }
-        galleries = {component: _gallery_files(items) for component, items in galleries.items() if items is not None}
+        notes = frame.gallery_notes or ("", "", "")
+        galleries = {
+            component: gr.update(value=_gallery_files(items), visible=True, label=_gallery_label(component.label, note))
+            for (component, items), note in zip(galleries.items(), notes)
+            if items is not None
+        }  # visible here: a plain list would undo the first frame's "show the galleries"
         if frame.figure is not None and reference is not None:
             add_reference(frame.figure, *reference, last=frame.steps - 1)
         return updates | galleries | ({self.chart: frame.figure} if frame.figure is not None else {})
@@ -441,6 +467,12 @@ class ImageTab:
             self.model: idle,
             self.stop_button: gr.update(interactive=running),
         }
+
+
+def _gallery_label(label: str | None, note: str) -> str:
+    """A gallery's label with its note (spread, best-of-K hidden error), e.g. "X-space hypotheses · spread …"."""
+    base = (label or "").split(" · ")[0]
+    return f"{base} · {note}" if note else base
 
 
 def _gallery_files(items: list) -> list[tuple[str, str]]:
@@ -506,6 +538,7 @@ def _settings(model: str | None) -> dict:
             loss = gr.Dropdown(_loss_choices(), value=_loss_choices()[-1][1], label="Loss")
             # the browser clamps a typed value into range when the field loses focus: the label gives the range
             steps = gr.Slider(1, MAX_STEPS, value=200, step=1, label=f"Steps (1–{MAX_STEPS})", elem_id="steps")
+        refine = _refine_checkbox()
         with gr.Row():
             lr_x_default, lr_z_default = default_lrs(model or "", "adam")
             # checked by RunSettings; the arrows step by LR_STEP (Gradio's default step of 1 made 0.05 into 1)
@@ -517,13 +550,26 @@ def _settings(model: str | None) -> dict:
             0, 50, value=default_handoff(model or ""), step=1, elem_id="handoff",
             label="Z→X hand-off step k: Z-space for k steps, then X-space from Θ(z_k) at the X learning rate",
         )  # fmt: skip
-    return dict(optimizer=optimizer, loss=loss, steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=hypotheses, handoff=handoff)  # fmt: skip
+    return dict(optimizer=optimizer, loss=loss, steps=steps, lr_x=lr_x, lr_z=lr_z, hypotheses=hypotheses, handoff=handoff, refine=refine)  # fmt: skip
 
 
-def _pane(label: str, elem: str, text: str, *, visible: bool = True) -> tuple[gr.Image, gr.Markdown]:
+def _refine_checkbox() -> gr.Checkbox:
+    """The opt-in for the face models' last stage (:data:`app.runs.LAST_STAGE`), off by default."""
+    share = round(100 * LAST_STAGE.share)
+    info = (
+        f"face models: the last {share} % of the steps leave Z→X for the generator's feature map. It fits the "
+        "target more closely but is no longer the model's own reconstruction (the Final pane)"
+    )
+    return gr.Checkbox(False, label="Refine past the generator", info=info, elem_id="refine")
+
+
+def _pane(label: str, elem: str, text: str, *, visible: bool = True, caption_first: bool = False) -> tuple[gr.Image, gr.Markdown]:  # fmt: skip
+    """An image pane and its caption (above the image with ``caption_first``, else below)."""
     with gr.Column(min_width=120):  # five panes (X, Z, Z→X, Encoder, Final) fit one row at 1400 px
+        if caption_first:
+            text_first = gr.Markdown(text, elem_id=f"{elem}-caption", elem_classes="caption")
         image = gr.Image(label=label, interactive=False, height=190, elem_id=f"{elem}-image", format="png", visible=visible, buttons=["fullscreen"])  # fmt: skip
-        return image, gr.Markdown(text, elem_id=f"{elem}-caption", elem_classes="caption")
+        return image, text_first if caption_first else gr.Markdown(text, elem_id=f"{elem}-caption", elem_classes="caption")  # fmt: skip
 
 
 def _results_column(model: str | None, landscape: Callable[[], None]) -> dict:
@@ -540,8 +586,8 @@ def _results_column(model: str | None, landscape: Callable[[], None]) -> dict:
             zx_image, zx_caption = _pane("Z→X", "zx", "**Z→X** · step –")
             # the feed-forward baseline, for models that ship an encoder
             encoder_image, encoder_caption = _pane("Encoder", "encoder", "**Encoder** · –")
-            # after a Run on a face model: the last stage in the generator's 16×16 feature map
-            final_image, final_caption = _pane("Final", "final", "", visible=False)  # the caption names the stage
+            # "Refine past the generator" (face models, opt-in): the last stage, its caption above it
+            final_image, final_caption = _pane("Final", "final", "", visible=False, caption_first=True)
         step_pick = gr.Radio(
             [], label="After a run: the panes at step… (compare e.g. 2, 20, 200)", visible=False, elem_id="step-pick"
         )
@@ -559,9 +605,15 @@ def _results_column(model: str | None, landscape: Callable[[], None]) -> dict:
         # shown by Hypotheses only (K random starts per space), side by side
         gallery = dict(columns=2, height="auto", object_fit="contain", format="png", elem_classes="hypotheses", visible=False)  # fmt: skip
         with gr.Row():
-            parts["x_gallery"] = gr.Gallery(label="X-space hypotheses", elem_id="x-gallery", **gallery)
-            parts["z_gallery"] = gr.Gallery(label="Z-space hypotheses", elem_id="z-gallery", **gallery)
-            parts["zx_gallery"] = gr.Gallery(label="Z→X hypotheses", elem_id="zx-gallery", **gallery)
+            parts["x_gallery"] = gr.Gallery(
+                label="X-space hypotheses (best visible fit first)", elem_id="x-gallery", **gallery
+            )
+            parts["z_gallery"] = gr.Gallery(
+                label="Z-space hypotheses (best visible fit first)", elem_id="z-gallery", **gallery
+            )
+            parts["zx_gallery"] = gr.Gallery(
+                label="Z→X hypotheses (best visible fit first)", elem_id="zx-gallery", **gallery
+            )
         parts["download"] = gr.File(label="Download this run: PNG strip of the target and X, Z, Z→X at steps 0, 1, 2, "
                                     "5, 10, 20, 50, 100, 200… and the last, plus the loss curves as CSV",
                                     file_count="multiple", interactive=False, elem_id="download")  # fmt: skip
@@ -636,6 +688,14 @@ EXAMPLES = (  # (sample, preset): faces, a cat, masked cases
 )  # fmt: skip
 
 
+def _theta_upload(tab: ImageTab) -> None:
+    """A Θ file of the visitor's own (e.g. from the "Learn Θ" tab) for this session's runs."""
+    from app.tabs.learn import build_theta_upload
+
+    with gr.Row():
+        build_theta_upload(tab.model)
+
+
 def build_image_tab() -> ImageTab:
     # unconditional models first (faces64 stays the default); class-conditional ones run with their mean class
     models = sorted(available_models("image"), key=lambda name: get_spec(name).conditional)
@@ -650,6 +710,9 @@ def build_image_tab() -> ImageTab:
     examples = parts.pop("examples")
     tab = ImageTab(**parts)
     _wire(tab)
+    _theta_upload(tab)
+    tab.face_edit = build_face_edit_panel()  # edit a pane's face, put it back into the uploaded photo
+    wire_face_edit_panel(tab.face_edit, tab.upload, tab.align)
     with examples:  # under the target, where a visitor looks for one
         _examples(tab)
     return tab

@@ -20,13 +20,15 @@ import torch
 
 from app.figures import SPACE_COLOURS, SPACE_NAMES, X_COLOUR, Z_COLOUR, ZX_COLOUR, empty_loss_figure, loss_figure
 from app.gpu import device_outside_gpu_functions
+from app.learn_runs import chosen_mapping, theta_key
 from app.media import image_file, media_file
 from app.pose_figures import skeleton_figure, skeleton_png
 from app.progress import on_strip, progress_strip
-from app.runs import SPACES, DivergenceGuard, default_handoff, default_lrs
+from app.runs import SPACES, DivergenceGuard, default_handoff, default_lrs, masked_pull, three_spaces
 from app.session import SESSIONS, RunInProgress, session_id
-from app.story import comparison
-from engines.core.optim import Space, invert_spaces
+from app.story import comparison, masked_comparison
+from engines.core.evaluation import inversion_defaults
+from engines.core.optim import invert_spaces
 from engines.models.pose.fk import forward_kinematics
 from engines.models.pose.mesh import glb_bytes
 from engines.models.pose.skeleton import BODY_JOINTS, LIMB_GROUPS, PRESETS, joint_weight
@@ -129,10 +131,21 @@ def views(model: str, poses: tuple, target, observed: list[str]) -> tuple:
         return (None,) * len(poses)
     target_points = positions(model, torch.tensor([target]))[0]
     slots = [skeleton.names.index(name) for name in observed]
+    titles = [title + hypotheses_note(model, space_poses, target, observed) for space_poses, title in zip(poses, SPACE_NAMES)]  # fmt: skip
     return tuple(
         skeleton_figure(skeleton, positions(model, space_poses), target_points, slots, colour=colour, title=title)
-        for space_poses, colour, title in zip(poses, SPACE_COLOURS, SPACE_NAMES)
+        for space_poses, colour, title in zip(poses, SPACE_COLOURS, titles)
     )
+
+
+def hypotheses_note(model: str, poses: torch.Tensor, target: list, observed: list[str]) -> str:
+    """A view's title note after Hypotheses (K > 1 skeletons overlaid): the K poses' spread on the hidden
+    joints and the best of the K's hidden-joint error (the truth of every target of this tab is known)."""
+    distances = hidden_joint_distances(model, poses, target, observed)
+    spread = hidden_joint_spread(model, poses, observed)
+    if len(poses) < 2 or distances is None or spread is None:
+        return ""
+    return f" · {len(poses)} hypotheses · hidden: spread {spread:.2f}, best error {float(distances.min()):.2f}"
 
 
 def mesh_file(model: str, pose: torch.Tensor) -> str | None:
@@ -284,6 +297,7 @@ def _stream(
         return
     message = "Done."
     yield {**_controls(controls, running=True), parts["status"]: "Starting…"}
+    settings = {**settings, "theta": theta_key(key, model)}  # a Θ this session learned or loaded, else ""
     try:
         target = target_pose(model, *choice)
         outcome: dict = {}
@@ -304,25 +318,23 @@ def _runs(model: str, target: list, observed: list[str], settings: dict, device)
     """The forward model and the X, Z and Z→X steps of one pose run (one batch of F per step)."""
     forward = load_model(model, device)
     try:
-        mapping = load_mapping(model, device)
+        chosen = chosen_mapping(settings.get("theta", ""), model, device)  # this session's own Θ (Learn Θ tab)
+        mapping = chosen[0] if chosen else load_mapping(model, device)
     except (ValueError, FileNotFoundError) as error:
         raise ValueError(f"model {model!r} has no trained Θ, so Z-space cannot run: {error}") from error
     joints = BODY_JOINTS[: forward.output_shape[0] // 3]
     weight = joint_weight([name for name in observed if name in joints], joints)
     k, steps = int(settings["hypotheses"]), int(settings["steps"])
-    lr_x, lr_z, handoff = _checked(settings, model)
-    spaces = [
-        Space(mapping=None, lr=lr_x),
-        Space(mapping=mapping, lr=lr_z),
-        Space(mapping=mapping, lr=lr_z, handoff=handoff, handoff_lr=lr_x),
-    ]
+    lr_x, lr_z, handoff = _checked(settings, model, masked=bool((weight == 0).any()))
+    spaces = three_spaces(mapping, lr_x, lr_z, handoff, masked_pull(model, "adam", weight))
     common = dict(weight=weight, steps=steps, num_hypotheses=k, z_init="random" if k > 1 else "zeros", keep_output=False)  # fmt: skip
     return forward, invert_spaces(forward, torch.tensor([target], dtype=torch.float32), spaces, **common)
 
 
-def _checked(settings: dict, model: str) -> tuple[float, float, int]:
+def _checked(settings: dict, model: str, masked: bool = False) -> tuple[float, float, int]:
     """The X and Z learning rates and the hand-off step of ``settings`` (the model's default hand-off when
-    None), or a ``ValueError`` that says which one is unusable."""
+    None or asked for: for a ``masked`` target, its masked rule), or a ``ValueError`` that says which one is
+    unusable."""
     rates = []
     for name in ("lr_x", "lr_z"):
         value = settings[name]
@@ -330,14 +342,16 @@ def _checked(settings: dict, model: str) -> tuple[float, float, int]:
             raise ValueError(f"the {name[-1].upper()}-space learning rate must be a positive number, got {value!r}")
         rates.append(float(value))
     handoff = settings.get("handoff")
-    handoff = default_handoff(model) if handoff is None else handoff
+    if handoff is None or handoff == default_handoff(model):
+        handoff = inversion_defaults(model).handoff_for(masked=masked, steps=int(settings["steps"]))
     if not (isinstance(handoff, (int, float)) and float(handoff).is_integer() and handoff >= 0):
         raise ValueError(f"the hand-off step must be a whole number >= 0, got {handoff!r}")
     return rates[0], rates[1], int(handoff)
 
 
-def hidden_joint_error(model: str, poses: torch.Tensor, target: list, observed: list[str]) -> float | None:
-    """Mean distance (skeleton units) of the hidden joints of ``K x D`` poses to the target's; None if no skeleton."""
+def hidden_joint_distances(model: str, poses: torch.Tensor, target: list, observed: list[str]) -> np.ndarray | None:
+    """``K``: per pose of ``K x D``, the mean distance (skeleton units) of its hidden joints to the target's;
+    None without a skeleton or with nothing hidden."""
     skeleton = getattr(load_model(model), "skeleton", None)
     if skeleton is None:
         return None
@@ -345,18 +359,41 @@ def hidden_joint_error(model: str, poses: torch.Tensor, target: list, observed: 
     if not hidden:
         return None
     estimate, truth = positions(model, poses)[:, hidden], positions(model, torch.tensor([target]))[:, hidden]
-    return float(np.linalg.norm(estimate - truth, axis=-1).mean())
+    return np.linalg.norm(estimate - truth, axis=-1).mean(axis=1)
+
+
+def hidden_joint_error(model: str, poses: torch.Tensor, target: list, observed: list[str]) -> float | None:
+    """Mean distance (skeleton units) of the hidden joints of ``K x D`` poses to the target's; None if no skeleton."""
+    distances = hidden_joint_distances(model, poses, target, observed)
+    return None if distances is None else float(distances.mean())
+
+
+def hidden_joint_spread(model: str, poses: torch.Tensor, observed: list[str]) -> float | None:
+    """How far apart the ``K`` poses put the hidden joints: the mean over hidden joints of the RMS distance
+    to their centroid (skeleton units); None without a skeleton or with nothing hidden."""
+    skeleton = getattr(load_model(model), "skeleton", None)
+    if skeleton is None or len(poses) < 2:
+        return None
+    hidden = [slot for slot, name in enumerate(skeleton.names) if name in BODY_JOINTS and name not in observed]
+    if not hidden:
+        return None
+    points = positions(model, poses)[:, hidden]  # K x J x 3
+    return float(np.sqrt(((points - points.mean(axis=0)) ** 2).sum(-1).mean(0)).mean())
 
 
 def _summary(model: str, history: tuple, poses: tuple, target: list, observed: list[str]) -> str:
-    """The story line of a finished pose run: the loss comparison and the error on the hidden joints."""
-    errors = [hidden_joint_error(model, space_poses, target, observed) for space_poses in poses]
-    story = comparison(*history)
-    if None in errors:
-        return story
+    """The story line of a finished pose run: the hidden joints first (each space's best of its K poses
+    against the ground truth, the truth of every target here being known), then the visible fit."""
+    distances = [hidden_joint_distances(model, space_poses, target, observed) for space_poses in poses]
+    if any(distance is None for distance in distances):
+        return comparison(*history)
+    errors = {space: float(distance.min()) for space, distance in zip(SPACES, distances)}
+    k = len(poses[0])
+    diversity = {space: hidden_joint_spread(model, space_poses, observed) for space, space_poses in zip(SPACES, poses)} if k > 1 else None  # fmt: skip
     height = np.ptp(positions(model, torch.tensor([target]))[0][:, 1])
-    each = ", ".join(f"{space} {error:.2f}" for space, error in zip(SPACES, errors))
-    return f"{story} Hidden joints vs the ground truth: {each} units (mean distance; the figure is {height:.0f} tall)."
+    part = "the hidden joints" + (f", best of {k} hypotheses" if k > 1 else "")
+    unit = f"units (mean joint distance; the figure is {height:.0f} tall)"
+    return masked_comparison(history, hidden_errors=errors, part=part, diversity=diversity, unit=unit)
 
 
 def _optimise(parts: dict, model: str, target: list, observed: list[str], settings: dict, stop, outcome: dict) -> Iterator[dict]:  # fmt: skip
@@ -365,7 +402,9 @@ def _optimise(parts: dict, model: str, target: list, observed: list[str], settin
     device = device_outside_gpu_functions()
     forward, runs = _runs(model, target, observed, settings, device)
     steps, guard = int(settings["steps"]), DivergenceGuard(SPACES)
-    handoff = _checked(settings, model)[2]
+    handoff = _checked(settings, model, masked=bool(set(BODY_JOINTS[: forward.output_shape[0] // 3]) - set(observed)))[
+        2
+    ]
     history: tuple[list, ...] = ([], [], [])
     shown, charted, last = 0.0, 0.0, None
     for triple in runs:

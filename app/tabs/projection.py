@@ -15,6 +15,7 @@ from typing import Any
 
 import gradio as gr
 
+from app.edits import TUNED
 from app.media import as_files, image_file
 from app.progress import on_strip, progress_strip
 from app.projection_runs import (
@@ -36,6 +37,7 @@ from app.projection_runs import (
     until_stopped,
 )
 from app.session import SESSIONS, RunInProgress, session_id
+from app.tabs.projection_edit import EditRow, build_edit_row, wire_edit_row
 from app.targets import SAMPLES_DIR, build_target, load_target
 from engines.models.registry import available_models, get_spec
 
@@ -123,6 +125,7 @@ class ProjectionTab:
     status: gr.Markdown
     progress: gr.HTML
     panes: dict[str, SpacePane]
+    edit_row: EditRow
     projected: gr.State
 
     best = property(lambda self: self.panes["x"].best)
@@ -266,6 +269,8 @@ class ProjectionTab:
             for frame in until_stopped(tuning, stop):
                 first = first or frame
                 last = frame
+                if frame.tuned is not None:  # later edits of this projection render with the tuned copy
+                    TUNED.put(key, projected, frame.tuned)
                 status = f"Fine-tuning the {space.upper()} projection (the better one) · step {frame.index}/{steps} · loss {frame.loss:.4f} (generator frame)"  # fmt: skip
                 pasted = {pane.pasted: frame.pasted} if frame.pasted else {}
                 shown_now = gr.update(value=image_file(frame.output), label=f"Fine-tuning · step {frame.index}/{steps}")
@@ -479,7 +484,8 @@ def _results_column() -> dict:
         progress = progress_strip("projection-progress")
         with gr.Row(equal_height=False):  # X and Z side by side, as in the other tabs
             panes = {space: _space_pane(space) for space in ("x", "z")}
-    return dict(run_button=run_button, stop_button=stop_button, fine_tune_button=fine_tune_button, status=status, progress=progress, panes=panes)  # fmt: skip
+        edit_row = build_edit_row([str(digit) for digit in range(10)])
+    return dict(run_button=run_button, stop_button=stop_button, fine_tune_button=fine_tune_button, status=status, progress=progress, panes=panes, edit_row=edit_row)  # fmt: skip
 
 
 BEST_LABEL = "Best generation"
@@ -519,6 +525,7 @@ def _wire(tab: ProjectionTab) -> None:
     reading = dict(fn=tab.classes, inputs=[tab.editor, tab.model], outputs=[tab.label, tab.notice], api_name=False)
     tab.model.change(**reading)
     tab.editor.change(**reading, trigger_mode="always_last", show_progress="hidden", concurrency_limit=None)
+    wire_edit_row(tab.edit_row, tab.editor, tab.projected)
 
 
 def build_tab() -> ProjectionTab:

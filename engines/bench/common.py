@@ -63,12 +63,14 @@ def learning_rates(args: argparse.Namespace) -> tuple[float, float]:
     return x_lr, args.z_lr if args.z_lr is not None else defaults.z_lr
 
 
-def handoff_settings(args: argparse.Namespace) -> tuple[int, float]:
-    """Z→X's hand-off step and X lr after it: ``--handoff`` / ``--handoff-lr``, else the model's saved defaults."""
+def handoff_settings(args: argparse.Namespace, *, masked: bool = False) -> tuple[int, float]:
+    """Z→X's hand-off step and X lr after it: ``--handoff`` / ``--handoff-lr``, else the model's saved defaults
+    (for a ``masked`` target: its masked rule, see :meth:`InversionDefaults.handoff_for`)."""
     from engines.core.evaluation import inversion_defaults
 
     defaults = inversion_defaults(args.model, args.optimizer)
-    handoff = args.handoff if getattr(args, "handoff", None) is not None else defaults.handoff
+    default = defaults.handoff_for(masked=masked, steps=args.steps)
+    handoff = args.handoff if getattr(args, "handoff", None) is not None else default
     handoff_lr = getattr(args, "handoff_lr", None)
     return handoff, handoff_lr if handoff_lr is not None else defaults.handoff_lr
 
@@ -93,3 +95,22 @@ def device_figures(device) -> dict:
     if device.type == "cuda":
         figures["peak_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     return figures
+
+
+def add_prior_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--prior-weight", type=float, default=None,
+        help="masked targets: pull X, and Z→X after the hand-off, towards F's input prior (default: the model's)",
+    )  # fmt: skip
+    parser.add_argument("--prior-kind", default=None, choices=["gauss", "shell"], help="default: the model's")
+
+
+def prior_settings(args: argparse.Namespace) -> tuple[float, str]:
+    """The prior pull for masked targets (see :func:`engines.core.masked.prior_penalty`): ``--prior-weight`` /
+    ``--prior-kind``, else the model's saved defaults for masked targets."""
+    from engines.core.evaluation import inversion_defaults
+
+    defaults = inversion_defaults(args.model, args.optimizer)
+    weight = getattr(args, "prior_weight", None)
+    kind = getattr(args, "prior_kind", None)
+    return (defaults.masked_prior_weight if weight is None else weight), (kind or defaults.masked_prior_kind)

@@ -91,7 +91,8 @@ def write_defaults(model: str, optimizer: str, chosen: dict, sweeps: dict) -> No
     """Merge one optimiser's choice into ``assets/<model>_defaults.json`` (beside Θ)."""
     path = defaults_path(model)
     saved = json.loads(path.read_text()) if path.is_file() else {}
-    saved.setdefault("optimizers", {})[optimizer] = chosen
+    kept = {key: value for key, value in saved.get("optimizers", {}).get(optimizer, {}).items() if key.startswith("masked_")}  # fmt: skip
+    saved.setdefault("optimizers", {})[optimizer] = {**kept, **chosen}  # the masked-target rule has its own sweep
     saved.setdefault("sweeps", {})[optimizer] = sweeps
     saved.setdefault("commands", {})[optimizer] = "python -m engines.bench " + " ".join(sys.argv[1:])
     path.write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")

@@ -4,8 +4,10 @@
 The pipeline (``--pipeline full``, the app's default): each image is aligned to the training crop
 (MTCNN landmarks, :mod:`engines.models.faces.align`; the centre crop when no face is found), then
 Z→X (``--handoff`` Z steps, then X-space) and the expressive last stage in the generator's feature
-map (:mod:`engines.models.faces.last_stage`). ``--steps`` counts all steps together: the last stage
-takes ``LastStage.share`` of them (half: 100 of 200), Z→X the rest. "Before" lines: ``--pipeline zx``
+map (:mod:`engines.models.faces.last_stage`), as the app's "Refine past the generator": only on targets
+where the face detector finds a face in the 64×64 target (the others run Z→X for all steps; the count is
+printed). ``--steps`` counts all steps together: the last stage takes ``LastStage.share`` of them (half:
+100 of 200), Z→X the rest. "Before" lines: ``--pipeline zx``
 (Z→X for all steps) and ``--pipeline x`` (plain X-space for all steps); ``--no-align`` uses centre crops.
 
 JSON keys: model, n, steps, aligned (targets where a face was found and aligned), final_loss (mean
@@ -28,7 +30,7 @@ from engines.core.evaluation import inversion_defaults
 from engines.core.losses import get_loss, mse_loss
 from engines.core.optim import invert
 from engines.io.images import image_to_tensor, list_images, to_rgb
-from engines.models.faces.last_stage import LastStage, fidelity_steps
+from engines.models.faces.last_stage import LastStage, face_in_target, fidelity_steps
 from engines.models.faces.model import FaceGenerator
 from engines.models.registry import load_mapping, load_model
 
@@ -59,11 +61,19 @@ def last_stage_of(pipeline: str) -> LastStage:
 
 def reconstruct(
     model: FaceGenerator, targets: Tensor, *, pipeline: str, steps: int, model_name: str = DEFAULT_MODEL,
-    handoff: int | None = None,
+    handoff: int | None = None, gate: Tensor | None = None,
 ) -> Tensor:  # fmt: skip
     """The final images ``n x 3 x S x S`` of ``pipeline`` ("full", "zx" or "x") after ``steps`` steps, with the
     model's saved inversion defaults (:func:`engines.core.evaluation.inversion_defaults`; ``handoff`` overrides
-    the hand-off step)."""
+    the hand-off step). gate: for "full", the targets (``n`` bools) the last stage may refine, as the app
+    does (a face found in the target); the others run Z→X for all steps. None: all of them."""
+    options = dict(steps=steps, model_name=model_name, handoff=handoff)
+    if pipeline == "full" and gate is not None and not bool(gate.all()):
+        images = torch.empty_like(targets)
+        for chosen, kind in ((gate, "full"), (~gate, "zx")):
+            if bool(chosen.any()):
+                images[chosen] = reconstruct(model, targets[chosen], pipeline=kind, **options)
+        return images
     defaults = inversion_defaults(model_name, "adam")
 
     def last_only(index: int) -> bool:
@@ -130,9 +140,13 @@ def run_fidelity_bench(args: argparse.Namespace) -> dict:
         f"{args.model}: {len(targets)} images from {args.data}, aligned {aligned}, pipeline {args.pipeline}: "
         f"{split}{f' + {last_steps} last-stage' if args.pipeline == 'full' else ''} steps, loss mse+lpips"
     )
+    gate = torch.tensor([face_in_target(target) for target in targets]) if args.pipeline == "full" else None
+    if gate is not None:
+        print(f"last stage on {int(gate.sum())} of {len(gate)} (a face found in the target; the rest: Z→X)")
     images = reconstruct(
-        model, targets, pipeline=args.pipeline, steps=args.steps, model_name=args.model, handoff=args.handoff
-    )
+        model, targets, pipeline=args.pipeline, steps=args.steps, model_name=args.model, handoff=args.handoff,
+        gate=gate,
+    )  # fmt: skip
     figures = fidelity_figures(images, targets)
     result = {"model": args.model, "n": len(targets), "steps": args.steps, "aligned": aligned, **figures}
     print(

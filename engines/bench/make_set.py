@@ -4,6 +4,8 @@
     python -m engines.bench.make_set faces-warped --out DIR --first 8001 --count 100 --seed 0
     python -m engines.bench.make_set digits --out DIR --split test --count 10 --seed 0
     python -m engines.bench.make_set mnist --out DIR --split train --count 16 --seed 0
+    python -m engines.bench.make_set mnist64 --out DIR --split train --count 16 --seed 0
+    python -m engines.bench.make_set scenes --out DIR --count 16 --seed 0
 
 faces: CelebA photos ``first .. first+count-1`` (8001–9000 is the test split), each cut as a square
 window of random side (0.75–1.2 × the photo's width, edges replicated where it leaves the photo) at a
@@ -12,7 +14,10 @@ square) rotated ±15°, scaled 0.8–1.2× and shifted up to ±10 % of its side 
 photo's resolution: what face alignment has to undo. digits: MNIST digits of ``split`` scaled 0.7–1.2×, shifted,
 dimmed to 40–85 % brightness, on a black 36 × 36 canvas
 (digits drawn at random from the split, which is stored sorted by label). mnist: the same draw of digits,
-as they are (28 × 28, for the inversion benchmarks).
+as they are (28 × 28, for the inversion benchmarks). mnist64: the same draw, upscaled to 64 × 64 RGB (white
+digits on black). scenes: synthetic 64 × 64 non-face images (a sky/ground gradient with random shapes, a
+smoothed-noise texture, or stripes), the controls that a face model's last stage must not copy
+(:mod:`engines.bench.fidelity`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from PIL import Image
 from engines.io.data import data_path
 
 CANVAS = 36
+SCENE_SIZE = 64
+KINDS = ("faces", "faces-warped", "digits", "mnist", "mnist64", "scenes")
 
 
 def misaligned_face(photo: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -70,6 +77,38 @@ def misaligned_digit(digit: np.ndarray, rng: np.random.Generator) -> Image.Image
     return Image.fromarray(canvas.round().clip(0, 255).astype(np.uint8), mode="L")
 
 
+def synthetic_scene(rng: np.random.Generator, size: int = SCENE_SIZE) -> Image.Image:
+    """A ``size`` × ``size`` RGB non-face: one of a gradient scene with shapes, a noise texture or stripes."""
+    from PIL import ImageDraw, ImageFilter
+
+    kind = int(rng.integers(0, 3))
+    rows = np.linspace(0, 1, size)[:, None, None]
+    if kind == 0:  # sky over ground, a few flat shapes
+        sky, ground = rng.uniform(0, 255, (2, 3)), rng.uniform(0, 255, (2, 3))
+        horizon = int(rng.integers(size // 4, 3 * size // 4))
+        array = np.where(np.arange(size)[:, None, None] < horizon, sky[0] + (sky[1] - sky[0]) * rows, ground[0] + (ground[1] - ground[0]) * rows)  # fmt: skip
+        image = Image.fromarray(np.broadcast_to(array, (size, size, 3)).clip(0, 255).astype(np.uint8))
+        draw = ImageDraw.Draw(image)
+        for _ in range(int(rng.integers(2, 6))):
+            x0, y0 = rng.integers(0, size, 2)
+            x1, y1 = x0 + rng.integers(6, size // 2), y0 + rng.integers(6, size // 2)
+            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+            shape = (draw.ellipse, draw.rectangle)[int(rng.integers(0, 2))]
+            shape((int(x0), int(y0), int(x1), int(y1)), fill=colour)
+        return image
+    if kind == 1:  # smoothed colour noise at a random scale
+        coarse = int(rng.integers(3, 17))
+        noise = rng.uniform(0, 255, (coarse, coarse, 3)).astype(np.uint8)
+        image = Image.fromarray(noise).resize((size, size), Image.Resampling.BICUBIC)
+        return image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 1.5))))
+    angle, period = rng.uniform(0, np.pi), rng.uniform(4, 20)  # stripes of two colours
+    y, x = np.mgrid[:size, :size]
+    wave = 0.5 + 0.5 * np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / period)
+    first, second = rng.uniform(0, 255, (2, 3))
+    array = first + (second - first) * wave[..., None]
+    return Image.fromarray(array.clip(0, 255).astype(np.uint8))
+
+
 def make_set(kind: str, out: Path, *, count: int, seed: int, first: int = 8001, split: str = "test") -> list[Path]:
     """Write ``count`` misaligned images into ``out``; returns their paths."""
     rng = np.random.default_rng(seed)
@@ -81,16 +120,22 @@ def make_set(kind: str, out: Path, *, count: int, seed: int, first: int = 8001, 
                 image = misaligned_face(photo, rng) if kind == "faces" else warped_face(photo, rng)
             paths.append(out / f"face_{number:06d}.png")
             image.save(paths[-1])
-    elif kind in ("digits", "mnist"):
+    elif kind == "scenes":
+        for order in range(count):
+            paths.append(out / f"scene_{order:04d}.png")
+            synthetic_scene(rng).save(paths[-1])
+    elif kind in ("digits", "mnist", "mnist64"):
         with np.load(data_path("mnist.npz")) as mnist:
             digits, labels = mnist[f"x_{split}"], mnist[f"y_{split}"]
         chosen = rng.permutation(len(digits))[:count]  # the file is sorted by label: draw across classes
         for order, index in enumerate(chosen):
             paths.append(out / f"digit_{order:04d}_{split}{index:05d}_label{int(labels[index])}.png")
             digit = misaligned_digit(digits[index], rng) if kind == "digits" else Image.fromarray(digits[index], "L")
+            if kind == "mnist64":
+                digit = digit.resize((SCENE_SIZE, SCENE_SIZE), Image.Resampling.BICUBIC).convert("RGB")
             digit.save(paths[-1])
     else:
-        raise ValueError(f"unknown set {kind!r}; choose faces, faces-warped, digits or mnist")
+        raise ValueError(f"unknown set {kind!r}; choose one of {', '.join(KINDS)}")
     return paths
 
 
@@ -100,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("kind", choices=["faces", "faces-warped", "digits", "mnist"])
+    parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)

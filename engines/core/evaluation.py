@@ -45,13 +45,16 @@ def run_space(
     seed: int = 0,
     handoff: int | None = None,
     handoff_lr: float | None = None,
+    penalty: Callable[[Tensor], Tensor] | None = None,
+    handoff_penalty: Callable[[Tensor], Tensor] | None = None,
 ) -> SpaceRun:
     """Invert ``targets`` (``B x output_shape``) in one batch; record the mean loss after every step.
 
     With ``num_hypotheses`` K > 1 (and ``z_init="random"``) each target gets K starts: the steps hold
     ``B*K`` items, item ``b*K + k`` being hypothesis ``k`` of target ``b``.
 
-    ``handoff``/``handoff_lr`` (with ``mapping``) make it a Z→X run (see :func:`engines.core.optim.invert`).
+    ``handoff``/``handoff_lr`` (with ``mapping``) make it a Z→X run (see :func:`engines.core.optim.invert`);
+    ``penalty``/``handoff_penalty`` are its regularisers (see :class:`engines.core.optim.Space`).
     ``per_step(step)`` may add more per-step means (e.g. the full-pose error); they are
     collected in ``extra[name]`` as lists. Outputs are kept only for the last step. Runs on
     ``forward``'s device; when it runs out of memory the targets are split into smaller batches
@@ -67,6 +70,7 @@ def run_space(
         options.update(num_hypotheses=num_hypotheses, z_init=z_init, seed=seed)
         if handoff is not None:
             options.update(handoff=handoff, handoff_lr=handoff_lr)
+        options.update(penalty=penalty, handoff_penalty=handoff_penalty)
         for step in batched_invert(forward, targets, weight=weight, batch=batch, **options):
             losses.append(float(step.losses.mean()))
             for name, value in (per_step(step) if per_step else {}).items():
@@ -137,10 +141,26 @@ class InversionDefaults:
     handoff: int
     handoff_lr: float
     chosen_on: str = "unswept fallback"
+    # Masked targets (some of the target hidden): X, and Z→X after its hand-off, are pulled towards F's input
+    # prior with this weight and kind (engines.core.masked.prior_penalty); 0 = no pull.
+    masked_prior_weight: float = 0.0
+    masked_prior_kind: str = "gauss"
+    # Masked targets with the default hand-off: "same" hands off at ``handoff``; "never" keeps Z→X in Z-space
+    # (no hand-off: X-space would fit the visible part at the cost of the hidden one).
+    masked_handoff: str = "same"
 
     def __post_init__(self) -> None:
         if not (self.x_lr > 0 and self.z_lr > 0 and self.handoff_lr > 0) or self.handoff < 0:
             raise ValueError(f"inversion defaults need positive learning rates and a hand-off >= 0: {self}")
+        if not self.masked_prior_weight >= 0:
+            raise ValueError(f"the masked prior weight must be >= 0: {self}")
+        if self.masked_handoff not in ("same", "never"):
+            raise ValueError(f"masked_handoff must be 'same' or 'never': {self}")
+
+    def handoff_for(self, *, masked: bool, steps: int) -> int:
+        """The default hand-off step of a run of ``steps`` steps: ``steps`` (that is, none) for a masked
+        target when the model's rule says "never", else :attr:`handoff`."""
+        return steps if masked and self.masked_handoff == "never" else self.handoff
 
 
 HANDOFF_GRID = (1, 2, 5, 10, 20)

@@ -53,15 +53,77 @@ class MappingNetwork(nn.Module):
         return self.net(z)
 
 
-def load_mapping_file(path) -> MappingNetwork:
-    """Θ from a ``.safetensors`` + ``.json`` checkpoint whose config holds ``mapping``."""
+MAX_HIDDEN, MAX_LAYERS, MAX_DIM = 4096, 8, 4096  # a Θ file asking for more is refused, not allocated
+MAPPING_FILE_KIND = "landscape-mapping"
+
+
+def load_mapping_file(path, *, x_dim: int | None = None) -> MappingNetwork:
+    """Θ from a checkpoint: ``.safetensors`` + ``.json`` whose config holds ``mapping``, or one ``.safetensors``
+    written by :func:`save_mapping_file` (settings in its header). Arrays only: nothing is unpickled.
+
+    x_dim: when given, Θ must produce that many inputs (the model's ``input_dim``). Anything that is not
+    such a file, or does not fit, raises ``ValueError`` with a message a visitor can read.
+    """
+    from pathlib import Path
+
     from engines.io.checkpoint import load_module_state, load_tensors
 
-    tensors, meta = load_tensors(path)
-    if "mapping" not in meta:
-        raise ValueError(f"{path} is not a mapping checkpoint: its .json has no 'mapping' section")
-    mapping = MappingNetwork(MappingConfig.from_dict(meta["mapping"]))
-    return load_module_state(mapping, {k: v for k, v in tensors.items() if k.startswith("net.")}, path)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Θ file missing: {path}")
+    if path.with_suffix(".json").is_file():
+        tensors, meta = load_tensors(path)
+    else:
+        tensors, meta = read_mapping_file(path)
+    if not isinstance(meta.get("mapping"), dict):
+        raise ValueError(f"{path.name} is not a Θ file: its settings have no 'mapping' section")
+    try:
+        config = MappingConfig.from_dict(meta["mapping"])
+    except TypeError as error:
+        raise ValueError(f"{path.name} is not a Θ file: bad 'mapping' settings ({error})") from None
+    if config.hidden > MAX_HIDDEN or config.layers > MAX_LAYERS or max(config.z_dim, config.x_dim) > MAX_DIM:
+        raise ValueError(f"{path.name}: Θ is larger than any model here needs ({meta['mapping']})")
+    if x_dim is not None and config.x_dim != x_dim:
+        raise ValueError(f"{path.name} is a Θ for inputs of size {config.x_dim}; this model takes {x_dim}")
+    mapping = MappingNetwork(config)
+    try:
+        return load_module_state(mapping, {k: v for k, v in tensors.items() if k.startswith("net.")}, path.name)
+    except RuntimeError as error:  # a tensor of the wrong shape
+        raise ValueError(f"{path.name} does not fit its own settings: {str(error).splitlines()[-1].strip()}") from None
+
+
+def read_mapping_file(path) -> tuple[dict[str, Tensor], dict]:
+    """Tensors and settings of a one-file Θ (:func:`save_mapping_file`); ``ValueError`` for anything else."""
+    import json
+
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    except Exception as error:
+        raise ValueError(f"{getattr(path, 'name', path)} is not a safetensors file ({type(error).__name__})") from None
+    try:
+        meta = {name: json.loads(value) for name, value in header.items()}
+    except ValueError:
+        raise ValueError(f"{getattr(path, 'name', path)}: its header is not Θ settings") from None
+    return tensors, meta
+
+
+def save_mapping_file(path, mapping: MappingNetwork, info: dict) -> None:
+    """Θ as one ``.safetensors`` file: its weights, and in the header its ``mapping`` settings plus ``info``
+    (e.g. model, training settings, last probe), each JSON-encoded. Read back by :func:`load_mapping_file`."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    header = {name: json.dumps(value) for name, value in info.items()}
+    header.update(kind=json.dumps(MAPPING_FILE_KIND), mapping=json.dumps(mapping.config.to_dict()))
+    tensors = {name: value.detach().cpu().contiguous() for name, value in mapping.state_dict().items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=header)
 
 
 class IdentityMapping(nn.Module):

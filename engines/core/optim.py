@@ -95,6 +95,8 @@ class Space:
     the step index runs on. ``None``: no hand-off.
     penalty: ``N x D -> N`` per-item regulariser of the optimised variable (``z``, or ``x`` after a
     hand-off), added to the objective for the gradient only: :attr:`Step.losses` stay the data term.
+    handoff_penalty: with a hand-off, the regulariser of ``x`` after it instead of ``penalty`` (e.g. a pull
+    towards the prior of F's input, so that X-space keeps the prior where the target says little).
     """
 
     mapping: nn.Module | None = None
@@ -104,6 +106,7 @@ class Space:
     handoff_lr: float | None = None
     handoff_optimizer: str | None = None
     penalty: Callable[[Tensor], Tensor] | None = None
+    handoff_penalty: Callable[[Tensor], Tensor] | None = None
 
     def __post_init__(self) -> None:
         if self.handoff is not None:
@@ -151,6 +154,8 @@ class _Arm:
 
     def penalty(self) -> Tensor | float:
         """The summed regulariser of this arm's optimised variable (0 without one)."""
+        if self.x is not None and self.space.handoff_penalty is not None:
+            return self.space.handoff_penalty(self.x).sum()
         if self.space.penalty is None:
             return 0.0
         return self.space.penalty(self.x if self.x is not None else self.z).sum()
@@ -184,6 +189,7 @@ def invert(
     handoff_lr: float | None = None,
     handoff_optimizer: str | None = None,
     penalty: Callable[[Tensor], Tensor] | None = None,
+    handoff_penalty: Callable[[Tensor], Tensor] | None = None,
     num_hypotheses: int = 1,
     z_init: str | Tensor = "zeros",
     seed: int = 0,
@@ -205,6 +211,7 @@ def invert(
         handoff_lr=handoff_lr,
         handoff_optimizer=handoff_optimizer,
         penalty=penalty,
+        handoff_penalty=handoff_penalty,
     )
     options = dict(weight=weight, loss=loss, optimizer=optimizer, steps=steps, num_hypotheses=num_hypotheses)
     options.update(z_init=z_init, seed=seed, keep_output=keep_output, keep_on_device=keep_on_device)

@@ -58,10 +58,13 @@ class TrainConfig:
     seed: int = 0
     random_starts: bool = False  # trajectories start from start_scale * N(0, I) instead of z0 = 0
     start_scale: float = 1.0
+    zero_start_fraction: float = 0.0  # with random_starts: this share of the trajectories still starts at z0 = 0
 
     def __post_init__(self) -> None:
         if not self.start_scale > 0:
             raise ValueError("TrainConfig.start_scale must be positive")
+        if not 0.0 <= self.zero_start_fraction <= 1.0:
+            raise ValueError("TrainConfig.zero_start_fraction must be in [0, 1]")
         for name in ("rounds", "trajectories", "steps", "updates_per_round", "batch_size", "buffer_rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1")
@@ -186,11 +189,13 @@ class MappingTrainer:
         return index[mine], targets[mine], weight[mine] if weight is not None else None
 
     def _starts(self) -> Tensor | str:
-        """This rank's z0: ``"zeros"``, or ``start_scale * N(0, I)`` drawn for all trajectories (every rank)."""
+        """This rank's z0: ``"zeros"``, or ``start_scale * N(0, I)`` drawn for all trajectories (every rank),
+        the first ``zero_start_fraction`` of them set back to z0 = 0."""
         if not self.config.random_starts:
             return "zeros"
         shape = (self.config.trajectories, self.mapping.z_dim)
         starts = self.config.start_scale * torch.randn(shape, generator=self.generator)
+        starts[: round(self.config.zero_start_fraction * self.config.trajectories)] = 0.0
         return starts[self.ranks.shard(self.config.trajectories)].to(self.device)
 
     def collect(self) -> tuple[float, float]:

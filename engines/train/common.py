@@ -36,6 +36,7 @@ def train_config_from_args(args: argparse.Namespace):
         seed=args.seed,
         random_starts=getattr(args, "random_starts", False),
         start_scale=getattr(args, "start_scale", 1.0),
+        zero_start_fraction=getattr(args, "zero_start_fraction", 0.0),
     )
 
 

@@ -211,6 +211,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--random-starts", action="store_true", help="trajectories start from random z0 (keeps hypotheses apart)"
     )
     mapping.add_argument("--start-scale", type=float, default=1.0, help="z0 = SCALE * N(0, I) with --random-starts")
+    mapping.add_argument(
+        "--zero-start-fraction", type=float, default=0.0, help="with --random-starts: this share starts at z0 = 0"
+    )
     mapping.add_argument("--validate", type=int, default=0, help="report Z losses on the last K training faces")
     mapping.add_argument("--validate-every", type=int, default=5)
     mapping.add_argument("--run-dir", default="runs", help="resumable checkpoints go to RUN_DIR/NAME/")

@@ -1,5 +1,5 @@
 """The documented API through ``gradio_client``: one call per tab returns final images and numbers,
-and ``view_api()`` lists those four endpoints only. Starts the real page (embedded models) on a free port.
+and ``view_api()`` lists those endpoints only. Starts the real page (embedded models) on a free port.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def test_view_api_lists_only_the_documented_endpoints_with_named_parameters(clie
     invert = api["named_endpoints"]["/invert"]
     names = [parameter["parameter_name"] for parameter in invert["parameters"]]
     assert names[:3] == ["image", "mask", "model"] and "steps" in names and "handoff" in names
-    assert [output["label"] for output in invert["returns"]] == ["X result", "Z result", "Z→X result", "numbers"]
+    labels = [output["label"] for output in invert["returns"]]
+    assert labels == ["X result", "Z result", "Z→X result", "numbers", "Final result (refine; None without it)"]
+    assert names[-1] == "refine" and invert["parameters"][-1]["parameter_default"] is False
     for endpoint in api["named_endpoints"].values():  # no Literal[] without values, no value_21
         for parameter in endpoint["parameters"]:
             assert parameter["parameter_name"] and not parameter["parameter_name"].startswith("value_")
@@ -56,15 +58,28 @@ def test_invert_returns_three_images_and_the_numbers_in_one_call(client):
     from gradio_client import handle_file
 
     face = sample_paths()[default_sample()]
-    x_file, z_file, zx_file, numbers = client.predict(
+    x_file, z_file, zx_file, numbers, final = client.predict(
         handle_file(str(face)), model="faces64", steps=4, loss="mse", handoff=2, api_name="/invert"
     )
+    assert final is None and "final" not in numbers  # refine is off by default, as on the page
     for path in (x_file, z_file, zx_file):
         assert Image.open(path).size == (64, 64)
     assert set(numbers["losses"]) == {"x", "z", "zx"} and all(len(curve) == 5 for curve in numbers["losses"].values())
     assert numbers["losses"]["zx"][:2] == numbers["losses"]["z"][:2]  # Z→X is Z until the hand-off at step 2
     assert numbers["losses"]["x"][-1] < numbers["losses"]["x"][0]
     assert numbers["summary"].startswith("At step 4: X ") and numbers["handoff_step"] == 2
+
+
+def test_invert_with_refine_runs_the_last_stage_within_the_steps():
+    from app.api_runs import invert_image
+
+    face = sample_paths()[default_sample()]
+    images, numbers = invert_image(face, model="faces64", steps=6, loss="mse", handoff=2, refine=True)
+    assert len(images) == 4 and images[3].size == (64, 64)
+    final = numbers["final"]
+    assert final["from_step"] == 3 and final["steps"] == 3 and len(final["losses"]) == 4
+    assert abs(final["losses"][0] - numbers["losses"]["zx"][3]) < 1e-5  # it starts from Z→X at step 3
+    assert final["final_loss"] == final["losses"][-1] < numbers["losses"]["zx"][3]
 
 
 def test_defend_and_pose_answer_in_one_call(client):
@@ -76,6 +91,22 @@ def test_defend_and_pose_answer_in_one_call(client):
     assert set(pose_numbers["hidden_joint_error"]) == {"x", "z", "zx"}
 
 
+def test_learn_returns_per_round_figures_and_a_theta_file_in_one_call(client):
+    """A few seconds of learning on digits: the round-0 probe plus one per round, and a Θ file that
+    ``engines.invert --mapping`` reads (the shipped Θ's shape) and that is not the shipped Θ."""
+    from engines.core.mapping import load_mapping_file
+    from engines.models.registry import load_mapping
+
+    figures, theta = client.predict(model="digits", seconds=2, api_name="/learn")
+    assert figures["rounds"] >= 1 and len(figures["trajectory_loss"]) == figures["rounds"]
+    assert len(figures["probe"]) == figures["rounds"] + 1
+    assert set(figures["probe"][-1]["z_loss"]) == {"2", "20", "200"}
+    mapping = load_mapping_file(theta, x_dim=64)
+    shipped = load_mapping("digits").state_dict()
+    assert mapping.state_dict().keys() == shipped.keys()
+    assert not torch.equal(mapping.state_dict()["net.0.weight"], shipped["net.0.weight"])
+
+
 def test_bad_input_comes_back_as_the_apps_message(client):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
@@ -85,6 +116,8 @@ def test_bad_input_comes_back_as_the_apps_message(client):
         client.predict(handle_file(str(face)), steps=0, api_name="/invert")
     with pytest.raises(AppError, match="frame must be a whole number from 0 to 7"):
         client.predict(frame=100, api_name="/pose")
+    with pytest.raises(AppError, match="the budget must be from 1 to 600 seconds"):
+        client.predict(seconds=5000, api_name="/learn")
 
 
 def test_invert_prepares_the_target_as_the_page_does(client, tmp_path: Path):
@@ -94,14 +127,14 @@ def test_invert_prepares_the_target_as_the_page_does(client, tmp_path: Path):
 
     face = Image.open(sample_paths()["face_008311"]).convert("RGB")
     face.crop((12, 14, 52, 58)).resize((160, 176), Image.Resampling.BICUBIC).save(tmp_path / "tight.png")
-    *_images, numbers = client.predict(handle_file(str(tmp_path / "tight.png")), steps=2, loss="mse", api_name="/invert")  # fmt: skip
+    *_images, numbers, _final = client.predict(handle_file(str(tmp_path / "tight.png")), steps=2, loss="mse", api_name="/invert")  # fmt: skip
     notes = " ".join(numbers["notes"])
     assert "face aligned to the training crop" in notes and "lie outside the photo" in notes, notes
     assert 0.3 < numbers["target"]["known_fraction"] < 0.85
     scene = np.zeros((120, 160, 3), np.uint8)
     scene[:60], scene[60:], scene[30:90, 60:100] = (120, 170, 230), (90, 80, 70), (200, 190, 180)
     Image.fromarray(scene).save(tmp_path / "scene.png")
-    *_images, numbers = client.predict(handle_file(str(tmp_path / "scene.png")), steps=2, loss="mse", api_name="/invert")  # fmt: skip
+    *_images, numbers, _final = client.predict(handle_file(str(tmp_path / "scene.png")), steps=2, loss="mse", api_name="/invert")  # fmt: skip
     assert any("no face found" in note for note in numbers["notes"]), numbers["notes"]
     assert any("does not look like a face" in note for note in numbers["notes"]), numbers["notes"]
 
@@ -121,7 +154,7 @@ def test_the_handoff_default_agrees_in_the_docs_view_api_and_a_run(client):
         handoff = next(item for item in api[endpoint]["parameters"] if item["parameter_name"] == "handoff")
         assert handoff["parameter_default"] == -1
     face = sample_paths()[default_sample()]
-    *_images, numbers = client.predict(handle_file(str(face)), steps=2, loss="mse", api_name="/invert")
+    *_images, numbers, _final = client.predict(handle_file(str(face)), steps=2, loss="mse", api_name="/invert")
     assert numbers["handoff_step"] == inversion_defaults("faces64").handoff
 
 

@@ -248,7 +248,7 @@ def test_pose_tab_streams_live_until_done(server, tmp_path):
         expect(page.locator("#pose-status")).to_contain_text("Done.", timeout=120_000)
         steps = page.evaluate("() => window.__pose_steps")
         assert len(steps) >= 2 and steps == sorted(steps), f"the status did not stream: {steps}"
-        expect(page.locator("#pose-status")).to_contain_text("Hidden joints vs the ground truth")
+        expect(page.locator("#pose-status")).to_contain_text("Under the mask (the hidden joints")
         page.wait_for_function("() => document.querySelector('#pose-live img')?.naturalWidth > 0", timeout=10_000)
         for mesh in ("target", "x", "z", "zx"):  # the meshes are there with "Done", not seconds later
             expect(page.locator(f"#pose-{mesh}-mesh canvas")).to_be_visible(timeout=2_000)
@@ -389,4 +389,29 @@ def test_samples_follow_the_generator_in_both_tabs(server):
         _choose(page, "#projection-sample", "Face (CelebA test #8123)")
         expect(page.locator("#projection-notice")).to_contain_text("switched from digits to faces64", timeout=30_000)
         expect(page.locator("#projection-model input")).to_have_value("faces64", timeout=15_000)
+        browser.close()
+
+
+GALLERY_IMAGES = "(id) => document.querySelectorAll(`#${id} .grid-wrap img`).length"
+
+
+def test_hypotheses_show_k_results_per_space_in_chromium(server):
+    """Hypotheses (K = 8 random starts, a few steps, the mouth hidden): each space's gallery appears with its K
+    results, best visible fit first, and the spread and best-of-K hidden error under the mask in its label."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser, page = _open(playwright, server)
+        expect(page.locator("#notice")).to_contain_text(re.compile(r"face_\w+\.png"), timeout=30_000)
+        page.locator("#preset").get_by_text("hide mouth").click()
+        expect(page.locator("#seen img")).to_be_visible(timeout=10_000)
+        _set_number(page, "#steps input[type=number]", "10")
+        page.get_by_role("button", name="Hypotheses", exact=True).click()
+        expect(page.locator("#status")).to_contain_text("Done at step 10/10", timeout=120_000)
+        for gallery in ("x-gallery", "z-gallery", "zx-gallery"):
+            expect(page.locator(f"#{gallery}")).to_be_visible(timeout=10_000)
+            page.wait_for_function(f"() => ({GALLERY_IMAGES})('{gallery}') >= 8", timeout=20_000)
+            assert page.evaluate(GALLERY_IMAGES, gallery) == 8
+            expect(page.locator(f"#{gallery}")).to_contain_text("best-of-8 hidden error")
+        expect(page.locator("#status")).to_contain_text("Under the mask (the hidden pixels, best of the 8 hypotheses)")
         browser.close()

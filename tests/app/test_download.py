@@ -41,3 +41,15 @@ def test_a_record_writes_its_three_files_into_a_bounded_folder(tmp_path, monkeyp
     assert all(len(files) == 3 for files in paths)
     assert len(list(tmp_path.glob("landscape-run-*"))) == download.KEEP_RUNS
     assert all(os.path.exists(path) for path in paths[-1])
+
+
+def test_the_refined_curve_is_a_last_column_from_its_first_step(tmp_path):
+    import csv
+
+    record = _record()
+    record.final = {1: 0.5, 2: 0.25}  # the last stage from step 1 to the run's last step
+    rows = list(csv.reader(open(record.write(tmp_path / "run")[1])))
+    assert rows[0] == ["step", "x_loss", "z_loss", "zx_loss", "final_loss"]
+    assert [row[-1] for row in rows[1:]] == ["", "0.5", "0.25"]
+    record.add(0, (1.0,) * 3, (Image.new("RGB", (8, 8)),) * 3)  # a fresh start forgets it
+    assert record.final == {}

@@ -56,3 +56,31 @@ def test_two_curves_still_work_and_empty_runs_say_nothing():
     assert comparison([], [1.0]) == "" and comparison([float("nan")], [1.0]) == ""
     assert comparison([1.0, 0.5], [1.0, 0.4], [float("nan")]) == ""
     assert comparison([1.0], [1.0], [1.0]) == "Z→X and X end level (loss 1 vs 1 at step 0); plain Z and X end level."
+
+
+def test_a_masked_run_leads_with_the_hidden_part_and_never_crowns_the_overfitting_space():
+    from app.story import masked_comparison
+
+    x, z = _curve(1.0), _curve(0.5)
+    zx = _curve(0.01)  # fits the visible part far best
+    errors = {"X": 1.62, "Z": 1.38, "Z→X": 1.83}  # and guesses the hidden part worst
+    sentence = masked_comparison((x, z, zx), hidden_errors=errors, part="the hidden joints", unit="units")
+    assert sentence.startswith("Under the mask (the hidden joints, never shown to the optimiser) Z guessed best: ")
+    assert "error Z 1.38, 15% below X 1.62; Z→X 1.83 units." in sentence
+    assert "Z→X fits the visible part best but guesses the hidden part worst" in sentence
+    assert sentence.index("Visible fit: ") > sentence.index("Z→X 1.83")  # the visible fit comes second
+    # a control: when the best visible fit also guesses best, it is named and nothing is called overfitting
+    fair = masked_comparison((x, z, zx), hidden_errors={"X": 1.62, "Z": 1.38, "Z→X": 1.0}, part="the hidden joints")
+    assert "Z→X guessed best" in fair and "overfits" not in fair
+
+
+def test_an_unknown_truth_is_said_and_only_the_visible_fit_and_spread_reported():
+    from app.story import masked_comparison
+
+    x, z = _curve(1.0), _curve(0.5)
+    sentence = masked_comparison(
+        (x, z, _curve(0.4)), hidden_errors=None, part="", unknown_reason="painted-over pixels",
+        diversity={"X": 0.1, "Z": 0.2, "Z→X": 0.15},
+    )  # fmt: skip
+    assert sentence.startswith("The truth under the mask is unknown (painted-over pixels): only the visible fit and")
+    assert "guessed best" not in sentence and "Spread of the hypotheses under the mask: X 0.1, Z 0.2" in sentence

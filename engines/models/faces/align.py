@@ -134,3 +134,15 @@ def align_face(image: Image.Image, size: int = SIZE) -> tuple[Image.Image, Align
     return warp_to_reference(image, landmarks, size), AlignInfo(
         aligned=True, notice=notice, score=score, landmarks=landmarks, outside=outside
     )
+
+
+def crop_to_photo(photo_size: tuple[int, int], landmarks: np.ndarray | None, size: int = SIZE) -> np.ndarray:
+    """The 2 x 3 affine map from ``size`` × ``size`` crop pixels to the photo's pixels (``photo_size`` = (width,
+    height)) for the crop :func:`align_face` made: the landmarks' similarity when a face was aligned
+    (``landmarks`` 5 x 2), else the centre square of :func:`~engines.io.images.center_crop_resize`."""
+    if landmarks is not None:
+        return similarity_transform(REFERENCE_LANDMARKS * (size / SIZE), np.asarray(landmarks, float), LANDMARK_WEIGHTS)
+    width, height = photo_size
+    side = min(width, height)
+    scale = side / size
+    return np.array([[scale, 0.0, (width - side) // 2], [0.0, scale, (height - side) // 2]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -57,7 +58,7 @@ def _run(tab: ImageTab, editor: dict, session: str, **settings) -> list[dict]:
     request = SimpleNamespace(session_hash=session)
     return list(
         tab.run(editor, values["preset"], MODEL, values["optimizer"], values["steps"], values["lr_x"],
-                values["lr_z"], values["loss"], values["handoff"], request=request)
+                values["lr_z"], values["loss"], values["handoff"], values.get("refine", False), request=request)
     )  # fmt: skip
 
 
@@ -198,10 +199,17 @@ def test_hypotheses_fill_both_galleries(tab):
     updates = list(
         tab.run_hypotheses(_editor(_face()), "hide mouth", MODEL, "adam", 4, 0.1, 0.1, "mse", 4.0, request=request)
     )
-    final = [u for u in updates if tab.x_gallery in u and u[tab.x_gallery]][-1]
-    assert len(final[tab.x_gallery]) == 4 and len(final[tab.z_gallery]) == 4 and len(final[tab.zx_gallery]) == 4
-    captions = [caption for _, caption in final[tab.x_gallery]]
+    shown = [u for u in updates if tab.x_gallery in u and u[tab.x_gallery]["value"]]
+    # every update that fills a gallery also shows it (a plain list once undid the first frame's "visible")
+    assert shown and all(u[gallery]["visible"] for u in shown for gallery in (tab.x_gallery, tab.zx_gallery))
+    final = shown[-1]
+    assert all(len(final[gallery]["value"]) == 4 for gallery in (tab.x_gallery, tab.z_gallery, tab.zx_gallery))
+    captions = [caption for _, caption in final[tab.x_gallery]["value"]]
     assert len(set(captions)) == 4  # random starts differ
+    losses = [float(caption.split("loss ")[1].split(" ")[0]) for caption in captions]
+    assert losses == sorted(losses) and all(" · hidden " in caption for caption in captions)  # best fit first
+    label = final[tab.zx_gallery]["label"]
+    assert label.startswith("Z→X hypotheses") and "spread under the mask" in label and "best-of-4 hidden error" in label
 
 
 def test_sample_loads_exactly(tab):
@@ -439,18 +447,45 @@ def _final_loss(text: str) -> float:
     return float(text.split("loss ")[1].split(" ")[0])
 
 
-def test_run_on_faces_ends_with_the_feature_map_stage(tab):
+def test_refine_past_the_generator_is_off_by_default(tab):
+    value, _notice = load_target(FACE_SAMPLE, 64)
+    updates = list(tab.run(value, "none", "faces64", "adam", 4, 0.05, 0.05, "mse", None, request=SimpleNamespace(session_hash="plain")))  # fmt: skip
+    assert not any(u[tab.final_image]["visible"] for u in updates if tab.final_image in u)
+    assert "final_loss" not in open(updates[-1][tab.download][1]).readline()
+    assert tab.refine.value is False and "Refine past the generator" == tab.refine.label
+
+
+def test_refine_runs_the_last_stage_within_the_step_budget(tab):
+    """Refine on: Z→X to step 4 of 8, then 4 steps in the feature map ending at step 8, lower than Z→X there;
+    its curve on the chart from step 4 and in the CSV; its caption says first that it is not the model's own."""
     value, _notice = load_target(FACE_SAMPLE, 64)
     request = SimpleNamespace(session_hash="final")
-    updates = list(tab.run(value, "none", "faces64", "adam", 8, 0.05, 0.05, "mse", None, request=request))
+    updates = list(tab.run(value, "none", "faces64", "adam", 8, 0.05, 0.05, "mse", None, True, request=request))
     zx_loss = float([u[tab.zx_caption] for u in updates if tab.zx_caption in u][-1].split("loss ")[1].split(" ")[0])
     shown = [u for u in updates if tab.final_image in u and u[tab.final_image]["visible"]]
     assert len(shown) == 1 and shown[0][tab.final_image]["value"]
     text = shown[0][tab.final_caption]
-    assert "feature-map stage (generator weights fixed)" in text and "prior no longer constrains" in text
-    assert _final_loss(text) < zx_loss
-    assert "Final · feature-map stage" in _statuses(tab, updates)[-1] and "Done at step 8/8" in _statuses(tab, updates)[-1]  # fmt: skip
+    assert text.startswith("**Final · refined past the generator: not the model's reconstruction**"), text
+    assert "Z→X to step 4, then 4 steps" in text and _final_loss(text) < zx_loss
+    final = [trace for trace in shown[0][tab.chart].data if trace.name.startswith("Final")]
+    assert len(final) == 1 and list(final[0].x) == [4, 5, 6, 7, 8]
+    table = list(csv.reader(open(updates[-1][tab.download][1])))
+    assert table[0][-1] == "final_loss" and [row[-1] for row in table[1:4]] == ["", "", ""]
+    assert abs(float(table[-1][-1]) - _final_loss(text)) < 1e-5 and abs(float(table[5][-1]) - float(table[5][3])) < 1e-5
+    assert "Done at step 8/8" in _statuses(tab, updates)[-1] and "Final (refined" in _statuses(tab, updates)[-1]
     assert _controls_usable(tab, updates[-1]) and not SESSIONS.is_running("final")
+
+
+def test_refine_leaves_a_non_face_unrefined_and_says_why(tab):
+    from engines.io.images import tensor_to_image
+    from tests.app.test_domain import church
+
+    scene = load_target(tensor_to_image(church()), 64)[0]
+    request = SimpleNamespace(session_hash="unrefined")
+    updates = list(tab.run(scene, "none", "faces64", "adam", 4, 0.05, 0.05, "mse", None, True, request=request))
+    assert not any(u[tab.final_image]["visible"] for u in updates if tab.final_image in u)
+    assert "Refine past the generator: not run, the face detector finds no face" in _statuses(tab, updates)[-1]
+    assert "final_loss" not in open(updates[-1][tab.download][1]).readline()
 
 
 def test_a_run_on_a_non_face_says_so_and_on_a_face_does_not(tab):
@@ -466,7 +501,7 @@ def test_a_run_on_a_non_face_says_so_and_on_a_face_does_not(tab):
 
 
 def test_run_on_a_non_face_model_has_no_final_stage(tab):
-    updates = _run(tab, _editor(_face()), "no-final", steps=3)
+    updates = _run(tab, _editor(_face()), "no-final", steps=3, refine=True)
     assert not any(u[tab.final_image]["visible"] for u in updates if tab.final_image in u)
 
 
@@ -545,3 +580,37 @@ def test_a_new_target_mid_run_ends_it_without_another_frame(tab):
     assert not loader.is_alive() and not registry.is_running("supersede")
     assert loaded[tab.run_button]["interactive"] and not loaded[tab.stop_button]["interactive"]
     assert loaded[tab.x_image] is None and "new target" in loaded[tab.status]
+
+
+def test_the_verdict_scores_the_hidden_pixels_against_the_truth():
+    from app.runs import verdict
+    from app.targets import Target
+
+    image = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
+    weight = preset_known("left half", SIZE)[None, None]
+    target = Target(image=image, weight=weight, fingerprint="t")
+    hidden_right = image + 0.4 * weight  # misses every visible pixel, guesses the hidden ones exactly
+    visible_right = image + 0.4 * (1 - weight)  # fits what it is shown, guesses the hidden part wrong
+    outputs = torch.stack([visible_right, hidden_right, image + 0.2 * (1 - weight)])  # X, Z, Z→X (K = 1)
+    x = [1.0, 0.1, 0.01]  # X fits the visible pixels best
+    z = [1.0, 0.5, 0.16]
+    sentence = verdict(target, (x, z, [1.0, 0.5, 0.1]), outputs, k=1)
+    assert sentence.startswith("Under the mask (the hidden pixels, never shown to the optimiser) Z guessed best: ")
+    assert "X fits the visible part best but guesses the hidden part worst" in sentence
+    painted = Target(image=image, weight=weight, fingerprint="t", unknown_truth="painted-over pixels")
+    unknown = verdict(painted, (x, z, [1.0, 0.5, 0.1]), outputs, k=1)
+    assert unknown.startswith("The truth under the mask is unknown (painted-over pixels)") and "guessed" not in unknown
+    whole = Target(image=image, weight=torch.ones_like(weight), fingerprint="t")
+    assert verdict(whole, (x, z, [1.0, 0.5, 0.1]), outputs, k=1).startswith("Z ")  # nothing hidden: the curves only
+
+
+def test_a_preset_keeps_the_truth_known_and_paint_makes_it_unknown(tab):
+    editor = _editor(_face())
+    assert build_target(editor, "left half", SIZE).unknown_truth == ""
+    painted = np.zeros((SIZE * EDIT_SCALE,) * 2, bool)
+    painted[:EDIT_SCALE, -EDIT_SCALE:] = True  # one target pixel in the known (right) half
+    assert build_target(_editor(_face(), painted), "left half", SIZE).unknown_truth == "painted-over pixels"
+    updates = _run(tab, editor, "hidden", steps=4, preset="left half")
+    assert "Under the mask (the hidden pixels" in _statuses(tab, updates)[-1]
+    updates = _run(tab, _editor(_face(), painted), "painted", steps=4, preset="left half")
+    assert "The truth under the mask is unknown (painted-over pixels)" in _statuses(tab, updates)[-1]

@@ -31,7 +31,7 @@ def test_run_streams_views_and_ends_with_meshes(parts):
     )
     status = updates[-1][parts["status"]]
     assert status.startswith("Done.") and "Z→X" in status and ("below X" in status or "above X" in status or "level" in status)  # fmt: skip
-    assert "Hidden joints vs the ground truth: X " in status and ", Z→X " in status
+    assert "Under the mask (the hidden joints, best of 3 hypotheses" in status and "Visible fit: " in status
     assert any(parts["live"] in update for update in updates[:-1])
     meshes = next(index for index, update in enumerate(updates) if parts["x_mesh"] in update)
     final = next(update for update in updates if parts["x_view"] in update)
@@ -128,3 +128,47 @@ def test_a_frame_past_the_clip_end_is_said_not_silently_clamped():
     assert f"frame 100 is past the end of this {length}-frame clip" in notice
     assert frame_choice(clip, 2) == ({"__type__": "update", "maximum": length - 1, "value": 2}, "")
     assert frame_choice(RANDOM_SAMPLE, 100)[1] == ""  # a prior sample has no frames
+
+
+def test_left_arm_only_names_the_hidden_joint_errors_and_never_crowns_the_overfitting_space(parts):
+    """A bundled sample with only the left arm observed, the tab's default 200 steps: the sentence leads with
+    the three spaces' errors on the hidden joints, recomputed here from the same runs, and names as best
+    the space that guessed them best, whichever space fits the four visible joints best."""
+    import re
+
+    import numpy as np
+    import torch
+
+    from app.tabs import pose
+    from engines.models.pose.skeleton import PRESETS
+
+    sample = next(iter(pose.bundled_samples()))  # washing a window: the arms at work
+    observed = list(PRESETS["left arm only"])
+    settings = dict(steps=200, lr_x=0.1, lr_z=0.05, hypotheses=1)
+    updates = list(_stream(parts, controls(parts), "pose32", (sample, 0, 0), [observed], settings, "left-arm"))
+    status = updates[-1][parts["status"]]
+    match = re.search(r"Under the mask \(the hidden joints, never shown to the optimiser\) (\S+) guessed best: "
+                      r"error (\S+) ([\d.]+), (?:\d+% below|level with) (\S+) ([\d.]+); (\S+) ([\d.]+) units", status)  # fmt: skip
+    assert match, status
+    named = {match.group(2): float(match.group(3)), match.group(4): float(match.group(5))}
+    named[match.group(6)] = float(match.group(7))
+    assert set(named) == {"X", "Z", "Z→X"} and match.group(1) == match.group(2)
+    # the same runs again, measured independently: forward kinematics of the final poses
+    target = pose.target_pose("pose32", sample, 0, 0)
+    forward, runs = pose._runs("pose32", target, observed, settings, "cpu")
+    *_, last = runs
+    skeleton = forward.skeleton
+    hidden = [slot for slot, name in enumerate(skeleton.names) if name in pose.BODY_JOINTS and name not in observed]
+    truth = pose.positions("pose32", torch.tensor([target]))[0, hidden]
+    with torch.no_grad():
+        errors = {
+            space: float(np.linalg.norm(pose.positions("pose32", forward(step.x))[0, hidden] - truth, axis=-1).mean())
+            for space, step in zip(("X", "Z", "Z→X"), last)
+        }
+    for space, error in errors.items():
+        assert named[space] == pytest.approx(error, abs=0.006, rel=0.002)  # printed to 3 significant digits
+    assert match.group(1) == min(errors, key=errors.get)  # the winner is the best guess of the hidden joints
+    visible = {space: float(step.losses[0]) for space, step in zip(("X", "Z", "Z→X"), last)}
+    fits_best = min(visible, key=visible.get)
+    if errors[fits_best] > min(errors.values()):  # the space that overfits the visible joints is not the winner
+        assert match.group(1) != fits_best and "Visible fit: " in status

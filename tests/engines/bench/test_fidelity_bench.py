@@ -46,3 +46,13 @@ def test_fidelity_figures_on_known_images():
     assert swapped["retrieval_top1"] == 0.0
     noisy = fidelity_figures((targets + 0.1 * torch.randn_like(targets)).clamp(-1, 1), targets)
     assert 19 < noisy["final_psnr"] < 27  # 10·log10(4 / ~0.01)
+
+
+def test_the_last_stage_refines_only_targets_with_a_face(face_folder, tmp_path, capsys):
+    """A scene (no face in it) among the faces keeps Z→X for all steps, as the app's "Refine past the generator"."""
+    from engines.bench.make_set import make_set
+
+    (scene,) = make_set("scenes", tmp_path / "scene", count=1, seed=3)
+    shutil.copy(scene, face_folder / "zz_scene.png")
+    bench.main(["--threads", "1", "fidelity", "--data", str(face_folder), "--n", "4", "--steps", "4"])
+    assert "last stage on 3 of 4 (a face found in the target; the rest: Z→X)" in capsys.readouterr().out

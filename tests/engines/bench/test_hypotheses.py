@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from engines.bench import cli as bench
-from engines.bench.hypotheses import hypothesis_figures
+from engines.bench.hypotheses import hidden_errors, hypothesis_figures
 from engines.io.masks import preset_known
 from tests.engines.bench.test_cli import image_folder, tiny_registered  # noqa: F401 (fixtures)
 
 KEYS = {"x_visible_loss", "z_visible_loss", "x_hidden_diversity", "z_hidden_diversity", "model", "loss", "n", "k"}
 KEYS |= {"zx_visible_loss", "zx_hidden_diversity", "handoff_step"}
+KEYS |= {f"{space}_hidden_error_{kind}" for space in ("x", "z", "zx") for kind in ("best", "mean")}
 
 
 def _bench(model: str, folder, out, *extra: str) -> dict:
@@ -30,6 +31,7 @@ def test_hypotheses_bench_json_interface(tiny_registered, image_folder, tmp_path
     for space in ("x", "z", "zx"):
         assert result[f"{space}_visible_loss"] > 0
         assert 0 < result[f"{space}_hidden_diversity"] <= 1  # random starts differ where nothing is known
+        assert 0 < result[f"{space}_hidden_error_best"] <= result[f"{space}_hidden_error_mean"]
     assert "hidden diversity" in capsys.readouterr().out
 
 
@@ -74,3 +76,19 @@ def test_mapping_flag_swaps_theta_for_both_benchmarks(tiny_registered, image_fol
     arguments = ["inversion", "--model", tiny_registered, "--data", str(image_folder), "--n", "2", "--steps", "3"]
     bench.main([*arguments, "--mapping", str(path), "--json", str(out)])
     assert json.loads(out.read_text())["mapping"] == str(path)
+
+
+def test_hidden_errors_score_the_hidden_pixels_against_the_original():
+    known = preset_known("left", 4)  # columns 0-1 hidden
+    target = torch.rand(1, 3, 4, 4) * 2 - 1
+    copy = target.clone()
+    wrong_hidden = target + 0.5 * (1 - known)  # fits every known pixel, misses each hidden one by 0.5
+    wrong_visible = target + 0.5 * known  # a control that gets the hidden part right and the rest wrong
+    best, mean = hidden_errors(torch.cat([wrong_hidden, copy]), target, known, k=2)
+    assert best == pytest.approx(0.0, abs=1e-12) and mean == pytest.approx(0.25 / 2)
+    best, mean = hidden_errors(torch.cat([wrong_hidden, wrong_visible]), target, known, k=2)
+    assert best == pytest.approx(0.0, abs=1e-12)  # only the hidden pixels count
+    best, _ = hidden_errors(torch.cat([wrong_hidden, wrong_hidden]), target, known, k=2)
+    assert best == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="hides nothing"):
+        hidden_errors(copy, target, torch.ones(4, 4), k=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+import pytest
 import torch
 
 from engines.bench.pose import run_pose_bench
@@ -38,10 +39,20 @@ def test_pose_bench_writes_the_documented_keys(tmp_path):
                               seed=0, json=None, x_lr=None, z_lr=None, handoff=2, handoff_lr=None)  # fmt: skip
     result = run_pose_bench(args)
     json.dumps(result)
-    for key in ("x_loss", "z_loss", "x_full_error", "z_full_error", "zx_loss", "zx_full_error"):
+    keys = ("x_loss", "z_loss", "x_full_error", "z_full_error", "zx_loss", "zx_full_error")
+    for key in (*keys, "x_hidden_error", "z_hidden_error", "zx_hidden_error"):
         assert len(result[key]) == 6 and all(value >= 0 for value in result[key])
     assert result["x_lr"] == 0.1 and result["n"] == 6 and result["mask"] == "upper" and result["handoff_step"] == 2
     assert result["zx_loss"][:3] == result["z_loss"][:3]
     assert result["x_loss"][-1] < result["x_loss"][0]
     # the full error counts the hidden (lower-body) joints too, so it differs from the objective
     assert result["x_full_error"][0] != result["x_loss"][0]
+    # the hidden error is the same MSE over the lower-body joints alone: 8 of 22 joints, so
+    # full = (8 * hidden + 14 * visible) / 22, and the visible part is the objective (its mean)
+    for space in ("x", "z", "zx"):
+        for full, hidden, loss in zip(
+            result[f"{space}_full_error"], result[f"{space}_hidden_error"], result[f"{space}_loss"]
+        ):
+            assert full == pytest.approx((8 * hidden + 14 * loss) / 22, rel=1e-4)
+    args.mask = "none"
+    assert run_pose_bench(args)["x_hidden_error"] is None  # nothing hidden, nothing to report

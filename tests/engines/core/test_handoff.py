@@ -111,3 +111,25 @@ def test_residual_mapping_adds_a_free_residual(mapping):
     assert residual.z_dim == 14
     assert torch.allclose(residual(z), mapping(z[:, :6]) + 0.5 * z[:, 6:])
     assert torch.allclose(residual(torch.zeros(2, 14)), mapping(torch.zeros(2, 6)))  # zeros start where Θ(0) is
+
+
+def test_handoff_penalty_acts_after_the_handoff_only(tiny_model, tiny_targets, mapping):
+    from engines.core.masked import prior_penalty
+
+    options = dict(mapping=mapping, lr=0.1, steps=20, handoff=5, handoff_lr=0.1)
+    free = list(invert(tiny_model, tiny_targets, **options))
+    pulled = list(invert(tiny_model, tiny_targets, handoff_penalty=prior_penalty(50.0, "gauss"), **options))
+    for before, after in zip(free[:6], pulled[:6]):  # the Z phase is untouched: the pull is X's alone
+        assert torch.allclose(before.x, after.x, atol=1e-6)
+    assert pulled[-1].x.square().mean() < 0.5 * free[-1].x.square().mean()  # towards the prior's centre
+
+
+def test_prior_penalty_kinds():
+    from engines.core.masked import prior_penalty
+
+    x = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    assert prior_penalty(0.0) is None
+    torch.testing.assert_close(prior_penalty(2.0, "gauss")(x), torch.tensor([0.0, 2.0, 8.0]))
+    torch.testing.assert_close(prior_penalty(1.0, "shell")(x), torch.tensor([1.0, 0.0, 9.0]))  # the shell |x|² = D
+    with pytest.raises(ValueError, match="unknown prior penalty"):
+        prior_penalty(1.0, "laplace")

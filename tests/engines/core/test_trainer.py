@@ -103,6 +103,18 @@ def test_random_starts_put_random_z0_trajectories_in_the_buffer(tiny_model):
         TrainConfig(random_starts=True, start_scale=0.0)
 
 
+def test_zero_start_fraction_keeps_that_share_of_trajectories_at_z0_zero(tiny_model):
+    targets = training_targets(tiny_model)
+    config = TrainConfig(rounds=1, random_starts=True, start_scale=2.0, zero_start_fraction=0.5, **SMALL)
+    trainer = MappingTrainer(tiny_model, targets, make_mapping(), config)
+    starts = trainer._starts()
+    assert starts.shape == (6, 8)
+    assert torch.equal(starts[:3], torch.zeros(3, 8))  # half of the 6 trajectories start at z0 = 0
+    assert float(starts[3:].abs().min()) > 0 and float(starts[3:].std()) > 1.0  # the rest near 2 * N(0, I)
+    with pytest.raises(ValueError, match="zero_start_fraction"):
+        TrainConfig(zero_start_fraction=1.5)
+
+
 def test_resume_with_random_starts_is_bit_exact(tiny_model, tmp_path):
     targets = training_targets(tiny_model)
     config = TrainConfig(rounds=2, random_starts=True, **SMALL)

@@ -7,7 +7,13 @@ import torch
 
 from engines.core.mapping import MappingConfig, MappingNetwork
 from engines.io.images import prepare_image
-from engines.models.faces.last_stage import GeneratorTail, LastStage, fidelity_steps
+from engines.models.faces.last_stage import (
+    GeneratorTail,
+    LastStage,
+    ModulatedGenerator,
+    fidelity_steps,
+    last_stage_steps,
+)
 from engines.models.faces.model import FaceGenerator, FaceNetConfig
 from engines.models.registry import load_mapping, load_model
 from tests.conftest import REPO_ROOT
@@ -26,6 +32,27 @@ def test_tail_of_head_is_the_generator(tiny_generator, layer):
     latent = torch.randn(3, 8)
     assert tail.features(latent).shape == (3, tail.input_dim)
     torch.testing.assert_close(tail(tail.features(latent)), tiny_generator(latent), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("layer", "maps"), [("4x4", 3), ("8x8", 2)])
+def test_zero_modulation_is_the_generator(tiny_generator, layer, maps):
+    modulated = ModulatedGenerator(tiny_generator, layer)
+    assert len(modulated.points) == maps  # the 4×4 map, then one per PixelNorm (8×8, 16×16)
+    latent = torch.randn(3, 8)
+    inputs = torch.cat([latent, torch.zeros(3, modulated.input_dim - 8)], dim=1)
+    torch.testing.assert_close(modulated(inputs), tiny_generator(latent))
+    inputs[:, 8] = 1.0  # the first channel of the first modulated map, doubled
+    assert not torch.allclose(modulated(inputs), tiny_generator(latent))
+
+
+def test_channel_mode_starts_at_z_to_x_and_improves(tiny_generator):
+    torch.manual_seed(2)
+    latent, targets = torch.randn(2, 8), torch.rand(2, 3, 16, 16) * 2 - 1
+    last = LastStage(layer="4x4", lr=0.05, pull=0.01, mode="channels")
+    steps = list(last_stage_steps(tiny_generator, targets, latent, last=last, steps=10, first_index=5, loss="mse"))
+    assert [step.index for step in steps] == list(range(5, 16)) and steps[0].space == "feature"
+    torch.testing.assert_close(steps[0].output, tiny_generator(latent))
+    assert (steps[-1].losses < steps[0].losses).all()
 
 
 def test_pipeline_steps_and_spaces(tiny_generator):
@@ -49,6 +76,8 @@ def test_bad_settings_raise(tiny_generator):
         LastStage(layer="3x3")
     with pytest.raises(ValueError):
         LastStage(share=1.0)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        LastStage(mode="pixels")
     assert LastStage(share=0.5).split(200) == (100, 100)
 
 

@@ -57,9 +57,9 @@ def test_view_api_lists_only_the_documented_endpoints_with_named_parameters(clie
 def test_invert_returns_three_images_and_the_numbers_in_one_call(client):
     from gradio_client import handle_file
 
-    face = sample_paths()[default_sample()]
+    face = sample_paths()[default_sample()]  # already the training crop: used as it is (align=False), as the page does
     x_file, z_file, zx_file, numbers, final = client.predict(
-        handle_file(str(face)), model="faces64", steps=4, loss="mse", handoff=2, api_name="/invert"
+        handle_file(str(face)), model="faces64", steps=4, loss="mse", handoff=2, align=False, api_name="/invert"
     )
     assert final is None and "final" not in numbers  # refine is off by default, as on the page
     for path in (x_file, z_file, zx_file):

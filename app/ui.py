@@ -65,11 +65,15 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title="Landscape Studio", analytics_enabled=False, delete_cache=CACHE_LIMITS) as demo:
         gr.Markdown(headline(), elem_id="headline")
         with gr.Tab("Image inversion"):
-            build_image_tab()
+            tab = build_image_tab()
         for module in tab_modules():
             with gr.Tab(module.TITLE):
                 module.build_tab()
-        # the default target is in the editor from the start (app.tabs.image.first_target): no load event
+        # the default target is in the editor from the start (app.tabs.image.first_target); the load event hands
+        # the editor the same value again, unseen, because only a value sent by the server selects the brush,
+        # so that a stroke painted at once counts
+        if tab.editor.value is not None:
+            demo.load(tab.reselect_brush, None, tab.editor, api_name=False, show_progress="hidden", queue=False)
         build_api()
         demo.unload(_forget)
     keep_streams_pruned(streamed_components(demo))

@@ -197,6 +197,10 @@ class ImageTab:
         cleared and the controls a run had disabled (it is ended: :meth:`end_run`)."""
         return [self.editor, self.notice, self.seen, *self.results, *self._controls(running=False)]
 
+    def reselect_brush(self) -> dict | None:
+        """The page's first target again (see :func:`app.ui.build_app`): the editor's starting value, as sent."""
+        return first_target(self.model.value)["editor"]
+
     def end_run(self, request: Any) -> None:
         """A new target ends this session's running Run or Hypotheses at once: it yields no frame more, and
         this returns only after its last one went out, so the cleared panes are the last word."""

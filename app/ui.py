@@ -15,6 +15,7 @@ from app.media import keep_streams_pruned
 from app.session import SESSIONS, session_id
 from app.tabs.image import build_image_tab
 from app.tabs.learn import forget_session as forget_learning
+from app.targets import default_sample
 
 logger = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 0.05  # how often an idle server's queue looks for new work (Gradio: every 1 ms)
@@ -69,11 +70,9 @@ def build_app() -> gr.Blocks:
         for module in tab_modules():
             with gr.Tab(module.TITLE):
                 module.build_tab()
-        # the default target is in the editor from the start (app.tabs.image.first_target); the load event hands
-        # the editor the same value again, unseen, because only a value sent by the server selects the brush,
-        # so that a stroke painted at once counts
-        if tab.editor.value is not None:
-            demo.load(tab.reselect_brush, None, tab.editor, api_name=False, show_progress="hidden", queue=False)
+        if default_sample() and tab.model.value:
+            first = default_sample()
+            demo.load(lambda: first, None, tab.sample, api_name=False)
         build_api()
         demo.unload(_forget)
     keep_streams_pruned(streamed_components(demo))

@@ -46,7 +46,6 @@ from app.targets import (
     TARGET_ID_LABEL,
     aligns_faces,
     build_target,
-    default_sample,
     draw_preset,
     load_target,
     masked_view,
@@ -196,10 +195,6 @@ class ImageTab:
         """What loading a new target updates: the editor, the notice, what the optimiser sees, the old results
         cleared and the controls a run had disabled (it is ended: :meth:`end_run`)."""
         return [self.editor, self.notice, self.seen, *self.results, *self._controls(running=False)]
-
-    def reselect_brush(self) -> dict | None:
-        """The page's first target again (see :func:`app.ui.build_app`): the editor's starting value, as sent."""
-        return first_target(self.model.value)["editor"]
 
     def end_run(self, request: Any) -> None:
         """A new target ends this session's running Run or Hypotheses at once: it yields no frame more, and
@@ -502,33 +497,22 @@ def _loss_choices() -> list[tuple[str, str]]:
     return [(LOSS_LABELS[name], name) for name in names]
 
 
-def first_target(model: str | None) -> dict:
-    """The page as it opens: the default sample (:func:`app.targets.default_sample`) already in the editor, its
-    notice and what the optimiser sees, so a visitor never meets a blank editor waiting for a load event."""
-    name = default_sample()
-    if not model or name not in model_samples(model):
-        return {"sample": None, "editor": None, "notice": "Pick a sample or upload an image.", "seen": None}
-    value, notice = load_target(model_samples(model)[name], target_size(model), model=model)
-    return {"sample": name, "editor": value, "notice": notice, "seen": masked_view(build_target(value, "none", target_size(model)))}  # fmt: skip
-
-
 def _target_column(models: list[str]) -> dict:
-    first = first_target(models[0] if models else None)
     with gr.Column(scale=1, min_width=300):
         model = gr.Dropdown(models, value=models[0] if models else None, label="Forward model F", elem_id="image-model")
         with gr.Row():
-            sample = gr.Dropdown(model_sample_choices(models[0] if models else None), value=first["sample"], label="Sample target", scale=3, elem_id="sample")  # fmt: skip
+            sample = gr.Dropdown(model_sample_choices(models[0] if models else None), value=None, label="Sample target", scale=3, elem_id="sample")  # fmt: skip
             upload = gr.UploadButton("Upload…", file_types=["image"], scale=1, min_width=90, elem_id="upload")
         align = gr.Checkbox(True, label="Align face (MTCNN)", info="uploads for a face model; the editor shows the aligned crop", elem_id="align")  # fmt: skip
-        notice = gr.Markdown(first["notice"], elem_id="notice")
+        notice = gr.Markdown("Pick a sample or upload an image.", elem_id="notice")
         editor = gr.ImageEditor(
-            first["editor"], type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
+            type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
             brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed", default_size=16), eraser=gr.Eraser(default_size=16),
             label="Target", show_label=False, buttons=[], height=320, elem_id="editor", canvas_size=(256, 256),
         )  # fmt: skip
         gr.Markdown("**Target.** Paint over what is unknown, or pick a preset: it is drawn here in magenta.", elem_classes=["editor-help"])  # fmt: skip
         preset = gr.Radio(list(PRESETS), value="none", label="Mask preset (hidden region)", elem_id="preset")
-        seen = gr.Image(first["seen"], label="What the optimiser sees", interactive=False, height=160, elem_id="seen", format="png", buttons=["fullscreen"])  # fmt: skip
+        seen = gr.Image(label="What the optimiser sees", interactive=False, height=160, elem_id="seen", format="png", buttons=["fullscreen"])  # fmt: skip
         examples = gr.Column()  # filled by _examples once the tab's handlers exist
     report_unreadable_targets(editor)
     parts = dict(model=model, sample=sample, upload=upload, notice=notice, editor=editor, preset=preset, seen=seen)

@@ -170,8 +170,8 @@ def invert_image(
         final = last_stage_result(target, model, branch["zx"], loss_name, last_steps, split)
         numbers["final"] = {"from_step": split, "steps": last_steps, "losses": list(final.curve), "final_loss": final.loss}  # fmt: skip
     elif refine:
-        why = "the last stage runs on face models only" if not aligns_faces(model) else NOT_REFINED if not face else "no last stage (too few steps or a diverged run)"  # fmt: skip
-        numbers["notes"].append(f"refine: {why}")
+        why = "runs on face models only" if not aligns_faces(model) else "not run, the face detector finds no face in the target" if not face else "no steps left for it (too few steps, or a diverged run)"  # fmt: skip
+        numbers["notes"].append(NOT_REFINED if why.startswith("not run") else f"Refine past the generator: {why}")
     return [*images, None if final is None else final.image], numbers
 
 

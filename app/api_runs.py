@@ -219,9 +219,17 @@ def invert_image(
         final = last_stage_result(target, model, branch["zx"], loss_name, last_steps, split)
         numbers["final"] = {"from_step": split, "steps": last_steps, "losses": list(final.curve), "final_loss": final.loss}  # fmt: skip
     elif refine:
-        why = "the last stage runs on face models only" if not aligns_faces(model) else NOT_REFINED if not face else "no last stage (too few steps or a diverged run)"  # fmt: skip
-        numbers["notes"].append(f"refine: {why}")
+        numbers["notes"].append(_not_refined(model, face))
     return [*images, None if final is None else final.image], numbers
+
+
+def _not_refined(model: str, face: bool) -> str:
+    """Why ``refine`` left no refined image."""
+    if not aligns_faces(model):
+        return "Refine past the generator: it runs on face models only"
+    if not face:
+        return NOT_REFINED
+    return "Refine past the generator: no steps left for it (too few steps, or a diverged run)"
 
 
 def _branching(runs, split: int, branch: dict):

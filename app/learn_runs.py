@@ -270,7 +270,7 @@ def _learn(settings: LearnSettings, stop: threading.Event, own: Tensor | None, s
     mapping = start_mapping(settings.model, forward, settings.start, seed=settings.seed)
     trainer = MappingTrainer(forward, train, mapping, found.train)
     watch = _Watch(forward, validation, probe_settings(settings.model))
-    view = watch.look(mapping, final=True)
+    view = watch.look(mapping)
     base = dict(budget=settings.seconds, trajectory_loss=[], probes=[view["probe"]])
     before = view["landscape"]
     frame = LearnFrame(status=f"Round 0 (Θ from {settings.start}) · probed on {described}", **base, **_shown(view, before))  # fmt: skip
@@ -334,8 +334,8 @@ def _shown(view: dict, before: dict | None) -> dict:
 class _Watch:
     """The figures of a Θ on the validation batch: the probe (X run once), the landscape, reconstructions.
 
-    Between rounds the probe stops at step 20 (rounds stay quick); the 200-step point is measured
-    before learning and for the final Θ (``final=True``)."""
+    Between rounds the probe stops at step 20 (rounds stay quick); the 200-step point is measured for
+    the final Θ only (``final=True``), as the issue allows the tab."""
 
     def __init__(self, forward, validation: Tensor, settings: ProbeSettings) -> None:
         self.forward, self.validation = forward, validation

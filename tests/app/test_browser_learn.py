@@ -59,7 +59,7 @@ def test_learn_tab_streams_rounds_and_stops(server, tmp_path):
         page.wait_for_function(f"() => ({CONTOURS})() >= 2", timeout=120_000)  # round 0: the same surface twice
         page.wait_for_function(ROUNDS_AT_LEAST, arg=2, timeout=180_000)
         assert page.evaluate(TRACES, "learn-trajectory") >= 1
-        assert page.evaluate(TRACES, "learn-probe") == 2  # Z@20 and X@20 per round (200 steps: the final Θ)
+        assert page.evaluate(TRACES, "learn-probe") == 3  # Z@20, X@20 per round; X@200 (no Θ); Z→X@200: final Θ
         assert page.locator("#learn-reconstructions img").count() >= 12  # 4 targets x (target, Z@2, Z@20)
         expect(page.locator("#learn-status")).to_contain_text("Round 2")
         page.locator("#learn-stop").click()

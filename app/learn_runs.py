@@ -17,6 +17,7 @@ import json
 import math
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -100,19 +101,36 @@ class LearnedTheta:
 
 
 class LearnLine:
-    """One learning job at a time for the whole server; the rest wait in arrival order."""
+    """One learning job at a time for the whole server; the rest wait in arrival order.
 
-    def __init__(self) -> None:
+    A job that nobody advances any more (its page went away and the server stopped pulling its frames, so its
+    ``finally`` never ran) would hold the slot for ever: a job at the head that has not called :meth:`alive`
+    for ``stale_seconds`` is dropped from the line."""
+
+    def __init__(self, stale_seconds: float = 300.0) -> None:
         self._changed = threading.Condition()
         self._line: list[object] = []
+        self._seen: dict[int, float] = {}
+        self.stale_seconds = stale_seconds
+
+    def alive(self, ticket: object) -> None:
+        """The job holding ``ticket`` is still being advanced (call it once per round)."""
+        with self._changed:
+            self._seen[id(ticket)] = time.monotonic()
 
     def wait(self, ticket: object, stop: threading.Event, poll: float = 0.5) -> Iterator[int]:
         """Join the line; yield the number of jobs ahead while waiting (none once it is ``ticket``'s turn).
         Returns early when ``stop`` is set (the caller still calls :meth:`leave`)."""
         with self._changed:
             self._line.append(ticket)
+            self._seen[id(ticket)] = time.monotonic()
         while not stop.is_set():
             with self._changed:
+                self._seen[id(ticket)] = time.monotonic()
+                head = self._line[0]
+                if head is not ticket and time.monotonic() - self._seen.get(id(head), 0.0) > self.stale_seconds:
+                    self._line.pop(0)  # abandoned: its page is gone and nobody advances it
+                    continue
                 ahead = self._line.index(ticket)
                 if ahead == 0:
                     return
@@ -123,6 +141,7 @@ class LearnLine:
         with self._changed:
             if ticket in self._line:
                 self._line.remove(ticket)
+            self._seen.pop(id(ticket), None)
             self._changed.notify_all()
 
     def __len__(self) -> int:
@@ -254,12 +273,12 @@ def learn_frames(
         if stop.is_set():
             yield LearnFrame(status="Left the line before learning started.", budget=settings.seconds, done=True)
             return
-        yield from _learn(settings, stop, own, session)
+        yield from _learn(settings, stop, own, session, lambda: LINE.alive(ticket))
     finally:
         LINE.leave(ticket)
 
 
-def _learn(settings: LearnSettings, stop: threading.Event, own: Tensor | None, session: str) -> Iterator[LearnFrame]:
+def _learn(settings: LearnSettings, stop: threading.Event, own: Tensor | None, session: str, alive) -> Iterator[LearnFrame]:  # fmt: skip
     forward = load_model(settings.model)
     if own is not None:
         validation, described, train = own[:VALIDATION], f"{min(len(own), VALIDATION)} of your images (Θ learns on them too)", own  # fmt: skip
@@ -270,13 +289,14 @@ def _learn(settings: LearnSettings, stop: threading.Event, own: Tensor | None, s
     mapping = start_mapping(settings.model, forward, settings.start, seed=settings.seed)
     trainer = MappingTrainer(forward, train, mapping, found.train)
     watch = _Watch(forward, validation, probe_settings(settings.model))
-    view = watch.look(mapping, final=True)
+    view = watch.look(mapping)
     base = dict(budget=settings.seconds, trajectory_loss=[], probes=[view["probe"]])
     before = view["landscape"]
     frame = LearnFrame(status=f"Round 0 (Θ from {settings.start}) · probed on {described}", **base, **_shown(view, before))  # fmt: skip
     yield frame
     done = None
     for done in learn_rounds(trainer, seconds=settings.seconds):
+        alive()
         current = as_module(done.mapping, mapping)
         view = watch.look(current, final=done.learning_seconds >= settings.seconds)
         left = max(settings.seconds - done.learning_seconds, 0.0)
@@ -334,8 +354,8 @@ def _shown(view: dict, before: dict | None) -> dict:
 class _Watch:
     """The figures of a Θ on the validation batch: the probe (X run once), the landscape, reconstructions.
 
-    Between rounds the probe stops at step 20 (rounds stay quick); the 200-step point is measured
-    before learning and for the final Θ (``final=True``)."""
+    Between rounds the probe stops at step 20 (rounds stay quick); the 200-step point is measured for
+    the final Θ only (``final=True``), as the issue allows the tab."""
 
     def __init__(self, forward, validation: Tensor, settings: ProbeSettings) -> None:
         self.forward, self.validation = forward, validation

@@ -67,7 +67,7 @@ def probe_figure(frame: LearnFrame) -> go.Figure:
         if points:
             x, y = zip(*points)
             figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers", line=dict(color=colour, dash=dash)))
-    figure.update_layout(title="Held-out targets: mean loss after 20 steps per round (200: before and at the end)", xaxis_title="round (0 = before learning)", yaxis_title="loss", yaxis_type="log", height=320, template=light_template(), margin=dict(l=10, r=10, t=50, b=10))  # fmt: skip
+    figure.update_layout(title="Held-out targets: mean loss after 20 steps per round (200: for the final Θ)", xaxis_title="round (0 = before learning)", yaxis_title="loss", yaxis_type="log", height=320, template=light_template(), margin=dict(l=10, r=10, t=50, b=10))  # fmt: skip
     return figure
 
 

@@ -20,6 +20,7 @@ ROUNDS_AT_LEAST = (
     """(minimum) => Number(document.querySelector('#learn-progress-bar')?.dataset.rounds || 0) >= minimum"""
 )
 TRACES = """(id) => document.querySelectorAll(`#${id} .scatterlayer .trace`).length"""
+CONTOURS = """() => document.querySelectorAll('#learn-landscapes .contourlayer > g').length"""
 
 
 def _free_port() -> int:
@@ -55,10 +56,10 @@ def test_learn_tab_streams_rounds_and_stops(server, tmp_path):
         page.locator("#learn-start-button").click()
         expect(page.locator("#learn-stop")).to_be_enabled(timeout=10_000)
         # round 0 (before learning): both landscapes, the probe curves and four targets' reconstructions
-        page.wait_for_function("() => document.querySelectorAll('#learn-landscapes .contourlayer .trace').length >= 2", timeout=60_000)  # fmt: skip
-        page.wait_for_function(ROUNDS_AT_LEAST, arg=2, timeout=150_000)
+        page.wait_for_function(f"() => ({CONTOURS})() >= 2", timeout=120_000)  # round 0: the same surface twice
+        page.wait_for_function(ROUNDS_AT_LEAST, arg=2, timeout=180_000)
         assert page.evaluate(TRACES, "learn-trajectory") >= 1
-        assert page.evaluate(TRACES, "learn-probe") == 4  # Z@20, Z→X@200, X@20, X@200
+        assert page.evaluate(TRACES, "learn-probe") == 3  # Z@20, X@20 per round; X@200 (no Θ); Z→X@200: final Θ
         assert page.locator("#learn-reconstructions img").count() >= 12  # 4 targets x (target, Z@2, Z@20)
         expect(page.locator("#learn-status")).to_contain_text("Round 2")
         page.locator("#learn-stop").click()
@@ -66,6 +67,8 @@ def test_learn_tab_streams_rounds_and_stops(server, tmp_path):
         expect(page.locator("#learn-start-button")).to_be_enabled(timeout=10_000)
         expect(page.locator("#learn-use")).to_be_enabled(timeout=10_000)
         expect(page.locator("#learn-download")).to_contain_text("safetensors", timeout=10_000)
+        assert page.evaluate(TRACES, "learn-probe") == 4  # now Z→X@200 and X@200 too
+        assert page.evaluate(CONTOURS) >= 2
         page.locator("#learn-use").click()
         expect(page.locator("#learn-status")).to_contain_text("other visitors keep the shipped Θ", timeout=10_000)
         page.screenshot(path=os.environ.get("LEARN_SCREENSHOT", str(tmp_path / "learn.png")), full_page=True)

@@ -12,6 +12,7 @@ import gradio as gr
 import pytest
 import torch
 
+from app import learn_runs
 from app.learn_runs import (
     MAPPINGS,
     LearnLine,
@@ -43,6 +44,12 @@ def _tiny() -> TinyImageModel:
 
 register_model(ModelSpec(name=MODEL, description="tiny random test model", output_kind="image", load=_tiny))
 SMALL = TrainConfig(rounds=10_000, trajectories=8, steps=4, updates_per_round=5, batch_size=8, mapping_lr=3e-3)
+
+
+@pytest.fixture(autouse=True)
+def own_line(monkeypatch):
+    """A line of its own per test (a job another test module left behind cannot block these)."""
+    monkeypatch.setattr(learn_runs, "LINE", LearnLine())
 
 
 @pytest.fixture(autouse=True)
@@ -118,6 +125,15 @@ def test_one_job_at_a_time_and_a_waiting_job_can_leave():
     line.leave(second)
     line.leave(first)
     assert len(line) == 0
+
+
+def test_an_abandoned_job_does_not_hold_the_line_for_ever():
+    """A job whose page went away and that nobody advances (its ``finally`` never ran) is dropped when stale."""
+    line, abandoned, waiting = LearnLine(stale_seconds=0.05), object(), object()
+    assert list(line.wait(abandoned, threading.Event())) == []
+    line.alive(abandoned)
+    places = list(line.wait(waiting, threading.Event(), poll=0.01))
+    assert places and set(places) == {1} and len(line) == 1  # waited behind it, then got the slot
 
 
 def test_a_learned_theta_changes_only_its_own_sessions_runs(own):

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures imported from test_cli are parameters here)
 """``python -m engines.bench learn`` end to end on a tiny registered model: its flags and exactly its JSON keys."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from tests.engines.bench.test_cli import image_folder, tiny_registered  # noqa: 
 SMALL = TrainConfig(rounds=10_000, trajectories=8, steps=4, updates_per_round=30, batch_size=8, mapping_lr=3e-3)
 
 
-def test_learn_bench_json_has_exactly_the_issue_keys(tiny_registered, image_folder, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_learn_bench_json_has_exactly_the_issue_keys(tiny_registered, image_folder, tmp_path, monkeypatch, capsys):
     recipe = live.LiveRecipe(SMALL, hidden=16, z_dim=None, targets=8, data="tiny", probe_loss="mse")
     monkeypatch.setitem(live.RECIPES, tiny_registered, recipe)
     with torch.no_grad():
@@ -40,7 +41,7 @@ def test_learn_bench_json_has_exactly_the_issue_keys(tiny_registered, image_fold
 
 def test_invert_reads_a_one_file_theta_and_refuses_one_of_the_wrong_shape(
     tiny_registered, image_folder, tmp_path, capsys
-):  # noqa: F811
+):
     from engines import invert as invert_cli
     from engines.core.mapping import MappingConfig, MappingNetwork, save_mapping_file
 

@@ -93,7 +93,9 @@ def hypotheses(page, folder: Path) -> None:
     page.get_by_role("tab", name="3D pose").click()
     page.get_by_text("left arm only", exact=True).click()
     page.get_by_role("button", name="Hypotheses", exact=True).click()
+    expect(page.locator("#pose-status")).not_to_contain_text("Done.", timeout=60_000)  # the Run's "Done." first goes
     expect(page.locator("#pose-status")).to_contain_text("Done.", timeout=LONG)
+    expect(page.locator("#pose-x-view")).to_contain_text("hypotheses", timeout=60_000)
     page.wait_for_timeout(3000)
     page.evaluate("document.querySelector('#pose-x-view').scrollIntoView({block: 'center'})")
     page.wait_for_timeout(1000)

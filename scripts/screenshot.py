@@ -5,8 +5,8 @@ Opens the page in headless Chromium (Debian's ``/usr/bin/chromium``) and writes,
 (default ``docs/screenshots``): ``image.png`` (a default Run of 200 steps on the default face (training face 7019), with
 its final stage), ``image_compare.png`` (the same run's panes at step 20, chosen with the step picker),
 ``image_landscape.png`` (the "Loss landscape" tab beside the chart, computed), ``pose.png`` and
-``pose_views.png`` (its 3D views and meshes), ``hypotheses.png`` (Hypotheses, K = 8, on the default face with
-the mouth hidden: the three galleries) and ``pose_hypotheses.png`` (Hypotheses on the pose tab with the left
+``pose_views.png`` (its 3D views and meshes), ``hypotheses.png`` (Hypotheses, K = 8, 50 steps, on the default face
+with the mouth hidden: the three galleries) and ``pose_hypotheses.png`` (Hypotheses on the pose tab with the left
 arm only observed: K skeletons overlaid per space), ``projection.png``
 (X and Z side by side) and ``defense.png`` (an attack, then the defense). The README's ``docs/screenshot.png``
 (``--readme``) is the image tab's whole page after a run with the mouth hidden. PNGs are stored with 256
@@ -81,6 +81,9 @@ def hypotheses(page, folder: Path) -> None:
     page.get_by_role("tab", name="Image inversion").click()
     expect(page.locator("#notice")).to_contain_text("face_", timeout=60_000)
     page.locator("#preset").get_by_text("hide mouth").click()
+    steps = page.locator("#steps input[type=number]")
+    steps.fill("50")  # K = 8 per space at 50 steps: a few minutes on a busy CPU
+    steps.press("Enter")
     page.get_by_role("button", name="Hypotheses", exact=True).click()
     expect(page.locator("#status")).to_contain_text("Done at step", timeout=LONG)
     page.wait_for_timeout(2000)
@@ -90,7 +93,9 @@ def hypotheses(page, folder: Path) -> None:
     page.get_by_role("tab", name="3D pose").click()
     page.get_by_text("left arm only", exact=True).click()
     page.get_by_role("button", name="Hypotheses", exact=True).click()
+    expect(page.locator("#pose-status")).not_to_contain_text("Done.", timeout=60_000)  # the Run's "Done." first goes
     expect(page.locator("#pose-status")).to_contain_text("Done.", timeout=LONG)
+    expect(page.locator("#pose-x-view")).to_contain_text("hypotheses", timeout=60_000)
     page.wait_for_timeout(3000)
     page.evaluate("document.querySelector('#pose-x-view').scrollIntoView({block: 'center'})")
     page.wait_for_timeout(1000)

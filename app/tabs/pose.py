@@ -429,6 +429,8 @@ def _optimise(parts: dict, model: str, target: list, observed: list[str], settin
     with torch.no_grad():
         poses = tuple(forward(step.x.to(device)).cpu() for step in last)
     outcome["story"] = _summary(model, history, poses, target, observed)
+    if handoff >= steps:  # the masked rule (or the visitor) kept Z→X in Z-space
+        outcome["story"] += " Z→X stayed in Z-space (no hand-off), the default when joints are hidden."
     shown_views = dict(zip((parts["x_view"], parts["z_view"], parts["zx_view"]), views(model, poses, target, observed)))
     meshes = {parts[name]: mesh_file(model, space_poses[0]) for name, space_poses in zip(("x_mesh", "z_mesh", "zx_mesh"), poses)}  # fmt: skip
     yield {**_live(parts, model, forward, last, target, device, history, steps), **meshes}  # first: they load slowest

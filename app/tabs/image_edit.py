@@ -48,8 +48,9 @@ class FaceEditPanel:
             raise ValueError(f"choose a pane from {list(latents)}")
         return face_edit(model, latents[pane], [float(value) for value in amounts])
 
-    def edit(self, pane: str, *amounts_and_request) -> dict:
-        *amounts, request = amounts_and_request
+    def edit(self, pane, pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10, request: gr.Request = None) -> dict:
+        """(Gradio passes the request only to a parameter annotated ``gr.Request``: no ``*args`` here.)"""
+        amounts = [pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10]
         try:
             crop = self._crop(pane, amounts, request)
         except (ValueError, FileNotFoundError) as error:
@@ -57,8 +58,8 @@ class FaceEditPanel:
         moved = ", ".join(f"PC{k + 1} {value:+.1f}" for k, value in enumerate(amounts) if value) or "no move"
         return {self.edited: image_file(shown(crop[0])), self.status: f"{pane} pane · {moved} (one forward pass)"}
 
-    def put_back(self, upload: Any, align: bool, pane: str, *amounts_and_request) -> dict:
-        *amounts, request = amounts_and_request
+    def put_back(self, upload, align, pane, pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10, request: gr.Request = None) -> dict:  # fmt: skip
+        amounts = [pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10]
         if not upload:
             return {self.status: "⚠ upload a photo first: the face goes back into your own photo"}
         try:

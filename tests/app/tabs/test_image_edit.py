@@ -34,13 +34,15 @@ def _open(path) -> np.ndarray:
 
 def test_sliders_move_the_chosen_pane_and_need_a_run_first(panel):
     request = SimpleNamespace(session_hash="face-edit")
-    assert "run an inversion first" in str(panel.edit("X", *_amounts(), request)[panel.status])
+    assert "run an inversion first" in str(panel.edit("X", *_amounts(), request=request)[panel.status])
     latent = torch.randn(1, 128, generator=torch.Generator().manual_seed(0))
     PANE_LATENTS.put("face-edit", "faces64", {"X": latent, "Z": latent * 0, "Z→X": latent})
-    still, moved = panel.edit("X", *_amounts(), request), panel.edit("X", *_amounts(pc1=3.0), request)
+    still, moved = panel.edit("X", *_amounts(), request=request), panel.edit("X", *_amounts(pc1=3.0), request=request)
     assert "PC1 +3.0" in str(moved[panel.status])
     assert np.abs(_open(still[panel.edited]) - _open(moved[panel.edited])).mean() > 2  # the face changed
-    assert np.array_equal(_open(still[panel.edited]), _open(panel.edit("Z→X", *_amounts(), request)[panel.edited]))
+    assert np.array_equal(
+        _open(still[panel.edited]), _open(panel.edit("Z→X", *_amounts(), request=request)[panel.edited])
+    )
 
 
 def test_put_back_fills_the_photo_at_its_own_size_and_only_around_the_face(panel, tmp_path):
@@ -55,8 +57,8 @@ def test_put_back_fills_the_photo_at_its_own_size_and_only_around_the_face(panel
     request = SimpleNamespace(session_hash="face-put-back")
     latent = torch.randn(1, 128, generator=torch.Generator().manual_seed(1))
     PANE_LATENTS.put("face-put-back", "faces64", {"X": latent, "Z": latent, "Z→X": latent})
-    assert "upload a photo first" in str(panel.put_back(None, True, "X", *_amounts(), request)[panel.status])
-    update = panel.put_back(str(path), True, "X", *_amounts(pc2=2.0), request)
+    assert "upload a photo first" in str(panel.put_back(None, True, "X", *_amounts(), request=request)[panel.status])
+    update = panel.put_back(str(path), True, "X", *_amounts(pc2=2.0), request=request)
     assert "Put back into your photo (400×300)" in str(update[panel.status])
     result, original = _open(update[panel.photo]), np.asarray(canvas).astype(int)
     assert result.shape == original.shape

@@ -281,14 +281,14 @@ def three_spaces(mapping, lr_x: float, lr_z: float, handoff: int, pull=None) -> 
     ]
 
 
-def masked_pull(model: str, optimizer: str, weight: torch.Tensor):
+def masked_pull(model: str, optimizer: str, weight: torch.Tensor | None):
     """The model's default rule for a target with a hidden part (``weight`` has a 0): a pull of F's input
     towards its prior (``assets/<model>_defaults.json``, chosen on training data); None when nothing is
-    hidden or the model has no such rule."""
+    hidden (``weight`` None or all known) or the model has no such rule."""
     from engines.core.evaluation import inversion_defaults
     from engines.core.masked import prior_penalty
 
-    if not bool((weight == 0).any()):
+    if weight is None or not bool((weight == 0).any()):
         return None
     defaults = inversion_defaults(model, optimizer)
     return prior_penalty(defaults.masked_prior_weight, defaults.masked_prior_kind)

@@ -62,8 +62,8 @@ def run_session(url: str, index: int, sample: Path, steps: int, model: str) -> S
     slot = target_slot(client)
     editor = {"background": handle_file(str(sample)), "layers": [], "composite": None}
     started = time.perf_counter()
-    handoff = inversion_defaults(model).handoff  # /run's inputs end with the Z→X hand-off step
-    job = client.submit(editor, "none", model, "adam", steps, 0.1, 0.1, "mse", handoff, api_name="/run")
+    handoff = inversion_defaults(model).handoff  # /run's inputs end with the Z→X hand-off step and refine
+    job = client.submit(editor, "none", model, "adam", steps, 0.1, 0.1, "mse", handoff, False, api_name="/run")
     times, statuses, targets = [], [], []
     for outputs in job:
         status, step = str(outputs[0] or ""), _step_of(outputs[4])

@@ -267,7 +267,7 @@ def test_api_client_gets_the_apps_message_for_a_non_image(server, tmp_path):
     client = Client(server, verbose=False)
     editor = {"background": handle_file(str(fake)), "layers": [], "composite": None}
     with pytest.raises(AppError, match="the target is not a readable image: send a PNG or JPEG"):
-        client.predict(editor, "none", "faces64", "adam", 3, 0.1, 0.1, "mse", 2, api_name="/run")
+        client.predict(editor, "none", "faces64", "adam", 3, 0.1, 0.1, "mse", 2, False, api_name="/run")
 
 
 def test_bench_client_sees_only_its_own_run(server):

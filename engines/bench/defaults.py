@@ -32,7 +32,8 @@ def defaults_inputs(args: argparse.Namespace) -> tuple:
 
     torch.manual_seed(args.seed)
     device = device_of(args)
-    forward, mapping = load_model(args.model, device), mapping_of(args, device)
+    forward = load_model(args.model, device)
+    mapping = None if getattr(args, "spaces", "all") == "x" else mapping_of(args, device)
     if get_spec(args.model).output_kind == "pose":
         from engines.models.pose.data import evenly_spaced_poses
         from engines.models.pose.skeleton import load_skeleton
@@ -42,8 +43,16 @@ def defaults_inputs(args: argparse.Namespace) -> tuple:
     paths = list_images(args.data)[: args.n]
     if not paths:
         raise SystemExit(f"no images in {args.data}")
-    targets = torch.stack([forward.prepare_target(path)[0] for path in paths]).to(device)
-    return forward, mapping, targets, resolve_loss_name("mse+lpips")
+    prepared = [forward.prepare_known_target(path) for path in paths]
+    targets = torch.stack([target for target, _, _ in prepared]).to(device)
+    if any(known is not None for _, known, _ in prepared):
+        weight = torch.stack(
+            [torch.ones(1, *targets.shape[-2:]) if known is None else known for _, known, _ in prepared]
+        )
+        forward_weight = weight.to(device)
+    else:
+        forward_weight = None
+    return forward, mapping, (targets, forward_weight), resolve_loss_name("mse+lpips")
 
 
 def final_loss(forward, targets, **options) -> float:
@@ -51,9 +60,16 @@ def final_loss(forward, targets, **options) -> float:
     return value if value == value else float("inf")
 
 
-def choose_defaults(forward, mapping, targets, *, loss: str, optimizer: str, steps: int) -> dict:
+def choose_x_lr(forward, targets, *, loss: str, optimizer: str, steps: int, weight=None) -> dict:
+    """X's lr alone (no Θ needed): the best of the grid by final loss."""
+    common = dict(loss=loss, optimizer=optimizer, steps=steps, weight=weight)
+    sweep = {str(lr): final_loss(forward, targets, mapping=None, lr=lr, **common) for lr in LR_GRID}
+    return {"chosen": {"x_lr": float(min(sweep, key=sweep.get))}, "sweeps": {"x_lr": sweep}}
+
+
+def choose_defaults(forward, mapping, targets, *, loss: str, optimizer: str, steps: int, weight=None) -> dict:
     """The sweep (see the module docstring): chosen values and every final loss it measured."""
-    common = dict(loss=loss, optimizer=optimizer, steps=steps)
+    common = dict(loss=loss, optimizer=optimizer, steps=steps, weight=weight)
     sweeps: dict[str, dict[str, float]] = {"x_lr": {}, "z_lr": {}, "handoff_lr": {}, "handoff": {}}
     for lr in LR_GRID:
         sweeps["x_lr"][str(lr)] = final_loss(forward, targets, mapping=None, lr=lr, **common)
@@ -75,8 +91,14 @@ def choose_defaults(forward, mapping, targets, *, loss: str, optimizer: str, ste
 
 def run_defaults(args: argparse.Namespace) -> dict:
     forward, mapping, targets, loss = defaults_inputs(args)
-    print(f"{args.model}: {len(targets)} targets from {args.data}, {args.steps} steps of {args.optimizer}, loss {loss}")
-    found = choose_defaults(forward, mapping, targets, loss=loss, optimizer=args.optimizer, steps=args.steps)
+    targets, weight = targets if isinstance(targets, tuple) else (targets, None)
+    unknown = "" if weight is None else f", {float(1 - weight.mean()):.1%} of pixels unknown (hidden from the loss)"
+    print(f"{args.model}: {len(targets)} targets from {args.data}, {args.steps} steps of {args.optimizer}, loss {loss}{unknown}")  # fmt: skip
+    options = dict(loss=loss, optimizer=args.optimizer, steps=args.steps, weight=weight)
+    if args.spaces == "x":
+        found = choose_x_lr(forward, targets, **options)
+    else:
+        found = choose_defaults(forward, mapping, targets, **options)
     for name, sweep in found["sweeps"].items():
         print(f"{name} sweep (final loss): " + ", ".join(f"{key}: {value:.6f}" for key, value in sweep.items()))
     chosen = dict(found["chosen"], chosen_on=f"{args.data} (n={len(targets)}, {args.steps} steps, {loss})")
@@ -105,4 +127,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     add_common_arguments(parser, n=16)
     add_mapping_argument(parser)
     parser.add_argument("--write", action="store_true", help="save the choice as assets/<model>_defaults.json")
+    parser.add_argument(
+        "--spaces", default="all", choices=("all", "x"), help="x: choose X's lr only (a model without Θ yet)"
+    )
     parser.set_defaults(run=run_defaults)

@@ -25,16 +25,24 @@ class ForwardModel(nn.Module):
     """Base class: ``forward(x: B x input_dim) -> B x output_shape``.
 
     Subclasses set ``input_dim``, ``output_kind`` ("image" or "pose") and ``output_shape``,
-    and implement :meth:`prepare_target`.
+    and implement :meth:`prepare_target`; face models name their ``face_crop``
+    (:data:`engines.models.faces.align.CROPS`).
     """
 
     input_dim: int
     output_kind: str
     output_shape: tuple[int, ...]
+    face_crop: str | None = None  # a face model's crop ("celeba", "ffhq"): uploads are aligned to it
 
     def prepare_target(self, source: Any) -> tuple[Tensor, str]:
         """Turn a user target into an ``output_shape`` tensor; returns it and a notice."""
         raise NotImplementedError
+
+    def prepare_known_target(self, source: Any) -> tuple[Tensor, Tensor | None, str]:
+        """(the target, its known pixels ``1 x H x W`` as 0/1, or None when all are known, a notice). Models
+        whose targets can have unknown parts (an aligned crop reaching outside the photo) override it."""
+        tensor, notice = self.prepare_target(source)
+        return tensor, None, notice
 
 
 @dataclass(frozen=True)

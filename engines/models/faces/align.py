@@ -1,9 +1,15 @@
-"""Face alignment of uploads to the crop faces64 was trained on.
+"""Face alignment of uploads to the crop a face model was trained on.
 
-MTCNN's five landmarks (:mod:`engines.models.faces.mtcnn`) are mapped by the least-squares similarity
-transform (rotation, uniform scale, shift) onto :data:`REFERENCE_LANDMARKS`, where those landmarks sit
-on average in the 64×64 training crop (the centre square of a CelebA photo). No face found: the centre
-crop as before, with a notice saying so.
+Two crops (``crop=``):
+
+- ``"celeba"`` (faces64): MTCNN's five landmarks (:mod:`engines.models.faces.mtcnn`) are mapped by the
+  least-squares similarity transform (rotation, uniform scale, shift) onto :data:`REFERENCE_LANDMARKS`, where
+  those landmarks sit on average in the 64×64 training crop (the centre square of a CelebA photo).
+- ``"ffhq"`` (the FFHQ models): the rule of NVlabs/ffhq-dataset's alignment, from the eyes and the mouth
+  corners: an oriented square centred a tenth of the way from the eyes' midpoint to the mouth's, its side the
+  larger of 4 × the eye distance and 3.6 × the eye-to-mouth distance, turned so the eyes are level.
+
+No face found: the centre crop as before, with a notice saying so.
 """
 
 from __future__ import annotations
@@ -68,32 +74,61 @@ def similarity_transform(source: np.ndarray, destination: np.ndarray, weights: n
     return np.hstack([scale * rotation, shift[:, None]])
 
 
-def _output_to_input(landmarks: np.ndarray, size: int) -> np.ndarray:
+CROPS = ("celeba", "ffhq")
+
+
+def ffhq_crop(landmarks: np.ndarray, side: float) -> np.ndarray:
+    """The 2 x 3 map from the pixels of a ``side`` × ``side`` FFHQ crop to the photo's, from MTCNN's five
+    landmarks (``5 x 2``: eyes, nose, mouth corners), by NVlabs/ffhq-dataset's rule (the nose is not used)."""
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    eye_left, eye_right, mouth_left, mouth_right = landmarks[0], landmarks[1], landmarks[3], landmarks[4]
+    eye_middle = (eye_left + eye_right) / 2
+    eye_to_eye = eye_right - eye_left
+    eye_to_mouth = (mouth_left + mouth_right) / 2 - eye_middle
+    x = eye_to_eye - np.array([-eye_to_mouth[1], eye_to_mouth[0]])
+    x = x / np.hypot(*x) * max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y = np.array([-x[1], x[0]])
+    centre = eye_middle + eye_to_mouth * 0.1
+    corner = centre - x - y
+    return np.column_stack([2 * x / side, 2 * y / side, corner])
+
+
+def crop_map(landmarks: np.ndarray, side: float, crop: str = "celeba") -> np.ndarray:
+    """The 2 x 3 map from the pixels of a ``side`` × ``side`` aligned crop of kind ``crop`` to the photo's."""
+    if crop == "ffhq":
+        return ffhq_crop(landmarks, side)
+    if crop != "celeba":
+        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
+    return similarity_transform(REFERENCE_LANDMARKS * (side / SIZE), np.asarray(landmarks, float), LANDMARK_WEIGHTS)
+
+
+def _output_to_input(landmarks: np.ndarray, size: int, crop: str = "celeba") -> np.ndarray:
     """The 2 x 3 map from the supersampled crop's pixels to the photo's that puts ``landmarks`` on the
     reference (PIL's transform wants this direction: reference -> landmarks)."""
-    reference = REFERENCE_LANDMARKS * (size / SIZE) * SUPERSAMPLE
-    return similarity_transform(reference, landmarks, LANDMARK_WEIGHTS)
+    return crop_map(landmarks, size * SUPERSAMPLE, crop)
 
 
-def outside_share(photo_size: tuple[int, int], landmarks: np.ndarray, size: int = SIZE) -> np.ndarray:
+def outside_share(
+    photo_size: tuple[int, int], landmarks: np.ndarray, size: int = SIZE, crop: str = "celeba"
+) -> np.ndarray:
     """``size x size`` in [0, 1]: the share of each pixel of the aligned crop (:func:`warp_to_reference`) that
     comes from outside a photo of ``photo_size`` (width, height), measured at the warp's supersampling."""
     work = size * SUPERSAMPLE
     centres = np.arange(work, dtype=np.float64) + 0.5
     columns, rows = np.meshgrid(centres, centres)
-    output_to_input = _output_to_input(landmarks, size)
+    output_to_input = _output_to_input(landmarks, size, crop)
     x = output_to_input[0, 0] * columns + output_to_input[0, 1] * rows + output_to_input[0, 2]
     y = output_to_input[1, 0] * columns + output_to_input[1, 1] * rows + output_to_input[1, 2]
     outside = (x < 0) | (x > photo_size[0]) | (y < 0) | (y > photo_size[1])
     return outside.reshape(size, SUPERSAMPLE, size, SUPERSAMPLE).mean(axis=(1, 3))
 
 
-def warp_to_reference(image: Image.Image, landmarks: np.ndarray, size: int = SIZE) -> Image.Image:
+def warp_to_reference(image: Image.Image, landmarks: np.ndarray, size: int = SIZE, crop: str = "celeba") -> Image.Image:
     """The ``size`` × ``size`` crop of ``image`` (any PIL mode: RGB, or an alpha channel as L) whose
     ``landmarks`` (5 x 2 pixels) land on the reference (edges replicated where the crop leaves the photo:
     :func:`outside_share` says where)."""
     work = size * SUPERSAMPLE
-    output_to_input = _output_to_input(landmarks, size)
+    output_to_input = _output_to_input(landmarks, size, crop)
     corners = np.array([[0, 0, 1], [work, 0, 1], [0, work, 1], [work, work, 1]], dtype=np.float64)
     reached = corners @ output_to_input.T
     low, high = np.floor(reached.min(0)).astype(int) - 2, np.ceil(reached.max(0)).astype(int) + 2
@@ -106,9 +141,11 @@ def warp_to_reference(image: Image.Image, landmarks: np.ndarray, size: int = SIZ
     return warped.resize((size, size), Image.Resampling.LANCZOS)
 
 
-def align_face(image: Image.Image, size: int = SIZE) -> tuple[Image.Image, AlignInfo]:
-    """(the aligned ``size`` × ``size`` RGB face, what was done). The largest face MTCNN finds is used;
-    none found -> the centre crop, resized, and a notice."""
+def align_face(image: Image.Image, size: int = SIZE, crop: str = "celeba") -> tuple[Image.Image, AlignInfo]:
+    """(the aligned ``size`` × ``size`` RGB face, what was done), in the ``crop`` of :data:`CROPS`. The
+    largest face MTCNN finds is used; none found -> the centre crop, resized, and a notice."""
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
     image = to_rgb(image)
     shrink = min(1.0, DETECT_SIDE / max(image.size))
     searched = (
@@ -129,19 +166,22 @@ def align_face(image: Image.Image, size: int = SIZE) -> tuple[Image.Image, Align
     landmarks = detections.landmarks[best].double().numpy() * back
     score = float(detections.scores[best])
     faces = f" (largest of {len(detections)} faces)" if len(detections) > 1 else ""
-    notice = f"face aligned to the training crop by its eyes, nose and mouth{faces}; detector score {score:.2f}"
-    outside = outside_share(image.size, landmarks, size)
-    return warp_to_reference(image, landmarks, size), AlignInfo(
+    how = "the FFHQ crop by its eyes and mouth" if crop == "ffhq" else "the training crop by its eyes, nose and mouth"
+    notice = f"face aligned to {how}{faces}; detector score {score:.2f}"
+    outside = outside_share(image.size, landmarks, size, crop)
+    return warp_to_reference(image, landmarks, size, crop), AlignInfo(
         aligned=True, notice=notice, score=score, landmarks=landmarks, outside=outside
     )
 
 
-def crop_to_photo(photo_size: tuple[int, int], landmarks: np.ndarray | None, size: int = SIZE) -> np.ndarray:
+def crop_to_photo(
+    photo_size: tuple[int, int], landmarks: np.ndarray | None, size: int = SIZE, crop: str = "celeba"
+) -> np.ndarray:
     """The 2 x 3 affine map from ``size`` × ``size`` crop pixels to the photo's pixels (``photo_size`` = (width,
     height)) for the crop :func:`align_face` made: the landmarks' similarity when a face was aligned
     (``landmarks`` 5 x 2), else the centre square of :func:`~engines.io.images.center_crop_resize`."""
     if landmarks is not None:
-        return similarity_transform(REFERENCE_LANDMARKS * (size / SIZE), np.asarray(landmarks, float), LANDMARK_WEIGHTS)
+        return crop_map(landmarks, size, crop)
     width, height = photo_size
     side = min(width, height)
     scale = side / size

@@ -105,6 +105,7 @@ class FaceGenerator(ForwardModel):
     """F for faces: latent ``B x 128`` -> image ``B x 3 x 64 x 64`` in [-1, 1]."""
 
     output_kind = "image"
+    face_crop = "celeba"
 
     def __init__(self, config: FaceNetConfig):
         super().__init__()

@@ -24,6 +24,7 @@ from app.runs import (
     NOT_REFINED,
     DivergenceGuard,
     get_mapping,
+    has_final_stage,
     hidden_figures,
     last_stage_result,
     masked_pull,
@@ -104,7 +105,7 @@ def page_target(image: str | Path | Image.Image, mask, preset: str, model: str, 
     face aligned for a face model (``align``), pixels beyond the photo or transparent hidden, the preset and
     the ``mask`` (:func:`hidden_pixels`) hidden too. Hidden pixels other than a preset's have no known truth
     (``Target.unknown_truth``): the verdict then reports the visible fit only."""
-    from app.targets import aligns_faces, build_target, load_target
+    from app.targets import build_target, load_target
 
     value, notice = load_target(image, size, align=bool(align) and aligns_faces(model), model=model)
     target = build_target(value, preset, size)
@@ -196,7 +197,7 @@ def invert_image(
     )  # fmt: skip
     if not isinstance(refine, bool):
         raise ValueError(f"refine must be true or false, got {refine!r}")
-    face = refine and aligns_faces(model) and refines(target)
+    face = refine and has_final_stage(model) and refines(target)
     split, last_steps = LAST_STAGE.split(steps) if face else (steps, 0)
     branch: dict[str, torch.Tensor] = {}
     curves, last, message = _follow(_branching(runs, split, branch))
@@ -225,8 +226,8 @@ def invert_image(
 
 def _not_refined(model: str, face: bool) -> str:
     """Why ``refine`` left no refined image."""
-    if not aligns_faces(model):
-        return "Refine past the generator: it runs on face models only"
+    if not has_final_stage(model):
+        return "Refine past the generator: it runs on the faces64 model only"
     if not face:
         return NOT_REFINED
     return "Refine past the generator: no steps left for it (too few steps, or a diverged run)"

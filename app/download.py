@@ -46,6 +46,7 @@ class RunRecord:
     target: Image.Image | None = None
     settings: dict = field(default_factory=dict)
     final: dict[int, float] = field(default_factory=dict)  # the last stage's loss by step ("Refine past the generator")
+    full: dict[str, Image.Image] = field(default_factory=dict)  # file stem -> a final pane drawn at full resolution
 
     def add(self, step: int, losses: tuple[float, ...], images: tuple[Image.Image, ...]) -> None:
         if step == 0:  # a fresh start (also after an out-of-memory retry)
@@ -83,7 +84,8 @@ class RunRecord:
         return strip
 
     def write(self, folder: Path | None = None) -> list[str]:
-        """``run_strip.png``, ``run_losses.csv`` and ``run_settings.json`` in a new folder; their paths."""
+        """``run_strip.png``, ``run_losses.csv``, ``run_settings.json`` (and the full-resolution finals,
+        ``run_x_1024.png``...) in a new folder; their paths."""
         if not self.losses:
             return []
         folder = Path(folder or new_run_folder())
@@ -96,7 +98,11 @@ class RunRecord:
             writer.writerow([*COLUMNS[: width + 1], *final])
             writer.writerows([step, *self.losses[step], *([self.final.get(step, "")] if final else [])] for step in sorted(self.losses))  # fmt: skip
         (folder / "run_settings.json").write_text(json.dumps(self.settings, indent=2, sort_keys=True))
-        return [str(folder / name) for name in ("run_strip.png", "run_losses.csv", "run_settings.json")]
+        names = ["run_strip.png", "run_losses.csv", "run_settings.json"]
+        for stem, image in self.full.items():  # the final panes at full resolution (FFHQ models: 1024²)
+            image.save(folder / f"{stem}.png")
+            names.append(f"{stem}.png")
+        return [str(folder / name) for name in names]
 
 
 def _tile(image: Image.Image) -> Image.Image:

@@ -154,9 +154,10 @@ def face_edit(model: str, latent: Tensor, amounts: list[float]) -> Tensor:
     return render(generator, moved, None).cpu()
 
 
-def photo_with_face(photo_source, crop: Tensor, *, align: bool) -> tuple[Image.Image, int]:
-    """The uploaded photo at its own size with ``crop`` (``1 x 3 x S x S``, the aligned crop's frame) warped back
-    through the inverse alignment and Poisson-blended in; and how many pixels the blend region holds."""
+def photo_with_face(photo_source, crop: Tensor, *, align: bool, face_crop: str = "celeba") -> tuple[Image.Image, int]:
+    """The uploaded photo at its own size with ``crop`` (``1 x 3 x S x S``, the aligned crop's frame: the model's
+    ``face_crop``) warped back through the inverse alignment and Poisson-blended in; and how many pixels the
+    blend region holds."""
     import numpy as np
 
     from engines.core.projection.edit import put_back_into_photo
@@ -165,7 +166,7 @@ def photo_with_face(photo_source, crop: Tensor, *, align: bool) -> tuple[Image.I
 
     with Image.open(photo_source) as opened:
         photo = to_rgb(opened)
-    landmarks = align_face(photo, crop.shape[-1])[1].landmarks if align else None
-    matrix = crop_to_photo(photo.size, landmarks, crop.shape[-1])
+    landmarks = align_face(photo, crop.shape[-1], face_crop)[1].landmarks if align else None
+    matrix = crop_to_photo(photo.size, landmarks, crop.shape[-1], face_crop)
     blended, region = put_back_into_photo(np.asarray(photo), crop[0], matrix)
     return Image.fromarray(blended), int(region.sum())

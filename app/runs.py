@@ -27,7 +27,7 @@ from app.figures import loss_figure
 from app.gpu import gpu, on_zero_gpu
 from app.learn_runs import chosen_mapping
 from app.story import comparison, masked_comparison
-from app.targets import Target, aligns_faces
+from app.targets import Target
 from engines.core.device import default_device, is_out_of_memory, release_cached_memory
 from engines.core.losses import LOSSES, resolve_loss_name
 from engines.core.mapping import MappingConfig, MappingNetwork
@@ -485,9 +485,11 @@ class FinalStage:
 
 
 def has_final_stage(model_name: str) -> bool:
-    """Whether a Run on ``model_name`` ends with the feature-map stage (face generators only)."""
+    """Whether a Run on ``model_name`` may end with the feature-map stage (faces64's generator only)."""
+    from engines.models.faces.model import FaceGenerator
+
     try:
-        return aligns_faces(model_name)
+        return isinstance(load_model(model_name), FaceGenerator)
     except (FileNotFoundError, ValueError):
         return False
 
@@ -517,6 +519,28 @@ def last_stage_result(target: Target, model_name: str, latent: torch.Tensor, los
 
 
 final_stage = gpu(last_stage_result)  # the page's call (on ZeroGPU in the GPU worker; the API's run is inside one)
+
+FULL_LABELS = ("X", "Z", "Z→X")
+
+
+def renders_full(model_name: str) -> bool:
+    """Whether ``model_name`` can draw its inputs with a larger network (the FFHQ models: 1024²)."""
+    try:
+        return callable(getattr(load_model(model_name), "render_full", None))
+    except (FileNotFoundError, ValueError):
+        return False
+
+
+def full_renders(model_name: str, latents: tuple[torch.Tensor, ...]) -> list[Image.Image]:
+    """Each pane's final input (``1 x D``, X, Z, Z→X) drawn by the model's full network (1024² RGB), once,
+    off the streaming path (about a second each on 2 CPU cores)."""
+    model = load_model(model_name, default_device())
+    with torch.no_grad():
+        images = model.render_full(torch.cat(latents).to(default_device()))
+    return [tensor_to_image(image.clamp(-1, 1).cpu()) for image in images]
+
+
+full_render = gpu(full_renders)
 
 
 def warm_up(model_name: str) -> None:

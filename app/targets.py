@@ -58,9 +58,9 @@ class Target:
     unknown_truth: str = ""
 
 
-def sample_paths() -> dict[str, Path]:
-    """Bundled samples by display name (``face_008003``, ``cat_flickr_cat_000010``...)."""
-    return {path.stem: path for path in sorted(SAMPLES_DIR.glob("*.png"))}
+def sample_paths(folder: Path = SAMPLES_DIR) -> dict[str, Path]:
+    """Bundled samples of ``folder`` by display name (``face_008003``, ``cat_flickr_cat_000010``...)."""
+    return {path.stem: path for path in sorted(folder.glob("*.png"))}
 
 
 def sample_label(name: str) -> str:
@@ -73,13 +73,15 @@ def sample_label(name: str) -> str:
         )
     if kind == "cat":  # AFHQ cats: F knows only faces
         return f"Cat {int(number.rpartition('_')[2])} (out-of-distribution)"
+    if kind == "generated":  # drawn by the full generator: a face F can reach exactly
+        return f"Generated face, seed {int(number.removeprefix('seed'))} (the generator's own)"
     return name
 
 
-def sample_choices() -> list[tuple[str, str]]:
-    """(label, name) of every sample, faces first, then cats, then anything else."""
-    order = {"face": 0, "cat": 1}
-    names = sorted(sample_paths(), key=lambda name: (order.get(name.partition("_")[0], 2), name))
+def sample_choices(folder: Path = SAMPLES_DIR) -> list[tuple[str, str]]:
+    """(label, name) of every sample of ``folder``: faces first, then generated faces, cats, anything else."""
+    order = {"face": 0, "generated": 1, "cat": 2}
+    names = sorted(sample_paths(folder), key=lambda name: (order.get(name.partition("_")[0], 3), name))
     return [(sample_label(name), name) for name in names]
 
 
@@ -113,11 +115,15 @@ def editor_value(target: Image.Image, unknown: np.ndarray | None = None) -> dict
 
 
 def aligns_faces(model: str) -> bool:
-    """Whether uploads for ``model`` can be face-aligned (it is a face generator such as faces64)."""
-    from engines.models.faces.model import FaceGenerator
+    """Whether uploads for ``model`` can be face-aligned (a face generator: faces64, ffhq64...)."""
+    return face_crop_of(model) is not None
+
+
+def face_crop_of(model: str) -> str | None:
+    """The crop a face model's uploads are aligned to ("celeba", "ffhq"), None for other models."""
     from engines.models.registry import load_model
 
-    return isinstance(load_model(model), FaceGenerator)
+    return getattr(load_model(model), "face_crop", None) if model else None
 
 
 def load_target(source: Any, size: int, *, align: bool = False, model: str = "") -> tuple[dict, str]:
@@ -135,7 +141,7 @@ def load_target(source: Any, size: int, *, align: bool = False, model: str = "")
     opaque = _alpha_share(source, size)  # None: no transparency
     outside = None
     if align:
-        prepared, outside, opaque = _aligned(source, size)
+        prepared, outside, opaque = _aligned(source, size, face_crop_of(model) or "celeba")
     notice = f"**{name}**: {prepared.notice}"
     width, height = _source_size(source, size)
     unknown = np.zeros((size, size), bool)
@@ -168,20 +174,22 @@ def _unknown_pixels(outside: np.ndarray | None, opaque: np.ndarray | None) -> tu
     return beyond | clear, f" · {' and '.join(words)}: unknown, so hidden from the loss (painted over in the editor, checkered in what the optimiser sees)"  # fmt: skip
 
 
-def _aligned(source: Any, size: int) -> tuple[Prepared, np.ndarray | None, np.ndarray | None]:
-    """``source`` (already checked by :func:`prepare_image`) with its face aligned to the training crop; the
-    share of each crop pixel from outside the photo and the crop's alpha (None: not aligned / no alpha)."""
+def _aligned(source: Any, size: int, crop: str = "celeba") -> tuple[Prepared, np.ndarray | None, np.ndarray | None]:
+    """``source`` (already checked by :func:`prepare_image`) with its face aligned to the model's ``crop``;
+    the share of each crop pixel from outside the photo and the crop's alpha (None: not aligned / no alpha)."""
     from engines.models.faces.align import align_face, warp_to_reference
 
     image = _as_image(source)
     with image if isinstance(source, (str, Path)) else contextlib.nullcontext():
         image = ImageOps.exif_transpose(image) if image.mode in ("RGB", "RGBA", "L") else image
-        face, info = align_face(to_rgb(image), size)
+        face, info = align_face(to_rgb(image), size, crop)
         alpha = _alpha_channel(image)
     if not info.aligned:
         opaque = None if alpha is None else np.asarray(center_crop_resize(alpha, size)[0], np.float32) / 255
         return Prepared(tensor=image_to_tensor(face), notice=info.notice), None, opaque
-    opaque = None if alpha is None else np.asarray(warp_to_reference(alpha, info.landmarks, size), np.float32) / 255
+    opaque = (
+        None if alpha is None else np.asarray(warp_to_reference(alpha, info.landmarks, size, crop), np.float32) / 255
+    )
     notice = f"aligned: face found ({info.notice}); the editor shows the aligned crop"
     return Prepared(tensor=image_to_tensor(face), notice=notice), info.outside, opaque
 

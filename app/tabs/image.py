@@ -8,6 +8,7 @@ nothing of Gradio.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from app.learn_runs import theta_key
 from app.media import image_file, report_unreadable
 from app.progress import on_strip, progress_strip
 from app.runs import (
+    FULL_LABELS,
     LAST_STAGE,
     MAX_HYPOTHESES,
     MAX_STEPS,
@@ -32,9 +34,11 @@ from app.runs import (
     default_lrs,
     encoder_result,
     final_stage,
+    full_render,
     has_final_stage,
     masked_handoff,
     refines,
+    renders_full,
     stream_run,
     warm_up,
 )
@@ -69,9 +73,11 @@ def target_size(model_name: str) -> int:
         raise ValueError(f"model {model_name!r} cannot be loaded: {error}") from error
 
 
-# Samples per generator: a face model gets the held-out faces and the out-of-distribution cats, a digit
-# model its MNIST test digits (a face would be shrunk into a 28×28 "digit").
-MODEL_SAMPLE_DIRS = {"digits": SAMPLES_DIR / "mnist"}
+# Samples per generator: a face model gets faces in its own crop and the out-of-distribution cats (the FFHQ
+# models: CelebA training faces aligned the FFHQ way and faces the generator drew), a digit model its MNIST
+# test digits (a face would be shrunk into a 28×28 "digit").
+FFHQ_SAMPLES = SAMPLES_DIR / "ffhq"
+MODEL_SAMPLE_DIRS = {"digits": SAMPLES_DIR / "mnist", **{name: FFHQ_SAMPLES for name in ("ffhq64", "ffhq64-w", "ffhq128", "ffhq128-w")}}  # fmt: skip
 
 
 def model_samples(model: str | None) -> dict[str, Path]:
@@ -82,8 +88,9 @@ def model_samples(model: str | None) -> dict[str, Path]:
 
 def model_sample_choices(model: str | None) -> list[tuple[str, str]]:
     """(label, name) of :func:`model_samples`: "Face 8042 (in-distribution, held out)", "Digit 7 (MNIST test 7504)"..."""
-    if (model or "") not in MODEL_SAMPLE_DIRS:
-        return sample_choices()
+    folder = MODEL_SAMPLE_DIRS.get(model or "")
+    if folder is None or folder == FFHQ_SAMPLES:
+        return sample_choices() if folder is None else sample_choices(folder)
     return [(_digit_label(name), name) for name in model_samples(model)]
 
 
@@ -162,6 +169,7 @@ class ImageTab:
     step_pick: gr.Radio
     kept: gr.State
     refine: gr.Checkbox  # "Refine past the generator": the face models' last stage, off by default
+    full_view: gr.Gallery  # after a Run on an FFHQ model: each pane's final input drawn by the full 1024² network
 
     @property
     def run_inputs(self) -> list:
@@ -178,7 +186,7 @@ class ImageTab:
             self.x_gallery, self.z_gallery, self.run_button, self.hypotheses_button, self.stop_button,
             self.sample, self.upload, self.model, self.download, self.target_id,
             self.encoder_image, self.encoder_caption, self.zx_image, self.zx_caption, self.zx_gallery,
-            self.final_image, self.final_caption, self.step_pick, self.kept,
+            self.final_image, self.final_caption, self.step_pick, self.kept, self.full_view,
         ]  # fmt: skip
 
     @property
@@ -187,7 +195,7 @@ class ImageTab:
         return [
             self.status, self.x_image, self.z_image, self.zx_image, self.x_caption, self.z_caption, self.zx_caption,
             self.chart, self.x_gallery, self.z_gallery, self.zx_gallery, self.download, self.encoder_image,
-            self.encoder_caption, self.final_image, self.final_caption, self.step_pick, self.kept,
+            self.encoder_caption, self.final_image, self.final_caption, self.step_pick, self.kept, self.full_view,
         ]  # fmt: skip
 
     @property
@@ -215,7 +223,11 @@ class ImageTab:
         return {self.step_pick: gr.update(choices=[], value=None, visible=False), self.kept: None}
 
     def _final_hidden(self) -> dict:
-        return {self.final_image: gr.update(value=None, visible=False), self.final_caption: ""}
+        return {
+            self.final_image: gr.update(value=None, visible=False),
+            self.final_caption: "",
+            self.full_view: gr.update(value=[], visible=False),
+        }
 
     def choose_sample(self, name: str | None, model: str, preset: str = "none", request: gr.Request = None) -> dict:
         """A bundled sample into the editor, what the optimiser will see of it, the old results cleared."""
@@ -360,6 +372,8 @@ class ImageTab:
             remember_run(key, settings.model, None if frame is None else frame.latents)  # for the edit panel
             if frame is not None and frame.zx_latent is not None and settings.refine:
                 yield from self._final(target, settings, frame, stop, record, reference)
+            if frame is not None and frame.latents and settings.num_hypotheses == 1 and renders_full(settings.model):
+                yield from self._full_view(settings, frame, stop, record)
         except ValueError as error:
             message = f"⚠ {error}"
         except Exception as error:  # shown and logged, so the page stays usable
@@ -414,6 +428,22 @@ class ImageTab:
             self.final_caption: final_caption(result.loss, result.steps, frame.zx_loss, first_step),
             self.status: f"{frame.status}  \n{line}",
             self.chart: figure,
+        }
+
+    def _full_view(self, settings: RunSettings, frame: Frame, stop: RunStop, record: RunRecord) -> Iterator[dict]:
+        """After a Run on an FFHQ model: each pane's final input drawn once by the full 1024² network (its own
+        gallery, and the download), while the 64² panes stay as they streamed."""
+        yield {self.status: f"{frame.status}  \nDrawing the three results at 1024² with the full network…"}
+        started = time.monotonic()
+        images = full_render(settings.model, frame.latents)
+        if stop.superseded:
+            return
+        record.full = {f"run_{stem}_1024": image for stem, image in zip(("x", "z", "zx"), images)}
+        items = [(image_file(image), f"{label} at step {frame.step}, full network 1024²") for image, label in zip(images, FULL_LABELS)]  # fmt: skip
+        seconds = time.monotonic() - started
+        yield {
+            self.full_view: gr.update(value=items, visible=True),
+            self.status: f"{frame.status}  \nFull resolution: X, Z and Z→X drawn at 1024² in {seconds:.1f} s (below).",
         }
 
     def _encoder(self, target, settings: RunSettings) -> tuple[dict, tuple[str, float] | None]:
@@ -605,6 +635,11 @@ def _results_column(model: str | None, landscape: Callable[[], None]) -> dict:
         parts["download"] = gr.File(label="Download this run: PNG strip of the target and X, Z, Z→X at steps 0, 1, 2, "
                                     "5, 10, 20, 50, 100, 200… and the last, plus the loss curves as CSV",
                                     file_count="multiple", interactive=False, elem_id="download")  # fmt: skip
+        parts["full_view"] = gr.Gallery(
+            label="Full resolution: each result's input drawn by the full 1024² network (click to enlarge)",
+            columns=3, height="auto", object_fit="contain", format="png", visible=False, elem_id="full-view",
+            buttons=["download", "fullscreen"],
+        )  # fmt: skip
         parts["target_id"] = gr.Textbox(visible=False, label=TARGET_ID_LABEL)
     return parts
 

@@ -1,5 +1,5 @@
 """The Image tab's "Edit and put back" panel (not a tab of its own): after a run, ten direction sliders on the chosen
-pane's latent (faces64: GANSpace PC1–PC10), and "Put back into my photo": the pane's face (or its edit) warped
+pane's latent (faces64: GANSpace PC1–PC10; ffhq64-w: GANSpace in W, the named ones first), and "Put back into my photo": the pane's face (or its edit) warped
 back through the inverse of the upload's alignment and Poisson-blended into the full photo at its own size,
 downloadable. The computing is in :mod:`app.edits`; each pane's latent is kept per session on the server.
 """
@@ -12,10 +12,11 @@ from typing import Any
 
 import gradio as gr
 
-from app.edits import IMAGE_PANES, PANE_LATENTS, face_edit, photo_with_face
+from app.edits import IMAGE_PANES, PANE_LATENTS, face_edit, load_directions, photo_with_face
 from app.media import image_file
 from app.projection_runs import shown
 from app.session import session_id
+from app.targets import face_crop_of
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ class FaceEditPanel:
             raise ValueError(f"choose a pane from {list(latents)}")
         return face_edit(model, latents[pane], [float(value) for value in amounts])
 
+    def _model(self, request: Any) -> str | None:
+        kept = PANE_LATENTS.latest(session_id(request))
+        return None if kept is None else kept[0]
+
     def edit(self, pane, pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10, request: gr.Request = None) -> dict:
         """(Gradio passes the request only to a parameter annotated ``gr.Request``: no ``*args`` here.)"""
         amounts = [pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10]
@@ -55,7 +60,8 @@ class FaceEditPanel:
             crop = self._crop(pane, amounts, request)
         except (ValueError, FileNotFoundError) as error:
             return {self.status: f"⚠ {error}"}
-        moved = ", ".join(f"PC{k + 1} {value:+.1f}" for k, value in enumerate(amounts) if value) or "no move"
+        names = _direction_names(self._model(request))
+        moved = ", ".join(f"{names[k]} {value:+.1f}" for k, value in enumerate(amounts) if value) or "no move"
         return {self.edited: image_file(shown(crop[0])), self.status: f"{pane} pane · {moved} (one forward pass)"}
 
     def put_back(self, upload, align, pane, pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10, request: gr.Request = None) -> dict:  # fmt: skip
@@ -64,7 +70,10 @@ class FaceEditPanel:
             return {self.status: "⚠ upload a photo first: the face goes back into your own photo"}
         try:
             crop = self._crop(pane, amounts, request)
-            photo, pixels = photo_with_face(getattr(upload, "name", upload), crop, align=bool(align))
+            face_crop = face_crop_of(self._model(request) or "") or "celeba"
+            photo, pixels = photo_with_face(
+                getattr(upload, "name", upload), crop, align=bool(align), face_crop=face_crop
+            )
         except (ValueError, FileNotFoundError, OSError) as error:
             return {self.status: f"⚠ {error}"}
         except Exception as error:  # shown and logged, so the page stays usable
@@ -72,6 +81,12 @@ class FaceEditPanel:
             return {self.status: f"⚠ internal error: {error!r}"}
         line = f"Put back into your photo ({photo.width}×{photo.height}): {pixels} pixels Poisson-blended, the rest untouched"  # fmt: skip
         return {self.photo: image_file(photo), self.status: line}
+
+
+def _direction_names(model: str | None) -> list[str]:
+    """The slider names of ``model``'s shipped directions ("PC1 · gender", ...), PC1–PC10 otherwise."""
+    names = list(load_directions(model)[0]) if model else []
+    return names + [f"PC{k + 1}" for k in range(len(names), SLIDERS)]
 
 
 def build_face_edit_panel() -> FaceEditPanel:

@@ -3,7 +3,8 @@
 digits: steerable walks (Jahanian et al. 2020) for ``shift_x``, ``shift_y`` and ``zoom``, fitted on random
 samples of the class-conditional generator (random z, random class), G frozen (:mod:`engines.core.directions`).
 faces64: the first ten GANSpace directions (PCA of the 8 × 8 feature map after the first up-sampling, over
-random samples, regressed back to the latent). Writes ``assets/<model>_directions.safetensors`` (+ .json) and
+random samples, regressed back to the latent). ffhq64-w: GANSpace in W, as the paper does for StyleGAN (PCA of
+w − w_avg over random z; each direction scaled to one standard deviation of w along it). Writes ``assets/<model>_directions.safetensors`` (+ .json) and
 its manifest entry (sha256, command).
 """
 
@@ -25,6 +26,10 @@ SOURCES = {
     "faces64": (
         "random samples of assets/faces64_generator (no images)",
         "as the faces64 generator (CelebA, research only)",
+    ),
+    "ffhq64-w": (
+        "random samples of assets/ffhq_generator's mapping network (no images)",
+        "as the FFHQ generator (NVIDIA StyleGAN2 FFHQ: non-commercial research)",
     ),
 }
 
@@ -79,9 +84,43 @@ def faces_directions(args: argparse.Namespace) -> tuple[torch.Tensor, dict]:
     return directions, meta
 
 
+# What the first ten W components of the FFHQ generator do, named by looking at ±2.5σ renders of three faces
+# (the average face and two at truncation 0.7) by the full network; unnamed ones mix several changes.
+FFHQ_NAMES = {
+    0: "PC1 · gender (+ feminine)", 1: "PC2 · head turn", 2: "PC3 · gender and age (+ young, long hair)",
+    3: "PC4 · age (+ child)", 4: "PC5 · lighting, background (+ outdoor)", 7: "PC8 · smile (weak; + wider)",
+    8: "PC9 · age (+ older, grey hair)",
+}  # fmt: skip
+
+
+def ffhq_directions(args: argparse.Namespace) -> tuple[torch.Tensor, dict]:
+    """GANSpace in W: the principal components of w − w_avg over random z, each scaled to one standard
+    deviation of w along it (an amount of 1 moves x = w − w_avg by one σ of that component)."""
+    from engines.models.ffhq.weights import load_mobilestylegan
+
+    mapping = load_mobilestylegan().mapping
+    z = torch.randn(args.samples, 512, generator=torch.Generator().manual_seed(args.seed))
+    with torch.no_grad():
+        centred = (mapping(z) - mapping.w_avg).double()
+    centred = centred - centred.mean(0, keepdim=True)
+    _, singular, basis = torch.linalg.svd(centred, full_matrices=False)
+    sigma = singular[: args.components] / (len(centred) - 1) ** 0.5
+    directions = (basis[: args.components] * sigma[:, None]).float()
+    share = singular.square() / singular.square().sum()
+    meta = {
+        "names": [FFHQ_NAMES.get(k, f"PC{k + 1}") for k in range(args.components)],
+        "amount_range": [-3.0, 3.0],
+        "units": "directions in x = w − w_avg, each one standard deviation of w along its component: an amount is in σ",
+        "method": f"GANSpace in W (Härkönen et al. 2020): PCA of w − w_avg over {args.samples} random z",
+        "explained_variance": share[: args.components].float().tolist(),
+    }
+    return directions, meta
+
+
 def train_directions(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
-    directions, meta = digits_directions(args) if args.model == "digits" else faces_directions(args)
+    make = {"digits": digits_directions, "faces64": faces_directions, "ffhq64-w": ffhq_directions}[args.model]
+    directions, meta = make(args)
     name = f"{args.model}_directions"
     path = ASSETS_DIR / f"{name}.safetensors"
     save_tensors(path, {"directions": directions}, {"kind": "latent-directions", "model": args.model, **meta})

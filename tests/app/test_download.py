@@ -53,3 +53,14 @@ def test_the_refined_curve_is_a_last_column_from_its_first_step(tmp_path):
     assert [row[-1] for row in rows[1:]] == ["", "0.5", "0.25"]
     record.add(0, (1.0,) * 3, (Image.new("RGB", (8, 8)),) * 3)  # a fresh start forgets it
     assert record.final == {}
+
+
+def test_full_resolution_finals_join_the_download(tmp_path):
+    record = _record()
+    record.full = {"run_x_1024": Image.new("RGB", (32, 32), "red"), "run_zx_1024": Image.new("RGB", (32, 32), "blue")}
+    paths = record.write(tmp_path / "run")
+    names = [os.path.basename(path) for path in paths]
+    assert names[:3] == ["run_strip.png", "run_losses.csv", "run_settings.json"]
+    assert names[3:] == ["run_x_1024.png", "run_zx_1024.png"]
+    with Image.open(paths[3]) as saved:
+        assert saved.size == (32, 32) and saved.getpixel((0, 0)) == (255, 0, 0)

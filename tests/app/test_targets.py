@@ -73,3 +73,17 @@ def test_transparent_pixels_of_an_rgba_upload_are_unknown(tmp_path):
     assert (weight[:, :16] == 0).all() and (weight[:, 16:] == 1).all()
     background = np.asarray(value["background"])[:, : 16 * EDIT_SCALE]
     assert (background != 255).all()  # not painted white
+
+
+def test_the_ffhq_samples_come_in_their_own_crop_with_labels_saying_what_they_are():
+    from app.tabs.image import FFHQ_SAMPLES, model_sample_choices
+    from app.targets import sample_label
+
+    choices = model_sample_choices("ffhq64")
+    names = [name for _, name in choices]
+    kinds = [name.partition("_")[0] for name in names]
+    assert kinds == sorted(kinds, key=["face", "generated", "cat"].index)  # faces, then generated, then cats
+    assert {"face_007019", "generated_seed0001", "cat_flickr_cat_000010"} <= set(names)
+    assert all((FFHQ_SAMPLES / f"{name}.png").is_file() for name in names)
+    assert sample_label("generated_seed0003") == "Generated face, seed 3 (the generator's own)"
+    assert model_sample_choices("ffhq64-w") == choices and model_sample_choices("faces64") != choices

@@ -2,6 +2,8 @@
 
 ``python -m app.bench --url http://127.0.0.1:7860 --sessions 4 --steps 50 --json OUT.json``
 
+Each Run is what the page's Run button sends: ``--loss`` (default ``mse+lpips``, the page's default when LPIPS is
+available), the model's saved learning rates and hand-off step, on the model's own samples (``--model``).
 First one session alone (``single_session_steps_per_second``), then ``--sessions`` clients at
 once, each with its own sample target. For every session: seconds from submitting Run to the
 first streamed frame, streamed side-by-side steps per second, and whether it got only its own
@@ -52,7 +54,7 @@ def target_slot(client) -> int:
     return next(index for index, output in enumerate(shown) if labels.get(output) == TARGET_ID_LABEL)
 
 
-def run_session(url: str, index: int, sample: Path, steps: int, model: str) -> SessionResult:
+def run_session(url: str, index: int, sample: Path, steps: int, model: str, loss: str = "mse+lpips") -> SessionResult:
     """Submit one Run and time its stream."""
     from gradio_client import Client, handle_file
 
@@ -62,8 +64,9 @@ def run_session(url: str, index: int, sample: Path, steps: int, model: str) -> S
     slot = target_slot(client)
     editor = {"background": handle_file(str(sample)), "layers": [], "composite": None}
     started = time.perf_counter()
-    handoff = inversion_defaults(model).handoff  # /run's inputs end with the Z→X hand-off step and refine
-    job = client.submit(editor, "none", model, "adam", steps, 0.1, 0.1, "mse", handoff, False, api_name="/run")
+    defaults = inversion_defaults(model)  # as the page fills them in for the model
+    # /run's inputs end with the Z→X hand-off step and refine (off, as on the page)
+    job = client.submit(editor, "none", model, "adam", steps, defaults.x_lr, defaults.z_lr, loss, defaults.handoff, False, api_name="/run")  # fmt: skip
     times, statuses, targets = [], [], []
     for outputs in job:
         status, step = str(outputs[0] or ""), _step_of(outputs[4])
@@ -84,15 +87,17 @@ def run_session(url: str, index: int, sample: Path, steps: int, model: str) -> S
     return result
 
 
-def run_many(url: str, sessions: int, steps: int, model: str) -> list[SessionResult]:
-    """``sessions`` clients at once, session i on the i-th sample."""
-    samples = list(sample_paths().values())
+def run_many(url: str, sessions: int, steps: int, model: str, loss: str = "mse+lpips") -> list[SessionResult]:
+    """``sessions`` clients at once, session i on the i-th of the model's samples."""
+    from app.tabs.image import model_samples
+
+    samples = list(model_samples(model).values()) or list(sample_paths().values())
     results: list[SessionResult | None] = [None] * sessions
 
     def work(index: int) -> None:
         sample = samples[index % len(samples)]
         try:
-            results[index] = run_session(url, index, sample, steps, model)
+            results[index] = run_session(url, index, sample, steps, model, loss)
         except Exception as error:  # reported per session, the others still finish
             results[index] = SessionResult(index=index, sample=sample.stem, error=repr(error))
 
@@ -119,11 +124,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--model", default="faces64")
+    parser.add_argument("--loss", default="mse+lpips", choices=("mse", "l1", "mse+lpips"), help="the page's default")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    single = run_many(args.url, 1, args.steps, args.model)[0]
+    print(f"{args.model}, loss {args.loss}, {args.steps} steps")
+    single = run_many(args.url, 1, args.steps, args.model, args.loss)[0]
     print(f"single: {describe(single)}")
-    results = run_many(args.url, args.sessions, args.steps, args.model)
+    results = run_many(args.url, args.sessions, args.steps, args.model, args.loss)
     for result in results:
         print(describe(result))
     report = {

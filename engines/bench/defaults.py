@@ -19,7 +19,7 @@ import sys
 import torch
 
 from engines.bench.common import add_common_arguments, add_mapping_argument, device_of, mapping_of
-from engines.core.evaluation import FALLBACK_HANDOFF, HANDOFF_GRID, LR_GRID, defaults_path, run_space
+from engines.core.evaluation import FALLBACK_HANDOFF, FALLBACK_Z_LR, HANDOFF_GRID, LR_GRID, defaults_path, run_space
 from engines.core.losses import resolve_loss_name
 
 TIE = 0.005  # hand-off steps whose final loss is within 0.5 % of the best count as tied
@@ -102,6 +102,10 @@ def run_defaults(args: argparse.Namespace) -> dict:
     for name, sweep in found["sweeps"].items():
         print(f"{name} sweep (final loss): " + ", ".join(f"{key}: {value:.6f}" for key, value in sweep.items()))
     chosen = dict(found["chosen"], chosen_on=f"{args.data} (n={len(targets)}, {args.steps} steps, {loss})")
+    if args.spaces == "x":  # Z's settings stay the fallbacks until a Θ exists to choose them with
+        z_lr = FALLBACK_Z_LR.get(args.optimizer, 0.1)
+        chosen.update(z_lr=z_lr, handoff=FALLBACK_HANDOFF, handoff_lr=chosen["x_lr"])
+        chosen["chosen_on"] += "; X lr only: Z lr, hand-off and Z→X's X lr are fallbacks (no Θ yet)"
     print("chosen: " + ", ".join(f"{key} {value}" for key, value in chosen.items()))
     result = {"model": args.model, "optimizer": args.optimizer, "n": len(targets), "steps": args.steps, **found}
     if args.write:

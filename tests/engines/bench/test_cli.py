@@ -143,6 +143,29 @@ def test_defaults_command_picks_from_the_grid_and_writes_beside_theta(
         evaluation._read_defaults.cache_clear()
 
 
+def test_defaults_for_x_alone_need_no_theta_and_say_the_rest_are_fallbacks(
+    tiny_registered, image_folder, tmp_path, monkeypatch
+):
+    from engines.core import evaluation
+
+    monkeypatch.setattr(evaluation, "defaults_path", lambda model: tmp_path / f"{model}_defaults.json")
+    monkeypatch.setattr("engines.bench.defaults.defaults_path", evaluation.defaults_path)
+    monkeypatch.setattr("engines.models.registry.load_mapping", lambda *a, **k: pytest.fail("X alone loads no Θ"))
+    out = tmp_path / "out.json"
+    arguments = ["defaults", "--model", tiny_registered, "--data", str(image_folder), "--n", "2", "--steps", "8"]
+    bench.main([*arguments, "--spaces", "x", "--write", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert set(result["sweeps"]) == {"x_lr"} and result["chosen"]["x_lr"] in evaluation.LR_GRID
+    assert result["sweeps"]["x_lr"][str(result["chosen"]["x_lr"])] == min(result["sweeps"]["x_lr"].values())
+    evaluation._read_defaults.cache_clear()
+    try:
+        saved = evaluation.inversion_defaults(tiny_registered, "adam")
+        assert saved.x_lr == result["chosen"]["x_lr"] and saved.handoff == evaluation.FALLBACK_HANDOFF
+        assert "fallbacks (no Θ yet)" in saved.chosen_on
+    finally:
+        evaluation._read_defaults.cache_clear()
+
+
 def test_inversion_bench_sweep_picks_best_lr(tiny_registered, image_folder, tmp_path):
     out = tmp_path / "out.json"
     bench.main(

@@ -8,7 +8,9 @@ its final stage), ``image_compare.png`` (the same run's panes at step 20, chosen
 ``pose_views.png`` (its 3D views and meshes), ``hypotheses.png`` (Hypotheses, K = 8, 50 steps, on the default face
 with the mouth hidden: the three galleries) and ``pose_hypotheses.png`` (Hypotheses on the pose tab with the left
 arm only observed: K skeletons overlaid per space), ``projection.png``
-(X and Z side by side) and ``defense.png`` (an attack, then the defense). The README's ``docs/screenshot.png``
+(X and Z side by side) and ``defense.png`` (an attack, then the defense). ``--tabs ffhq --photo FILE``: the
+FFHQ model (``ffhq64-w``) on an uploaded photo at 200 steps (``ffhq.png``), its results drawn at 1024²
+(``ffhq_full.png``) and an edit put back into the photo (``ffhq_edit.png``). The README's ``docs/screenshot.png``
 (``--readme``) is the image tab's whole page after a run with the mouth hidden. PNGs are stored with 256
 colours to stay small.
 """
@@ -125,12 +127,48 @@ def defense_tab(page, folder: Path) -> None:
     save(page, folder / "defense.png")
 
 
+def _choose(page, dropdown: str, option: str) -> None:
+    page.locator(f"{dropdown} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def ffhq_tab(page, folder: Path, photo: Path, model: str = "ffhq64-w") -> None:
+    """An in-the-wild photo on the FFHQ model: the run, the 1024² renders, a head-turn edit put back."""
+    page.get_by_role("tab", name="Image inversion").click()
+    expect(page.locator("#notice")).to_contain_text("face_", timeout=60_000)
+    _choose(page, "#image-model", model)
+    expect(page.locator("#notice")).to_contain_text(model, timeout=60_000)
+    page.locator("#upload input[type=file]").set_input_files(str(photo))
+    expect(page.locator("#notice")).to_contain_text(photo.name, timeout=60_000)
+    page.locator("#run").click()
+    expect(page.locator("#status")).to_contain_text("drawn at 1024²", timeout=LONG)
+    expect(page.locator("#run")).to_be_enabled(timeout=60_000)
+    page.wait_for_timeout(2000)
+    page.evaluate("window.scrollTo(0, 0)")
+    save(page, folder / "ffhq.png")
+    page.evaluate("document.querySelector('#full-view').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(1500)
+    save(page, folder / "ffhq_full.png")
+    page.locator("#face-edit").get_by_text("Edit the face and put it back into my photo").click()
+    slider = page.locator("#face-edit-pc2 input[type=number]")
+    slider.fill("2")
+    slider.press("Enter")
+    expect(page.locator("#face-edit-status")).to_contain_text("head turn", timeout=LONG)
+    page.locator("#face-put-back-button").click()
+    expect(page.locator("#face-edit-status")).to_contain_text("Put back into your photo", timeout=LONG)
+    page.wait_for_timeout(1500)
+    page.evaluate("document.querySelector('#face-edit').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(1000)
+    save(page, folder / "ffhq_edit.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:7860")
     parser.add_argument("--folder", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--readme", type=Path, default=Path("docs/screenshot.png"))
     parser.add_argument("--tabs", default="image,pose,hypotheses,projection,defense", help="comma-separated subset")
+    parser.add_argument("--photo", type=Path, default=None, help="ffhq: the in-the-wild photo to upload")
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
     tabs = args.tabs.split(",")
@@ -149,6 +187,8 @@ def main() -> None:
         for name, shoot in shots:
             if name in tabs:
                 shoot(page, args.folder)
+        if "ffhq" in tabs:
+            ffhq_tab(page, args.folder, args.photo)
         browser.close()
 
 

@@ -30,7 +30,7 @@ from app.story import comparison, masked_comparison
 from app.targets import Target
 from engines.core.device import default_device, is_out_of_memory, release_cached_memory
 from engines.core.losses import LOSSES, resolve_loss_name
-from engines.core.mapping import MappingConfig, MappingNetwork
+from engines.core.mapping import random_mapping
 from engines.core.masked import hidden_mse, hidden_spread
 from engines.core.optim import OPTIMIZERS, Space, Step, invert_spaces
 from engines.io.images import image_to_tensor, tensor_to_image
@@ -154,10 +154,7 @@ class Frame:
 
 @functools.cache
 def _random_mapping(name: str, dim: int, device: str = "cpu") -> nn.Module:
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        mapping = MappingNetwork(MappingConfig(z_dim=dim, x_dim=dim, hidden=256))
-    return mapping.eval().requires_grad_(False).to(device)
+    return random_mapping(dim, seed=0).to(device)
 
 
 def get_mapping(name: str, device: torch.device | str = "cpu") -> tuple[nn.Module, str]:

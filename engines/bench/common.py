@@ -21,19 +21,31 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, n: int) -> None:
     add_device_argument(parser)
 
 
+RANDOM = "random"  # --mapping random: a seeded untrained Θ (the paper's control)
+
+
 def add_mapping_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--mapping", type=Path, default=None, help="a Θ file (.safetensors + .json) instead of the model's shipped Θ"
-    )
+        "--mapping", type=Path, default=None,
+        help="a Θ file (.safetensors + .json) instead of the model's shipped Θ, or 'random' (an untrained Θ)",
+    )  # fmt: skip
 
 
 def mapping_of(args: argparse.Namespace, device):
-    """Θ for the benchmark: ``--mapping FILE`` when given, else the model's shipped Θ (eval, frozen, on ``device``)."""
-    from engines.core.mapping import load_mapping_file
-    from engines.models.registry import load_mapping
+    """Θ for the benchmark: ``--mapping FILE`` when given, ``--mapping random`` an untrained seeded Θ, else the
+    model's shipped Θ (eval, frozen, on ``device``). A model that ships none gets the random Θ, and says so."""
+    from engines.core.mapping import load_mapping_file, random_mapping
+    from engines.models.registry import load_mapping, load_model
 
-    if getattr(args, "mapping", None) is None:
-        return load_mapping(args.model, device)
+    chosen = getattr(args, "mapping", None)
+    if chosen is not None and str(chosen) == RANDOM:
+        return random_mapping(load_model(args.model).input_dim, seed=getattr(args, "seed", 0)).to(device)
+    if chosen is None:
+        try:
+            return load_mapping(args.model, device)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"⚠ no trained Θ for {args.model} ({error}): Z-space uses a random, untrained Θ")
+            return random_mapping(load_model(args.model).input_dim, seed=getattr(args, "seed", 0)).to(device)
     return load_mapping_file(args.mapping).eval().requires_grad_(False).to(device)
 
 

@@ -53,6 +53,18 @@ class MappingNetwork(nn.Module):
         return self.net(z)
 
 
+def random_mapping(dim: int, *, seed: int = 0, hidden: int = 1024) -> MappingNetwork:
+    """An untrained Θ of the paper's shape (dim Z = dim X = ``dim``, 3 layers, ``hidden`` wide, LeakyReLU 0.2),
+    seeded, eval mode, frozen: the paper's random-Θ control (§5), and Z-space for a model with no trained Θ yet.
+    The global random state is left as it was."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        mapping = MappingNetwork(MappingConfig(z_dim=dim, x_dim=dim, hidden=hidden))
+    return mapping.eval().requires_grad_(False)
+
+
 MAX_HIDDEN, MAX_LAYERS, MAX_DIM = 4096, 8, 4096  # a Θ file asking for more is refused, not allocated
 MAPPING_FILE_KIND = "landscape-mapping"
 

@@ -213,3 +213,21 @@ def test_device_flag_runs_on_cpu_and_a_missing_gpu_is_a_clear_error(tiny_registe
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match="no CUDA GPU is visible"):
             bench.main([*common, "--device", "cuda"])
+
+
+def test_a_model_without_theta_benches_with_a_random_one_and_says_so(image_folder, tmp_path, capsys):
+    from engines.models.registry import MODELS
+
+    register_model(ModelSpec(name="tiny-no-theta", description="test", output_kind="image", load=lambda: TinyFaces()))
+    try:
+        out = tmp_path / "out.json"
+        arguments = ["inversion", "--model", "tiny-no-theta", "--data", str(image_folder), "--n", "2", "--steps", "6"]
+        bench.main([*arguments, "--json", str(out)])
+        assert "no trained Θ for tiny-no-theta" in capsys.readouterr().out
+        fallback = json.loads(out.read_text())
+        bench.main([*arguments, "--mapping", "random", "--json", str(out)])  # the same seeded Θ, asked for
+        assert json.loads(out.read_text())["z_loss"] == pytest.approx(fallback["z_loss"])
+        assert fallback["z_loss"][6] < fallback["z_loss"][0]
+    finally:
+        MODELS.pop("tiny-no-theta")
+        load_model.cache_clear()

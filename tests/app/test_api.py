@@ -82,6 +82,21 @@ def test_invert_with_refine_runs_the_last_stage_within_the_steps():
     assert final["final_loss"] == final["losses"][-1] < numbers["losses"]["zx"][3]
 
 
+def test_invert_takes_the_ffhq_model_and_aligns_a_photo_the_ffhq_way():
+    from app.api_runs import invert_image
+    from app.tabs.image import FFHQ_SAMPLES
+    from engines.models.registry import available_models
+
+    if "ffhq64" not in available_models("image"):
+        pytest.skip("assets/ffhq64_fast missing")
+    images, numbers = invert_image(FFHQ_SAMPLES / "generated_seed0002.png", model="ffhq64", steps=4, loss="mse", align=False)  # fmt: skip
+    assert [image.size for image in images[:3]] == [(64, 64)] * 3 and images[3] is None
+    assert numbers["model"] == "ffhq64" and numbers["losses"]["x"][-1] < numbers["losses"]["x"][0]
+    assert any("random, untrained Θ" in note for note in numbers["notes"])  # no Θ trained for it yet, and it says so
+    images, numbers = invert_image(FFHQ_SAMPLES / "generated_seed0002.png", model="ffhq64-w", steps=2, loss="mse", align=False, refine=True)  # fmt: skip
+    assert images[3] is None and any("faces64 model only" in note for note in numbers["notes"])
+
+
 def test_defend_and_pose_answer_in_one_call(client):
     adversarial, x_repaired, z_repaired, numbers = client.predict(steps=2, api_name="/defend")
     assert all(Image.open(path).size == (28, 28) for path in (adversarial, x_repaired, z_repaired))

@@ -9,7 +9,6 @@ walking the graph from the named ones.
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ElementTree
 import zipfile
 from dataclasses import dataclass, field
@@ -191,7 +190,8 @@ def convert_wheel(wheel: Path, *, w_avg_samples: int = 100_000, seed: int = 0) -
     mapping_graph, synthesis_graph = read_wheel(wheel)
     arrays = {**mapping_state(mapping_graph), **synthesis_state(synthesis_graph)}
     model = MobileStyleGAN()
-    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items() if name != "mapping.w_avg"}
+    computed = ("mapping.w_avg", "mapping.z_origin")
+    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items() if name not in computed}
     state = {}
     for name, shape in expected.items():
         if name not in arrays:
@@ -201,9 +201,23 @@ def convert_wheel(wheel: Path, *, w_avg_samples: int = 100_000, seed: int = 0) -
     if extra:
         raise ValueError(f"IR values with no place in the model: {extra}")
     state["mapping.w_avg"] = torch.zeros(512)
+    state["mapping.z_origin"] = torch.zeros(512)
     model.load_state_dict(state)
     model.mapping.w_avg.copy_(mean_w(model, w_avg_samples, seed=seed))
+    model.mapping.z_origin.copy_(origin_z(model, seed=seed))
     return model.eval().requires_grad_(False)
+
+
+def origin_z(model: MobileStyleGAN, *, seed: int = 0, steps: int = 300, lr: float = 0.05) -> Tensor:
+    """A z whose w is near ``w_avg``: Adam on ‖mapping(z) − w_avg‖² from a seeded random z (``512``)."""
+    z = torch.randn(1, 512, generator=torch.Generator().manual_seed(seed)).requires_grad_(True)
+    solver = torch.optim.Adam([z], lr=lr)
+    for _ in range(steps):
+        loss = (model.mapping(z) - model.mapping.w_avg).square().sum()
+        solver.zero_grad()
+        loss.backward()
+        solver.step()
+    return z.detach()[0]
 
 
 @torch.no_grad()
@@ -215,5 +229,3 @@ def mean_w(model: MobileStyleGAN, samples: int, *, seed: int = 0, batch: int = 1
         total += model.mapping(torch.randn(count, 512, generator=generator)).double().sum(0)
     return (total / samples).float()
 
-
-NAME_PATTERN = re.compile(r"^m\.")

@@ -1,5 +1,6 @@
-"""The FFHQ face models as F: ``ffhq64`` (X = z, through the 8-layer mapping network: the paper's setting)
-and ``ffhq64-w`` (X = w − w_avg, one w for every layer, the common inversion space; x = 0 is the average face).
+"""The FFHQ face models as F: ``ffhq64`` (X = z, through the 8-layer mapping network: the paper's setting;
+x = z − z_origin, a translation only, so that x = 0 is a typical z near the average face) and ``ffhq64-w``
+(X = w − w_avg, one w for every layer, the common inversion space; x = 0 is the average face).
 
 Both draw 64×64 images with the fast model of :mod:`engines.models.ffhq.fast` (MobileStyleGAN's first blocks,
 a distilled student block and head: ``assets/ffhq64_fast``), and render any input at 1024² with the full
@@ -50,8 +51,10 @@ class FFHQForward(ForwardModel):
         self.output_shape = (3, size, size)
 
     def to_w(self, x: Tensor) -> Tensor:
-        """The style ``B x 512`` of inputs ``x``."""
-        return self.generator.mapping(x) if self.space == "z" else self.generator.mapping.w_avg + x
+        """The style ``B x 512`` of inputs ``x``: ``mapping(z_origin + x)`` for X = z (x = 0 is a typical z near
+        the average face, not the pixel norm's singular z = 0), ``w_avg + x`` for X = w."""
+        mapping = self.generator.mapping
+        return mapping(mapping.z_origin + x) if self.space == "z" else mapping.w_avg + x
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fast(self.to_w(x))

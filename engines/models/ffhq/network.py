@@ -69,13 +69,16 @@ class Affine(nn.Module):
 
 
 class MappingNetwork(nn.Module):
-    """``z`` (``B x 512``) -> ``w`` (``B x 512``); ``w_avg`` is the mean w of 100,000 random z."""
+    """``z`` (``B x 512``) -> ``w`` (``B x 512``); ``w_avg`` is the mean w of 100,000 random z, ``z_origin`` a z
+    of typical length whose w is near ``w_avg`` (where X = z starts: the pixel norm makes z = 0 a singular start,
+    from which Adam's first step jumps to an extreme w)."""
 
     def __init__(self):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(MAPPING_LAYERS, STYLE_DIM, STYLE_DIM))
         self.bias = nn.Parameter(torch.zeros(MAPPING_LAYERS, STYLE_DIM))
         self.register_buffer("w_avg", torch.zeros(STYLE_DIM))
+        self.register_buffer("z_origin", torch.zeros(STYLE_DIM))
 
     def forward(self, z: Tensor) -> Tensor:
         x = z * (z.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()

@@ -129,8 +129,26 @@ def test_ffhq64_spaces_and_the_full_render():
         average = w_model(torch.zeros(1, 512))
         assert torch.allclose(average, w_model.fast(w_model.generator.mapping.w_avg[None]))
         z = torch.randn(1, 512, generator=torch.Generator().manual_seed(0))
-        assert torch.allclose(z_model(z), w_model(z_model.generator.mapping(z) - w_model.generator.mapping.w_avg), atol=1e-5)
+        mapping = z_model.generator.mapping
+        assert torch.allclose(z_model(z - mapping.z_origin), w_model(mapping(z) - mapping.w_avg), atol=1e-5)
         big = z_model.render_full(z)
     assert big.shape == (1, 3, 1024, 1024)
     # the fast image is the full render's 64² downsample, roughly (its agreement is measured by the bench)
     assert psnr(z_model(z), torch.nn.functional.avg_pool2d(big, 16)) > 15
+
+
+@needs_weights
+@pytest.mark.skipif(not assets_present("ffhq64_fast"), reason="assets/ffhq64_fast missing")
+def test_x_equals_z_starts_at_a_typical_z_so_the_first_steps_do_not_explode():
+    """z = 0 is the pixel norm's singular point: Adam's first step from it jumps to an extreme w (the loss went
+    from 0.07 to 68 at step 1). ffhq64's x = 0 is z_origin instead, a typical z near the average face."""
+    from engines.core.optim import invert
+    from engines.models.registry import load_model
+
+    model = load_model("ffhq64")
+    mapping = model.generator.mapping
+    assert abs(float(mapping.z_origin.square().mean()) - 1) < 0.5  # a typical length (pixel-norm RMS near 1)
+    assert float((model.to_w(torch.zeros(1, 512)) - mapping.w_avg).norm()) < 5
+    target, _ = model.prepare_target(Path(__file__).parents[4] / "app" / "samples" / "ffhq" / "generated_seed0002.png")
+    losses = [float(step.losses[0]) for step in invert(model, target[None], lr=0.1, steps=6, loss="mse")]
+    assert max(losses[1:]) < 2 * losses[0] and losses[-1] < losses[0]

@@ -89,9 +89,10 @@ def run_session(url: str, index: int, sample: Path, steps: int, model: str, loss
 
 def run_many(url: str, sessions: int, steps: int, model: str, loss: str = "mse+lpips") -> list[SessionResult]:
     """``sessions`` clients at once, session i on the i-th of the model's samples."""
-    from app.tabs.image import model_samples
+    from app.tabs.image import model_sample_choices, model_samples
 
-    samples = list(model_samples(model).values()) or list(sample_paths().values())
+    paths = model_samples(model)
+    samples = [paths[name] for _, name in model_sample_choices(model) if name in paths] or list(sample_paths().values())
     results: list[SessionResult | None] = [None] * sessions
 
     def work(index: int) -> None:

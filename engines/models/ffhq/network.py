@@ -162,10 +162,35 @@ class MobileSynthesis(nn.Module):
         """Features after the first ``blocks`` blocks: ``B x C x R x R`` with ``R = 4 * 2**blocks``."""
         if not 0 <= blocks <= len(self.blocks):
             raise ValueError(f"blocks must be in 0..{len(self.blocks)}, got {blocks}")
-        x = self.conv1(self.input.expand(w.shape[0], -1, -1, -1), w)
+        x = self.first(w)
         for block in self.blocks[:blocks]:
             x = block(x, w)
         return x
+
+    def first(self, w: Tensor) -> Tensor:
+        """The 4×4 layer: ``conv(input ⊙ s(w))``. The input is a constant, so the convolution is linear in the
+        style: ``Σ_c s_c · conv(input_c)``, one ``B x 512`` by ``512 x 8192`` product with the per-channel
+        responses computed once (9× fewer operations than the convolution; the same result). Frozen weights
+        only: with trainable ones the convolution runs as written."""
+        conv = self.conv1
+        if conv.weight.requires_grad or self.input.requires_grad:
+            return conv(self.input.expand(w.shape[0], -1, -1, -1), w)
+        basis = self._responses()
+        x = (conv.modulation(w) @ basis.flatten(1)).reshape(w.shape[0], *basis.shape[1:])
+        return F.leaky_relu(x + conv.noise + conv.bias, LRELU_SLOPE)
+
+    def _responses(self) -> Tensor:
+        """``512 x 512 x 4 x 4``: the 4×4 convolution's output from each input channel alone (cached per weights)."""
+        key = (self.conv1.weight.data_ptr(), self.input.data_ptr(), self.conv1.weight.device, self.conv1.weight.dtype)
+        cached = getattr(self, "_response_cache", None)
+        if cached is None or cached[0] != key:
+            channels_out, channels_in = self.conv1.weight.shape[:2]
+            weight = self.conv1.weight.transpose(0, 1).reshape(channels_in * channels_out, 1, 3, 3)
+            with torch.no_grad():
+                responses = F.conv2d(self.input, weight, padding=1, groups=channels_in)
+            cached = (key, responses.reshape(channels_in, channels_out, 4, 4))
+            object.__setattr__(self, "_response_cache", cached)
+        return cached[1]
 
     def forward(self, w: Tensor) -> Tensor:
         return haar_inverse(self.to_img(self.features(w), w))

@@ -258,11 +258,14 @@ class ImageTab:
             return {self.notice: gr.update()}
         return self.upload_target(file, model, preset, align, request)
 
-    def follow_model(self, model: str, current: str | None) -> dict:
+    def follow_model(self, model: str, current: str | None, preset: str = "none", request: gr.Request = None) -> dict:  # fmt: skip
         """The sample list follows the generator: its own samples, the first one chosen (which loads it
-        and clears the old results), with a notice saying so."""
+        and clears the old results), with a notice saying so. A sample the new generator has too is loaded
+        again in its own crop (face 7019 is the CelebA crop for faces64, the FFHQ crop for the FFHQ models)."""
         choices = model_sample_choices(model)
         names = [name for _, name in choices]
+        if current in names:  # reloaded: the crop may differ, and the old results belong to the old model
+            return {**self.choose_sample(current, model, preset, request), self.sample: gr.update(choices=choices)}
         if not names or current in names:
             return {self.sample: gr.update(choices=choices)}
         notice = f"The samples follow the generator: **{model}** has its own ({choices[0][0]} loaded)."
@@ -656,7 +659,7 @@ def _wire(tab: ImageTab) -> None:
     for control in (tab.model, tab.optimizer):
         control.change(default_lrs, [tab.model, tab.optimizer], [tab.lr_x, tab.lr_z], api_name=False)
     tab.model.change(default_handoff, tab.model, tab.handoff, api_name=False)
-    tab.model.change(tab.follow_model, [tab.model, tab.sample], [tab.sample, tab.notice], api_name=False)
+    tab.model.change(tab.follow_model, [tab.model, tab.sample, tab.preset], list(dict.fromkeys([tab.sample, *loaded])), api_name=False)  # fmt: skip
     preview = dict(fn=tab.preview, inputs=[tab.editor, tab.preset, tab.model], outputs=[tab.seen, tab.notice])
     quick = dict(api_name=False, trigger_mode="always_last", show_progress="hidden", concurrency_limit=None)
     tab.editor.change(**preview, **quick)

@@ -34,7 +34,7 @@ def test_ffhq64_streams_and_draws_its_results_at_1024(server):  # noqa: F811
         page.wait_for_function(f"() => ({FULL_VIEW})().length === 3 && ({FULL_VIEW})().every(i => i.complete && i.width > 0)", timeout=30_000)  # fmt: skip
         assert all(image["width"] >= 512 for image in page.evaluate(FULL_VIEW))  # thumbnails of the 1024² files
         names = page.locator("#download").inner_text()
-        assert "run_zx_1024.png" in names, names
+        assert all(f"run_{pane}_1024" in names for pane in ("x", "z", "zx")), names  # the name and its suffix wrap
         _choose(page, "#sample", "Face 7019 (in-distribution, training)")  # a new target clears the renders
         expect(page.locator("#full-view")).to_be_hidden(timeout=30_000)
         browser.close()

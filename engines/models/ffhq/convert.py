@@ -228,4 +228,3 @@ def mean_w(model: MobileStyleGAN, samples: int, *, seed: int = 0, batch: int = 1
         count = min(batch, samples - start)
         total += model.mapping(torch.randn(count, 512, generator=generator)).double().sum(0)
     return (total / samples).float()
-

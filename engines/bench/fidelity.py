@@ -43,13 +43,10 @@ DEFAULT_MODEL = "faces64"  # the app's default face model
 PIPELINES = ("full", "zx", "x")
 
 
-UNKNOWN_FRACTION = 0.5  # a crop pixel mostly outside the photo is unknown (as the page paints it)
-
-
 def load_targets(model, paths: list[Path], *, align: bool) -> tuple[Tensor, int, Tensor]:
     """``n x 3 x S x S`` targets in [-1, 1], how many of them were aligned (a face found) and their known
     pixels ``n x 1 x S x S`` (0 where the aligned crop lies outside the photo)."""
-    from engines.models.faces.align import align_face
+    from engines.models.faces.align import UNKNOWN_SHARE, align_face
 
     size = model.output_shape[-1]
     images, aligned, known = [], 0, []
@@ -62,7 +59,7 @@ def load_targets(model, paths: list[Path], *, align: bool) -> tuple[Tensor, int,
             face, info = align_face(to_rgb(opened), size, model.face_crop)
         images.append(image_to_tensor(face))
         aligned += info.aligned
-        inside = torch.ones(size, size) if info.outside is None else torch.from_numpy(info.outside < UNKNOWN_FRACTION)
+        inside = torch.ones(size, size) if info.outside is None else torch.from_numpy(info.outside < UNKNOWN_SHARE)
         known.append(inside.float()[None])
     return torch.stack(images), aligned, torch.stack(known)
 

@@ -19,7 +19,13 @@ from pathlib import Path
 
 import torch
 
-from engines.io.checkpoint import ASSETS_DIR, register_asset, save_tensors
+from engines.io.checkpoint import (
+    ASSETS_DIR,
+    flatten_optimizer_state,
+    register_asset,
+    save_tensors,
+    unflatten_optimizer_state,
+)
 from engines.train.common import command_line
 
 logger = logging.getLogger(__name__)
@@ -109,37 +115,14 @@ def make_renders(args: argparse.Namespace) -> None:
         logger.info("%s: %d styles in %.1f s", path.name, rows.stop - rows.start, time.perf_counter() - began)
 
 
-def _checkpoint(run_dir: Path, model, optimizer_state: dict, epoch: int, history: list) -> None:
+def _checkpoint(run_dir: Path, model, optimizer: torch.optim.Optimizer, epoch: int, history: list) -> None:
     """Student, head and Adam state after ``epoch`` (the smallest state that resumes the run)."""
-    tensors, meta = _flatten(optimizer_state)
+    tensors, meta = flatten_optimizer_state(optimizer)
     save_tensors(
         run_dir / "checkpoint.safetensors",
         {**model.own_state(), **tensors},
         {"epoch": epoch, "optimizer": meta, "history": history},
     )
-
-
-def _flatten(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
-    """An Adam state dict as tensors (``optimizer.<id>.<key>``) and its JSON-able rest."""
-    tensors, scalars = {}, {}
-    for param_id, values in state["state"].items():
-        for key, value in values.items():
-            if isinstance(value, torch.Tensor) and value.dim() > 0:
-                tensors[f"optimizer.{param_id}.{key}"] = value
-            else:
-                scalars.setdefault(str(param_id), {})[key] = float(value)
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
-
-
-def _unflatten(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
-    state: dict[int, dict] = {}
-    for name, tensor in tensors.items():
-        if name.startswith("optimizer."):
-            _, param_id, key = name.split(".", 2)
-            state.setdefault(int(param_id), {})[key] = tensor
-    for param_id, values in meta["scalars"].items():
-        state.setdefault(int(param_id), {}).update({key: torch.tensor(value) for key, value in values.items()})
-    return {"state": state, "param_groups": meta["param_groups"]}
 
 
 def distil_fast(args: argparse.Namespace) -> None:
@@ -168,11 +151,15 @@ def distil_fast(args: argparse.Namespace) -> None:
     distil_config = DistilConfig(epochs=args.epochs, lr=args.lr, lpips_weight=args.lpips_weight, seed=args.seed)
     args.run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = args.run_dir / "checkpoint.safetensors"
-    start_epoch, optimizer_state, history = 0, None, []
+    start_epoch, restore, history = 0, None, []
     if checkpoint.is_file():
         tensors, meta = load_tensors(checkpoint)
         model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("optimizer.")}, strict=False)
-        start_epoch, optimizer_state, history = meta["epoch"], _unflatten(tensors, meta["optimizer"]), meta["history"]
+        start_epoch, history = meta["epoch"], meta["history"]
+
+        def restore(optimizer, tensors=tensors, meta=meta["optimizer"]):
+            unflatten_optimizer_state(optimizer, tensors, meta)
+
         logger.info("resumed from %s at epoch %d", checkpoint, start_epoch)
     else:
         if config.student:
@@ -181,9 +168,7 @@ def distil_fast(args: argparse.Namespace) -> None:
         start = agreement(model, test_w, test_images)
         history.append({"epoch": 0, **start})
         logger.info("start: test PSNR %.2f dB, LPIPS %.4f", start["psnr_mean"], start.get("lpips_mean", float("nan")))
-    for result in distil(
-        model, w, trunk, images, distil_config, start_epoch=start_epoch, optimizer_state=optimizer_state
-    ):
+    for result in distil(model, w, trunk, images, distil_config, start_epoch=start_epoch, restore=restore):
         figures = agreement(model, test_w[: args.probe], test_images[: args.probe])
         history.append({"epoch": result["epoch"], "loss": result["loss"], **figures})
         logger.info(

@@ -75,6 +75,7 @@ def similarity_transform(source: np.ndarray, destination: np.ndarray, weights: n
 
 
 CROPS = ("celeba", "ffhq")
+UNKNOWN_SHARE = 0.5  # an aligned crop's pixel mostly outside the photo is unknown (benches and FFHQ targets)
 
 
 def ffhq_crop(landmarks: np.ndarray, side: float) -> np.ndarray:

@@ -26,7 +26,6 @@ from engines.models.ffhq.weights import GENERATOR_ASSET, load_mobilestylegan
 from engines.models.registry import ForwardModel
 
 SPACES = {"ffhq64": "z", "ffhq64-w": "w", "ffhq128": "z", "ffhq128-w": "w"}
-UNKNOWN_FRACTION = 0.5  # a crop pixel mostly outside the photo is unknown (as the page paints it)
 FAST_ASSETS = {
     "ffhq64": "ffhq64_fast",
     "ffhq64-w": "ffhq64_fast",
@@ -71,7 +70,7 @@ class FFHQForward(ForwardModel):
 
     def prepare_known_target(self, source: Any) -> tuple[Tensor, Tensor | None, str]:
         """The FFHQ-aligned crop, its known pixels (0 where the crop lies mostly outside the photo) and a notice."""
-        from engines.models.faces.align import align_face
+        from engines.models.faces.align import UNKNOWN_SHARE, align_face
 
         size = self.output_shape[-1]
         if isinstance(source, (str, Path)):
@@ -85,7 +84,7 @@ class FFHQForward(ForwardModel):
         face, info = align_face(image, size, self.face_crop)
         if info.outside is None:
             return image_to_tensor(face), None, info.notice
-        known = torch.from_numpy(info.outside < UNKNOWN_FRACTION).float()[None]
+        known = torch.from_numpy(info.outside < UNKNOWN_SHARE).float()[None]
         return image_to_tensor(face), (None if bool(known.all()) else known), info.notice
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,10 +156,11 @@ def distil(
     config: DistilConfig,
     *,
     start_epoch: int = 0,
-    optimizer_state: dict | None = None,
+    restore: Callable[[torch.optim.Optimizer], None] | None = None,
 ) -> Iterator[dict]:
     """Adam on the student and head (the trunk stays frozen) for image MSE + ``lpips_weight`` × LPIPS
-    against the full network's downsamples; yields ``{"epoch", "loss", "optimizer"}`` after each epoch."""
+    against the full network's downsamples; yields ``{"epoch", "loss", "optimizer"}`` after each epoch
+    (the optimizer itself, for a checkpoint). ``restore`` loads a resumed run's Adam state into it."""
     from engines.core.losses import lpips_network
 
     network = lpips_network()
@@ -167,8 +168,8 @@ def distil(
     for parameter in trained:
         parameter.requires_grad_(True)
     optimizer = torch.optim.Adam(trained, lr=config.lr)
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
+    if restore is not None:
+        restore(optimizer)
     batches = len(w) // config.batch_size
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / max(config.epochs * batches, 1), 1.0)))
@@ -190,7 +191,7 @@ def distil(
             optimizer.step()
             schedule.step()
             total += loss.item() / batches
-        yield {"epoch": epoch + 1, "loss": total, "optimizer": optimizer.state_dict()}
+        yield {"epoch": epoch + 1, "loss": total, "optimizer": optimizer}
     for parameter in trained:
         parameter.requires_grad_(False)
 
